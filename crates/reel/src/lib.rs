@@ -1,1 +1,162 @@
-//! reel.
+//! reel: a deterministic runtime for concurrent Rust. Green threads on one kernel thread,
+//! std-like `thread` and `sync` APIs, and a scheduler that decides every interleaving, so
+//! that schedules can be explored in tests and failures reproduced exactly.
+//!
+//! # Entry points
+//! - [`run`] runs a program's main on the runtime (run-until-block scheduling, real time).
+//! - [`check_random`], [`check_pct`] explore schedules in a test and panic with a report on
+//!   the first failure; [`Checker`] does the same and returns a [`Report`].
+//!
+//! # Porting
+//! Replace `std::thread` with `reel::thread` and `std::sync` with `reel::sync`; signatures
+//! and semantics (poisoning, join results, scoped threads) are those of std.
+//!
+//! ```
+//! use reel::sync::{Arc, Mutex};
+//! use reel::sync::atomic::{AtomicUsize, Ordering};
+//!
+//! // A lost update: two threads read-modify-write a counter in two steps.
+//! let report = reel::Checker::new().random().iterations(500).seed(1).run(|| {
+//!     let counter = Arc::new(AtomicUsize::new(0));
+//!     let handles: Vec<_> = (0..2)
+//!         .map(|_| {
+//!             let counter = Arc::clone(&counter);
+//!             reel::thread::spawn(move || {
+//!                 let seen = counter.load(Ordering::SeqCst);
+//!                 counter.store(seen + 1, Ordering::SeqCst);
+//!             })
+//!         })
+//!         .collect();
+//!     for handle in handles {
+//!         handle.join().unwrap();
+//!     }
+//!     assert_eq!(counter.load(Ordering::SeqCst), 2, "an update was lost");
+//! });
+//! assert!(report.found());
+//! assert_eq!(report.failure.unwrap().kind, reel::FailureKind::Panic);
+//!
+//! // The same code runs as a plain program too.
+//! let total = reel::run(|| {
+//!     let data = Arc::new(Mutex::new(0));
+//!     let worker = {
+//!         let data = Arc::clone(&data);
+//!         reel::thread::spawn(move || *data.lock().unwrap() += 1)
+//!     };
+//!     worker.join().unwrap();
+//!     let total = *data.lock().unwrap();
+//!     total
+//! });
+//! assert_eq!(total, 1);
+//! ```
+//!
+//! # Failures
+//! An exploration reports: a panic in any thread (message, thread, location, step); a
+//! deadlock, with the wait-for cycle and each thread's blocking operation and location; a
+//! partial deadlock (a cycle while other threads still run); a thread locking a lock it
+//! already holds; and an execution that exceeds its step bound (a likely livelock, naming
+//! the spinning thread).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod check;
+mod runtime;
+pub mod scheduler;
+pub mod sync;
+pub mod thread;
+
+pub use check::{Checker, DEFAULT_MAX_STEPS, Report, Strategy, check_pct, check_random};
+pub use runtime::failure::{BlockedThread, Failure, FailureKind, Location, ThreadInfo};
+
+use std::panic::{self, AssertUnwindSafe};
+
+use runtime::clock::Clock;
+use runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy};
+use scheduler::RunUntilBlock;
+
+/// Hints, as `std::hint`.
+pub mod hint {
+    /// Tells the scheduler the thread is spinning: a scheduling point that lets others run.
+    /// Use it in spin loops, where a many-to-one runtime would otherwise spin forever on a
+    /// lock whose holder cannot run.
+    #[track_caller]
+    pub fn spin_loop() {
+        crate::runtime::execution::yield_point(crate::runtime::execution::Op::Yield);
+        std::hint::spin_loop();
+    }
+}
+
+/// A plain runtime's settings: `Runtime::new().stack_size(..).run(f)`.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    stack_bytes: usize,
+    max_steps: Option<u64>,
+}
+
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime::new()
+    }
+}
+
+impl Runtime {
+    /// Default settings: 256 KiB stacks, no step bound.
+    pub fn new() -> Runtime {
+        Runtime {
+            stack_bytes: DEFAULT_STACK_BYTES,
+            max_steps: None,
+        }
+    }
+
+    /// Default usable stack size of the runtime's green threads, in bytes.
+    pub fn stack_size(mut self, stack_bytes: usize) -> Runtime {
+        self.stack_bytes = stack_bytes;
+        self
+    }
+
+    /// Bounds the run's steps; going past panics with a livelock report.
+    pub fn max_steps(mut self, max_steps: u64) -> Runtime {
+        self.max_steps = Some(max_steps);
+        self
+    }
+
+    /// Runs `f` as the main green thread and returns its result. Threads still running when
+    /// it returns are abandoned, as std's are at process exit. If `f` panics, the panic is
+    /// resumed here; a deadlock or a re-entrant lock panics with the failure report.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut f = Some(f);
+        let mut result = None;
+        let mut panic_payload = None;
+        let mut body = || {
+            let f = f.take().expect("the main closure runs once");
+            match panic::catch_unwind(AssertUnwindSafe(f)) {
+                Ok(value) => result = Some(value),
+                Err(payload) => {
+                    let payload = execution::rethrow_if_tearing_down(payload);
+                    execution::note_panic(payload.as_ref());
+                    panic_payload = Some(payload);
+                }
+            }
+        };
+        let config = ExecutionConfig {
+            max_steps: self.max_steps,
+            stack_bytes: self.stack_bytes,
+            panic_policy: PanicPolicy::ToJoin,
+            explore_timeouts: false,
+            print_panics: true,
+            clock: Clock::new_real(),
+        };
+        let outcome = execution::run_execution(&mut body, Box::new(RunUntilBlock::new()), config);
+        if let Some(payload) = panic_payload {
+            panic::resume_unwind(payload);
+        }
+        if let Some(failure) = outcome.failure {
+            panic!("reel: the program failed: {failure}");
+        }
+        result.expect("the main thread returned a value")
+    }
+}
+
+/// Runs `f` as the main green thread of a fresh runtime; see [`Runtime::run`].
+pub fn run<T>(f: impl FnOnce() -> T) -> T {
+    Runtime::new().run(f)
+}

@@ -1,0 +1,1242 @@
+//! One execution: the green threads, the objects they share, the clock, and the scheduling
+//! protocol that every operation goes through.
+//!
+//! # Protocol
+//! 1. Exactly one green thread runs at a time. The main loop (`run_execution`, on the kernel
+//!    thread's own stack) resumes the thread in `next`; the thread runs until it suspends
+//!    back to the loop or returns.
+//! 2. Every operation through which threads can affect each other begins with
+//!    [`schedule_point`]: one step. The scheduler picks the next thread among the runnable
+//!    ones; when it picks another, the current thread suspends.
+//! 3. A thread that must wait marks itself blocked on a [`Blocker`] and calls [`block`],
+//!    which is also a step. Whoever makes the awaited thing possible wakes it; the woken
+//!    thread re-checks its condition (wake-ups are hints, never hand-offs).
+//! 4. No `RefCell` borrow of the execution is held across a suspend or resume.
+//! 5. When the execution ends (main returned, or a failure), the main loop tears the other
+//!    threads down in reverse spawn order, so a scoped thread unwinds before the thread
+//!    whose stack it borrows from. While tearing down, steps are not taken and nothing
+//!    suspends except by corosensei's forced unwind.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, VecDeque};
+use std::panic;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use super::clock::Clock;
+use super::failure::{BlockedThread, Failure, FailureKind, Location, ThreadInfo};
+use super::overflow::{self, RunningStack};
+use super::stack::{self, GreenStack};
+use crate::scheduler::{Decision, RunnableSet, Scheduler};
+use crate::thread::ThreadId;
+
+/// A green thread's coroutine.
+pub(crate) type GreenCoroutine = Coroutine<(), (), (), GreenStack>;
+
+/// Default usable stack size of a green thread.
+pub(crate) const DEFAULT_STACK_BYTES: usize = 256 * 1024;
+
+/// How many recent steps are kept to name the spinning thread when the step bound is hit.
+const RECENT_STEPS: usize = 256;
+
+/// The kind of operation a scheduling step performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Op {
+    Spawn,
+    Join,
+    Exit,
+    Yield,
+    Sleep,
+    Park,
+    Unpark,
+    Lock,
+    Unlock,
+    Read,
+    Write,
+    ReadUnlock,
+    WriteUnlock,
+    Wait,
+    Notify,
+    BarrierWait,
+    OnceCall,
+    Send,
+    Recv,
+    AtomicLoad,
+    AtomicStore,
+    AtomicUpdate,
+    Fence,
+    Block,
+}
+
+impl Op {
+    /// How a report names the operation.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Op::Spawn => "spawn",
+            Op::Join => "join",
+            Op::Exit => "exit",
+            Op::Yield => "yield",
+            Op::Sleep => "sleep",
+            Op::Park => "park",
+            Op::Unpark => "unpark",
+            Op::Lock => "lock",
+            Op::Unlock => "unlock",
+            Op::Read => "read-lock",
+            Op::Write => "write-lock",
+            Op::ReadUnlock => "read-unlock",
+            Op::WriteUnlock => "write-unlock",
+            Op::Wait => "condvar wait",
+            Op::Notify => "condvar notify",
+            Op::BarrierWait => "barrier wait",
+            Op::OnceCall => "once call",
+            Op::Send => "send",
+            Op::Recv => "receive",
+            Op::AtomicLoad => "atomic load",
+            Op::AtomicStore => "atomic store",
+            Op::AtomicUpdate => "atomic read-modify-write",
+            Op::Fence => "fence",
+            Op::Block => "block",
+        }
+    }
+}
+
+/// The kind of a shared object, for naming it in reports ("Mutex#3").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ObjectKind {
+    Mutex,
+    RwLock,
+    Condvar,
+    Barrier,
+    Once,
+    Channel,
+    Atomic,
+}
+
+impl ObjectKind {
+    fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Mutex => "Mutex",
+            ObjectKind::RwLock => "RwLock",
+            ObjectKind::Condvar => "Condvar",
+            ObjectKind::Barrier => "Barrier",
+            ObjectKind::Once => "Once",
+            ObjectKind::Channel => "Channel",
+            ObjectKind::Atomic => "Atomic",
+        }
+    }
+}
+
+/// What a blocked thread waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blocker {
+    /// Lock a mutex.
+    Lock(usize),
+    /// Read-lock an RwLock.
+    Read(usize),
+    /// Write-lock an RwLock.
+    Write(usize),
+    /// A condvar notification.
+    Condvar(usize),
+    /// The end of a thread.
+    Join(usize),
+    /// A message on a channel.
+    Recv(usize),
+    /// Room (or a receiver) on a channel.
+    Send(usize),
+    /// The rest of a barrier's threads.
+    Barrier(usize),
+    /// Another thread running a Once's initialiser.
+    Once(usize),
+    /// An unpark.
+    Park,
+    /// The end of a sleep.
+    Sleep,
+}
+
+impl Blocker {
+    /// The object whose waiter queue holds a thread blocked on this, if any.
+    fn object(self) -> Option<usize> {
+        match self {
+            Blocker::Lock(object)
+            | Blocker::Read(object)
+            | Blocker::Write(object)
+            | Blocker::Condvar(object)
+            | Blocker::Recv(object)
+            | Blocker::Send(object)
+            | Blocker::Barrier(object)
+            | Blocker::Once(object) => Some(object),
+            Blocker::Join(_) | Blocker::Park | Blocker::Sleep => None,
+        }
+    }
+}
+
+/// How a blocked thread was woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Someone made its condition possible (or it is worth re-checking).
+    Notified,
+    /// Its deadline passed first.
+    TimedOut,
+}
+
+#[derive(Debug)]
+pub(crate) enum ThreadState {
+    Runnable,
+    Blocked {
+        on: Blocker,
+        location: &'static std::panic::Location<'static>,
+        deadline: Option<u64>,
+    },
+    Finished,
+}
+
+/// Per-thread bookkeeping of the execution.
+pub(crate) struct ThreadSlot {
+    coroutine: Option<Box<GreenCoroutine>>,
+    yielder: *const Yielder<(), ()>,
+    pub(crate) state: ThreadState,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) park_token: bool,
+    woken_by: Wake,
+    guard_range: (usize, usize),
+    stack_bytes: usize,
+    /// Threads waiting to join this one.
+    joiners: Vec<usize>,
+    /// Where the thread is now: the location of its latest step.
+    pub(crate) location: Option<&'static std::panic::Location<'static>>,
+}
+
+/// Per-object bookkeeping of the execution; fields are used as the kind needs.
+#[derive(Debug)]
+pub(crate) struct ObjectState {
+    pub(crate) kind: ObjectKind,
+    /// Blocked threads in arrival order.
+    pub(crate) waiters: VecDeque<usize>,
+    /// Mutex holder, RwLock writer, or the thread running a Once.
+    pub(crate) owner: Option<usize>,
+    /// Where `owner` acquired it.
+    pub(crate) owner_location: Option<&'static std::panic::Location<'static>>,
+    /// RwLock readers (a thread appears once per read guard it holds).
+    pub(crate) readers: Vec<usize>,
+    /// Mutex/RwLock poisoned by a panic; Once whose initialiser panicked.
+    pub(crate) poisoned: bool,
+    /// Barrier: threads arrived in this round.
+    pub(crate) count: usize,
+    /// Barrier: rounds completed.
+    pub(crate) round: u64,
+    /// Once: an initialiser completed.
+    pub(crate) done: bool,
+}
+
+/// Whether threads' panics are failures of the execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PanicPolicy {
+    /// std semantics: a spawned thread's panic goes to its join handle; main's panic
+    /// ends the run and is resumed by `reel::run`.
+    ToJoin,
+    /// Exploration: any thread's panic is a failure.
+    AnyThreadFails,
+}
+
+/// Settings of one execution.
+#[derive(Clone, Debug)]
+pub(crate) struct ExecutionConfig {
+    pub(crate) max_steps: Option<u64>,
+    pub(crate) stack_bytes: usize,
+    pub(crate) panic_policy: PanicPolicy,
+    /// Whether a timed wait may time out while other threads can still run (exploration).
+    pub(crate) explore_timeouts: bool,
+    /// Whether panics are printed as they happen (a plain run) or only reported (exploration).
+    pub(crate) print_panics: bool,
+    pub(crate) clock: Clock,
+}
+
+/// The panic that a thread's hook saw, kept until the thread's entry catches it.
+struct PanicRecord {
+    message: String,
+    location: Option<Location>,
+}
+
+/// The state of one execution. Reached through the kernel thread's `CURRENT` pointer.
+pub(crate) struct Execution {
+    pub(crate) threads: Vec<ThreadSlot>,
+    pub(crate) current: usize,
+    next: usize,
+    pub(crate) step: u64,
+    scheduler: Box<dyn Scheduler>,
+    runnable: RunnableSet,
+    pub(crate) objects: Vec<ObjectState>,
+    pub(crate) generation: u32,
+    timers: BTreeSet<(u64, usize)>,
+    pub(crate) clock: Clock,
+    config: ExecutionConfig,
+    failure: Option<Failure>,
+    pub(crate) tearing_down: bool,
+    main_finished: bool,
+    main_panicked: bool,
+    /// Whether a green thread is running (the main loop is inside `resume`).
+    in_green_thread: bool,
+    recent: VecDeque<(usize, Op, &'static std::panic::Location<'static>)>,
+    last_panic: Option<PanicRecord>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const RefCell<Execution>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Source of execution generations: objects remember the generation they were registered in.
+static GENERATION: AtomicU32 = AtomicU32::new(1);
+
+/// Runs `f` with the execution of this kernel thread.
+///
+/// Panics with a clear message outside a runtime. `f` must not suspend (protocol rule 4).
+#[track_caller]
+pub(crate) fn with<R>(f: impl FnOnce(&mut Execution) -> R) -> R {
+    let pointer = CURRENT.with(Cell::get);
+    assert!(
+        !pointer.is_null(),
+        "reel: this operation must run inside a reel runtime (reel::run, reel::check_random, \
+         reel::check_pct or reel::Checker), on the kernel thread that started it"
+    );
+    // SAFETY: CURRENT is set by `run_execution` to an execution that lives on its stack
+    // frame for as long as the pointer is set, and cleared before that frame ends.
+    let cell = unsafe { &*pointer };
+    let mut execution = cell.borrow_mut();
+    f(&mut execution)
+}
+
+/// Like [`with`], but `None` outside a runtime or while the execution is borrowed.
+pub(crate) fn try_with<R>(f: impl FnOnce(&mut Execution) -> R) -> Option<R> {
+    let pointer = CURRENT.with(Cell::get);
+    if pointer.is_null() {
+        return None;
+    }
+    // SAFETY: as in `with`.
+    let cell = unsafe { &*pointer };
+    let mut execution = cell.try_borrow_mut().ok()?;
+    Some(f(&mut execution))
+}
+
+/// Whether this kernel thread is running a reel execution.
+pub(crate) fn in_runtime() -> bool {
+    !CURRENT.with(Cell::get).is_null()
+}
+
+/// What a step decided.
+enum Action {
+    Continue,
+    Switch(*const Yielder<(), ()>),
+}
+
+/// Suspends the current green thread back to the main loop.
+fn suspend(yielder: *const Yielder<(), ()>) {
+    // SAFETY: `yielder` was stored by the thread's own entry closure and stays valid while the
+    // coroutine lives; we are running on that coroutine (only the current thread suspends).
+    unsafe { (*yielder).suspend(()) }
+}
+
+/// A scheduling point: one step of `op` on `object` at the caller's location.
+#[track_caller]
+pub(crate) fn schedule_point(op: Op, object: Option<usize>) {
+    schedule_point_at(op, object, false, std::panic::Location::caller());
+}
+
+/// A scheduling point where the current thread offers to let others run.
+#[track_caller]
+pub(crate) fn yield_point(op: Op) {
+    schedule_point_at(op, None, true, std::panic::Location::caller());
+}
+
+pub(crate) fn schedule_point_at(
+    op: Op,
+    object: Option<usize>,
+    yielding: bool,
+    location: &'static std::panic::Location<'static>,
+) {
+    let action = with(|execution| execution.step(op, object, yielding, location));
+    if let Action::Switch(yielder) = action {
+        suspend(yielder);
+    }
+}
+
+/// Records `failure` and ends the current thread's part in the execution: it suspends to the
+/// main loop, which tears the execution down and never resumes it normally.
+pub(crate) fn fail_current(failure: Failure) -> ! {
+    let yielder = with(|execution| {
+        execution.fail(failure);
+        execution.threads[execution.current].yielder
+    });
+    suspend(yielder);
+    // Only a forced unwind resumes a failed execution's thread, and that unwinds out of
+    // `suspend` instead of returning.
+    unreachable!("reel: a failed execution was resumed")
+}
+
+/// Blocks the current thread on `on` until woken or until `deadline` (clock nanoseconds),
+/// blaming `location`. Returns how it was woken; the caller re-checks its condition.
+pub(crate) fn block_at(
+    on: Blocker,
+    deadline: Option<u64>,
+    location: &'static std::panic::Location<'static>,
+) -> Wake {
+    let action = with(|execution| execution.block_current(on, deadline, location));
+    if let Action::Switch(yielder) = action {
+        suspend(yielder);
+    }
+    with(|execution| {
+        let current = execution.current;
+        execution.threads[current].woken_by
+    })
+}
+
+impl Execution {
+    pub(crate) fn thread_info(&self, index: usize) -> ThreadInfo {
+        ThreadInfo {
+            id: ThreadId::from_index(index),
+            name: self.threads[index].name.as_deref().map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn object_name(&self, object: usize) -> String {
+        format!("{}#{}", self.objects[object].kind.name(), object)
+    }
+
+    /// Registers a new object of this execution and returns its index.
+    pub(crate) fn register_object(&mut self, kind: ObjectKind) -> usize {
+        self.objects.push(ObjectState {
+            kind,
+            waiters: VecDeque::new(),
+            owner: None,
+            owner_location: None,
+            readers: Vec::new(),
+            poisoned: false,
+            count: 0,
+            round: 0,
+            done: false,
+        });
+        self.objects.len() - 1
+    }
+
+    /// Records a failure; the first one wins.
+    pub(crate) fn fail(&mut self, failure: Failure) {
+        if self.failure.is_none() && !self.tearing_down {
+            self.failure = Some(failure);
+        }
+    }
+
+    /// A failure attributed to the current thread at `location`.
+    pub(crate) fn failure_here(
+        &self,
+        kind: FailureKind,
+        message: String,
+        location: &std::panic::Location<'_>,
+    ) -> Failure {
+        Failure {
+            kind,
+            step: self.step,
+            thread: Some(self.thread_info(self.current)),
+            location: Some(Location::from_std(location)),
+            message,
+            cycle: Vec::new(),
+            blocked: Vec::new(),
+        }
+    }
+
+    fn step(
+        &mut self,
+        op: Op,
+        object: Option<usize>,
+        yielding: bool,
+        location: &'static std::panic::Location<'static>,
+    ) -> Action {
+        if self.tearing_down {
+            return Action::Continue;
+        }
+        let _ = object;
+        self.step += 1;
+        let current = self.current;
+        self.threads[current].location = Some(location);
+        self.note_recent(current, op, location);
+        if let Some(max_steps) = self.config.max_steps
+            && self.step > max_steps
+        {
+            self.fail_step_bound(max_steps);
+            return Action::Switch(self.threads[current].yielder);
+        }
+        self.decide(yielding)
+    }
+
+    fn note_recent(
+        &mut self,
+        thread: usize,
+        op: Op,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        if self.recent.len() == RECENT_STEPS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((thread, op, location));
+    }
+
+    fn block_current(
+        &mut self,
+        on: Blocker,
+        deadline: Option<u64>,
+        location: &'static std::panic::Location<'static>,
+    ) -> Action {
+        let current = self.current;
+        if self.tearing_down {
+            // Suspending during a forced unwind restarts the unwind (corosensei's contract).
+            return Action::Switch(self.threads[current].yielder);
+        }
+        self.step += 1;
+        self.threads[current].location = Some(location);
+        self.note_recent(current, Op::Block, location);
+        self.threads[current].state = ThreadState::Blocked {
+            on,
+            location,
+            deadline,
+        };
+        self.threads[current].woken_by = Wake::Notified;
+        self.runnable.remove(current);
+        if let Some(deadline) = deadline {
+            self.timers.insert((deadline, current));
+        } else if let Some(cycle) = self.find_cycle(current) {
+            let kind = if self.runnable.is_empty() && self.timers.is_empty() {
+                FailureKind::Deadlock
+            } else {
+                FailureKind::PartialDeadlock
+            };
+            self.fail_deadlock(kind, cycle);
+            return Action::Switch(self.threads[current].yielder);
+        }
+        self.decide(false)
+    }
+
+    /// Picks the next thread; switches away from the current one if it is not picked.
+    fn decide(&mut self, yielding: bool) -> Action {
+        let current = self.current;
+        self.fire_expired_timers();
+        if self.runnable.is_empty() && !self.wait_for_timer() {
+            self.fail_deadlock(FailureKind::Deadlock, Vec::new());
+            return Action::Switch(self.threads[current].yielder);
+        }
+        let explored_timers = self.config.explore_timeouts;
+        let earliest_timers = if explored_timers {
+            self.offer_earliest_timers()
+        } else {
+            Vec::new()
+        };
+        let current_id = ThreadId::from_index(current);
+        let decision = Decision {
+            runnable: &self.runnable,
+            current: self.runnable.contains(current_id).then_some(current_id),
+            yielding,
+            step: self.step,
+        };
+        let next = self.scheduler.next_thread(&decision).index();
+        assert!(
+            self.runnable.contains(ThreadId::from_index(next)),
+            "the scheduler picked a thread that cannot run"
+        );
+        for &timer_thread in &earliest_timers {
+            if timer_thread != next {
+                self.runnable.remove(timer_thread);
+            }
+        }
+        if earliest_timers.contains(&next) {
+            self.fire_timer_of(next);
+        }
+        if next == current {
+            Action::Continue
+        } else {
+            self.next = next;
+            Action::Switch(self.threads[current].yielder)
+        }
+    }
+
+    /// Under a virtual clock in exploration, a timed wait may time out at any point: the
+    /// threads with the earliest deadline are offered to the scheduler beside the runnable
+    /// ones (deadline order is kept: a later deadline never fires before an earlier one).
+    fn offer_earliest_timers(&mut self) -> Vec<usize> {
+        let Some(&(earliest, _)) = self.timers.first() else {
+            return Vec::new();
+        };
+        let offered: Vec<usize> = self
+            .timers
+            .iter()
+            .take_while(|(deadline, _)| *deadline == earliest)
+            .map(|&(_, thread)| thread)
+            .filter(|&thread| !self.runnable.contains(ThreadId::from_index(thread)))
+            .collect();
+        for &thread in &offered {
+            self.runnable.insert(thread);
+        }
+        offered
+    }
+
+    /// Fires the timer of `thread`, advancing a virtual clock to its deadline.
+    fn fire_timer_of(&mut self, thread: usize) {
+        if let ThreadState::Blocked {
+            deadline: Some(deadline),
+            ..
+        } = self.threads[thread].state
+        {
+            self.clock.advance_to(deadline);
+            self.timers.remove(&(deadline, thread));
+            self.threads[thread].state = ThreadState::Runnable;
+            self.threads[thread].woken_by = Wake::TimedOut;
+            self.remove_waiter_everywhere(thread);
+            self.runnable.insert(thread);
+        }
+    }
+
+    /// Fires every timer whose deadline has passed.
+    fn fire_expired_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
+        let now = self.clock.now_nanos();
+        while let Some(&(deadline, thread)) = self.timers.first() {
+            if deadline > now {
+                break;
+            }
+            self.fire_timer_of(thread);
+        }
+    }
+
+    /// Nothing can run: lets time pass to the earliest deadline, if there is one.
+    fn wait_for_timer(&mut self) -> bool {
+        let Some(&(deadline, thread)) = self.timers.first() else {
+            return false;
+        };
+        self.clock.sleep_until(deadline);
+        self.fire_timer_of(thread);
+        self.fire_expired_timers();
+        true
+    }
+
+    /// Takes a timed-out thread out of the waiter queue of the object it waited on.
+    fn remove_waiter_everywhere(&mut self, thread: usize) {
+        let ThreadState::Blocked { on, .. } = self.threads[thread].state else {
+            return;
+        };
+        if let Some(object) = on.object() {
+            let waiters = &mut self.objects[object].waiters;
+            if let Some(position) = waiters.iter().position(|&waiter| waiter == thread) {
+                waiters.remove(position);
+            }
+        }
+    }
+
+    /// Makes a blocked thread runnable again.
+    pub(crate) fn wake(&mut self, thread: usize) {
+        if let ThreadState::Blocked { deadline, .. } = self.threads[thread].state {
+            if let Some(deadline) = deadline {
+                self.timers.remove(&(deadline, thread));
+            }
+            self.threads[thread].state = ThreadState::Runnable;
+            self.threads[thread].woken_by = Wake::Notified;
+            self.runnable.insert(thread);
+        }
+    }
+
+    /// Wakes every thread queued on `object`.
+    pub(crate) fn wake_all_waiters(&mut self, object: usize) {
+        while let Some(waiter) = self.objects[object].waiters.pop_front() {
+            self.wake(waiter);
+        }
+    }
+
+    /// Wakes the first thread queued on `object`; returns whether there was one.
+    pub(crate) fn wake_one_waiter(&mut self, object: usize) -> bool {
+        match self.objects[object].waiters.pop_front() {
+            Some(waiter) => {
+                self.wake(waiter);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues the current thread on `object` (call before `block`).
+    pub(crate) fn enqueue_current(&mut self, object: usize) {
+        let current = self.current;
+        self.objects[object].waiters.push_back(current);
+    }
+
+    /// The threads a blocked thread definitely waits for (wait-for edges). Threads in a
+    /// timed wait, on a condvar, a channel or a park have no definite edge: someone else
+    /// may still wake them.
+    fn waits_for(&self, thread: usize) -> Vec<usize> {
+        let ThreadState::Blocked {
+            on, deadline: None, ..
+        } = self.threads[thread].state
+        else {
+            return Vec::new();
+        };
+        match on {
+            Blocker::Lock(object) | Blocker::Once(object) => {
+                self.objects[object].owner.into_iter().collect()
+            }
+            Blocker::Write(object) => {
+                let state = &self.objects[object];
+                state
+                    .owner
+                    .into_iter()
+                    .chain(state.readers.iter().copied())
+                    .collect()
+            }
+            Blocker::Read(object) => self.objects[object].owner.into_iter().collect(),
+            Blocker::Join(target) => vec![target],
+            Blocker::Condvar(_)
+            | Blocker::Recv(_)
+            | Blocker::Send(_)
+            | Blocker::Barrier(_)
+            | Blocker::Park
+            | Blocker::Sleep => Vec::new(),
+        }
+    }
+
+    /// A wait-for cycle through `start`, as the list of threads in order, if there is one.
+    fn find_cycle(&self, start: usize) -> Option<Vec<usize>> {
+        // Depth-first search with an explicit path; the graph is small (edges only from
+        // blocked threads to lock holders and join targets).
+        let mut path = vec![start];
+        let mut iterators = vec![self.waits_for(start).into_iter()];
+        let mut visited = vec![false; self.threads.len()];
+        visited[start] = true;
+        while let Some(edges) = iterators.last_mut() {
+            match edges.next() {
+                Some(next) if next == start => return Some(path),
+                Some(next) if !visited[next] => {
+                    visited[next] = true;
+                    path.push(next);
+                    iterators.push(self.waits_for(next).into_iter());
+                }
+                Some(_) => {}
+                None => {
+                    iterators.pop();
+                    path.pop();
+                }
+            }
+        }
+        None
+    }
+
+    fn describe_wait(&self, thread: usize) -> BlockedThread {
+        let (waiting_for, location) = match self.threads[thread].state {
+            ThreadState::Blocked {
+                on,
+                location,
+                deadline,
+            } => {
+                let holder = |object: usize| match self.objects[object].owner {
+                    Some(owner) => {
+                        let mut text = format!(" held by {}", self.thread_info(owner));
+                        if let Some(acquired) = self.objects[object].owner_location {
+                            text.push_str(&format!(" (acquired at {acquired})"));
+                        }
+                        text
+                    }
+                    None => String::new(),
+                };
+                let readers = |object: usize| {
+                    let readers = &self.objects[object].readers;
+                    if readers.is_empty() {
+                        String::new()
+                    } else {
+                        let names: Vec<String> = readers
+                            .iter()
+                            .map(|&reader| self.thread_info(reader).to_string())
+                            .collect();
+                        format!(" read-held by {}", names.join(", "))
+                    }
+                };
+                let mut text = match on {
+                    Blocker::Lock(object) => {
+                        format!("lock {}{}", self.object_name(object), holder(object))
+                    }
+                    Blocker::Read(object) => {
+                        format!("read-lock {}{}", self.object_name(object), holder(object))
+                    }
+                    Blocker::Write(object) => format!(
+                        "write-lock {}{}{}",
+                        self.object_name(object),
+                        holder(object),
+                        readers(object)
+                    ),
+                    Blocker::Condvar(object) => {
+                        format!("be notified on {}", self.object_name(object))
+                    }
+                    Blocker::Join(target) => format!("join {}", self.thread_info(target)),
+                    Blocker::Recv(object) => format!("receive on {}", self.object_name(object)),
+                    Blocker::Send(object) => format!("send on {}", self.object_name(object)),
+                    Blocker::Barrier(object) => format!("pass {}", self.object_name(object)),
+                    Blocker::Once(object) => {
+                        format!(
+                            "see {} complete{}",
+                            self.object_name(object),
+                            holder(object)
+                        )
+                    }
+                    Blocker::Park => "be unparked".to_owned(),
+                    Blocker::Sleep => "wake from sleep".to_owned(),
+                };
+                if deadline.is_some() && on != Blocker::Sleep {
+                    text.push_str(" (with a timeout)");
+                }
+                (text, Some(Location::from_std(location)))
+            }
+            _ => ("run".to_owned(), None),
+        };
+        BlockedThread {
+            thread: self.thread_info(thread),
+            waiting_for,
+            location,
+        }
+    }
+
+    fn fail_deadlock(&mut self, kind: FailureKind, mut cycle: Vec<usize>) {
+        if cycle.is_empty() {
+            // Global deadlock: look for a cycle anywhere to explain it.
+            cycle = (0..self.threads.len())
+                .filter(|&thread| matches!(self.threads[thread].state, ThreadState::Blocked { .. }))
+                .find_map(|thread| self.find_cycle(thread))
+                .unwrap_or_default();
+        }
+        let blocked: Vec<BlockedThread> = (0..self.threads.len())
+            .filter(|thread| !cycle.contains(thread))
+            .filter(|&thread| matches!(self.threads[thread].state, ThreadState::Blocked { .. }))
+            .map(|thread| self.describe_wait(thread))
+            .collect();
+        let current = self.current;
+        let message = match (kind, cycle.len()) {
+            (FailureKind::PartialDeadlock, count) => format!(
+                "{count} threads wait for each other in a cycle while other threads can still run"
+            ),
+            (_, 0) => "every thread is blocked and nothing can wake them".to_owned(),
+            (_, count) => {
+                format!("every thread is blocked; {count} of them wait for each other in a cycle")
+            }
+        };
+        let location = match self.threads[current].state {
+            ThreadState::Blocked { location, .. } => Some(Location::from_std(location)),
+            _ => self.threads[current].location.map(Location::from_std),
+        };
+        let failure = Failure {
+            kind,
+            step: self.step,
+            thread: Some(self.thread_info(current)),
+            location,
+            message,
+            cycle: cycle
+                .iter()
+                .map(|&thread| self.describe_wait(thread))
+                .collect(),
+            blocked,
+        };
+        self.fail(failure);
+    }
+
+    fn fail_step_bound(&mut self, max_steps: u64) {
+        // Name the (thread, operation, location) seen most often among the recent steps: the
+        // spinner.
+        type Key = (usize, Op, &'static std::panic::Location<'static>);
+        let mut counts: Vec<(Key, usize)> = Vec::new();
+        for &key in &self.recent {
+            match counts.iter_mut().find(|(seen, _)| *seen == key) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((key, 1)),
+            }
+        }
+        let spinner = counts.iter().max_by_key(|(_, count)| *count).copied();
+        let (thread, location, message) = match spinner {
+            Some(((thread, op, location), count)) => (
+                Some(thread),
+                Some(location),
+                format!(
+                    "the execution exceeded its bound of {max_steps} steps, a likely livelock: \
+                     {} spun on {} ({count} of the last {} steps); raise the bound with \
+                     max_steps if the program is just long",
+                    self.thread_info(thread),
+                    op.describe(),
+                    self.recent.len()
+                ),
+            ),
+            None => (
+                None,
+                None,
+                format!("the execution exceeded its bound of {max_steps} steps"),
+            ),
+        };
+        self.fail(Failure {
+            kind: FailureKind::StepBoundExceeded,
+            step: self.step,
+            thread: thread.map(|thread| self.thread_info(thread)),
+            location: location.map(Location::from_std),
+            message,
+            cycle: Vec::new(),
+            blocked: Vec::new(),
+        });
+    }
+
+    /// Creates a green thread running `body`. It becomes runnable at once.
+    ///
+    /// # Safety
+    /// `body` must stay valid until the thread finishes or is torn down: the main closure
+    /// outlives `run_execution`, scoped threads are joined or torn down before their scope
+    /// ends, and everything else is 'static.
+    pub(crate) unsafe fn spawn_thread<'a>(
+        &mut self,
+        name: Option<Arc<str>>,
+        stack_bytes: Option<usize>,
+        body: Box<dyn FnOnce() + 'a>,
+    ) -> std::io::Result<usize> {
+        let index = self.threads.len();
+        let stack_bytes = stack_bytes.unwrap_or(self.config.stack_bytes);
+        let stack = stack::allocate(stack_bytes)?;
+        let guard_range = stack.guard_range();
+        let usable = stack.usable_bytes();
+        // SAFETY: the body's lifetime is erased to 'static; the caller promises it outlives
+        // the thread (this function's contract), and every thread finishes or is torn down
+        // (rule 5) before `run_execution` returns.
+        let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
+        let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+            thread_entry(yielder, body);
+        });
+        self.threads.push(ThreadSlot {
+            coroutine: Some(Box::new(coroutine)),
+            yielder: std::ptr::null(),
+            state: ThreadState::Runnable,
+            name,
+            park_token: false,
+            woken_by: Wake::Notified,
+            guard_range,
+            stack_bytes: usable,
+            joiners: Vec::new(),
+            location: None,
+        });
+        self.runnable.insert(index);
+        Ok(index)
+    }
+
+    /// Registers the current thread as waiting for `target` to finish, if it has not.
+    pub(crate) fn is_finished(&self, thread: usize) -> bool {
+        matches!(self.threads[thread].state, ThreadState::Finished)
+    }
+
+    pub(crate) fn add_joiner(&mut self, target: usize) {
+        let current = self.current;
+        self.threads[target].joiners.push(current);
+    }
+
+    fn finish_current(&mut self) {
+        let current = self.current;
+        self.threads[current].state = ThreadState::Finished;
+        self.runnable.remove(current);
+        for joiner in std::mem::take(&mut self.threads[current].joiners) {
+            self.wake(joiner);
+        }
+    }
+
+    /// Unparks `thread`: sets its token and wakes it if it is parked.
+    pub(crate) fn unpark(&mut self, thread: usize) {
+        if thread >= self.threads.len() {
+            return;
+        }
+        self.threads[thread].park_token = true;
+        if let ThreadState::Blocked {
+            on: Blocker::Park, ..
+        } = self.threads[thread].state
+        {
+            self.wake(thread);
+        }
+    }
+}
+
+/// The outermost frame of every green thread. `body` catches the user's panics itself (see
+/// `thread::spawn`); an unwind that gets through is corosensei's forced unwind (rule 5).
+fn thread_entry(yielder: &Yielder<(), ()>, body: Box<dyn FnOnce()>) {
+    with(|execution| {
+        let current = execution.current;
+        execution.threads[current].yielder = yielder as *const _;
+    });
+    body();
+    thread_exit();
+}
+
+/// Hands back a caught panic payload unless the execution is being torn down, in which case
+/// the payload is corosensei's forced unwind and must keep unwinding (rule 5).
+pub(crate) fn rethrow_if_tearing_down(payload: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
+    if with(|execution| execution.tearing_down) {
+        panic::resume_unwind(payload);
+    }
+    payload
+}
+
+/// Called when the current green thread's body panicked: decides whether that fails the
+/// execution (always for main; for others, by the panic policy).
+pub(crate) fn note_panic(payload: &(dyn Any + Send)) {
+    with(|execution| {
+        let current = execution.current;
+        let record = execution.last_panic.take();
+        if current == 0 {
+            execution.main_panicked = true;
+        }
+        if current == 0 || execution.config.panic_policy == PanicPolicy::AnyThreadFails {
+            let message = record
+                .as_ref()
+                .map(|record| record.message.clone())
+                .unwrap_or_else(|| panic_message(payload));
+            let location = record.and_then(|record| record.location);
+            let failure = Failure {
+                kind: FailureKind::Panic,
+                step: execution.step,
+                thread: Some(execution.thread_info(current)),
+                location,
+                message,
+                cycle: Vec::new(),
+                blocked: Vec::new(),
+            };
+            execution.fail(failure);
+        }
+    });
+}
+
+/// The last step of a thread: wakes its joiners and hands the kernel thread to another.
+fn thread_exit() {
+    let action = with(|execution| {
+        if execution.tearing_down {
+            return Action::Continue;
+        }
+        execution.step += 1;
+        let current = execution.current;
+        if let Some(location) = execution.threads[current].location {
+            execution.note_recent(current, Op::Exit, location);
+        }
+        execution.finish_current();
+        if current == 0 {
+            execution.main_finished = true;
+            return Action::Continue;
+        }
+        if execution.failure.is_some() {
+            return Action::Continue;
+        }
+        // The exiting thread is not runnable, so decide() picks another (or records a
+        // deadlock); returning from the coroutine hands control to the main loop, which
+        // resumes `next`.
+        execution.decide(false)
+    });
+    debug_assert!(
+        matches!(action, Action::Switch(_)),
+        "an exiting thread cannot be picked"
+    );
+}
+
+/// Extracts the message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// Called by the panic hook on a green thread: remembers the message and location, and says
+/// whether the hook should print (a plain run) or stay quiet (exploration).
+pub(crate) fn record_panic(message: String, location: Option<Location>) -> Option<(bool, String)> {
+    try_with(|execution| {
+        if !execution.in_green_thread {
+            return None; // A panic of the runtime itself: let the previous hook report it.
+        }
+        if execution.tearing_down {
+            return Some((false, String::new()));
+        }
+        let print = execution.config.print_panics;
+        let current = execution.current;
+        let who = execution.thread_info(current).to_string();
+        execution.last_panic = Some(PanicRecord { message, location });
+        Some((print, who))
+    })
+    .flatten()
+}
+
+/// How an execution ended.
+pub(crate) struct Outcome {
+    pub(crate) failure: Option<Failure>,
+    pub(crate) steps: u64,
+    pub(crate) scheduler: Box<dyn Scheduler>,
+}
+
+/// Runs one execution of `main` to its end under `scheduler`.
+pub(crate) fn run_execution(
+    main: &mut dyn FnMut(),
+    scheduler: Box<dyn Scheduler>,
+    config: ExecutionConfig,
+) -> Outcome {
+    assert!(
+        !in_runtime(),
+        "reel: a runtime cannot be started inside another reel runtime"
+    );
+    overflow::install();
+    super::hook::install();
+    let clock = config.clock.clone();
+    let cell = RefCell::new(Execution {
+        threads: Vec::new(),
+        current: 0,
+        next: 0,
+        step: 0,
+        scheduler,
+        runnable: RunnableSet::default(),
+        objects: Vec::new(),
+        generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+        timers: BTreeSet::new(),
+        clock,
+        config,
+        failure: None,
+        tearing_down: false,
+        main_finished: false,
+        main_panicked: false,
+        in_green_thread: false,
+        recent: VecDeque::with_capacity(RECENT_STEPS),
+        last_panic: None,
+    });
+    cell.borrow_mut().runnable.clear();
+    CURRENT.with(|current| current.set(&cell));
+    // Clear CURRENT even if the loop below panics (a runtime bug), so the dangling pointer
+    // is never seen.
+    struct ClearCurrent;
+    impl Drop for ClearCurrent {
+        fn drop(&mut self) {
+            CURRENT.with(|current| current.set(std::ptr::null()));
+            overflow::clear_running();
+        }
+    }
+    let _clear = ClearCurrent;
+
+    let main_body: Box<dyn FnOnce() + '_> = Box::new(main);
+    // SAFETY: `main` is borrowed for the whole of this function, and the main thread finishes
+    // or is torn down before it returns.
+    unsafe {
+        cell.borrow_mut()
+            .spawn_thread(Some(Arc::from("main")), None, main_body)
+    }
+    .expect("reel: could not map a stack for the main green thread");
+
+    loop {
+        let (coroutine, running) = {
+            let mut execution = cell.borrow_mut();
+            let next = execution.next;
+            execution.current = next;
+            let slot = &mut execution.threads[next];
+            let name = slot.name.as_deref().unwrap_or("");
+            let running = RunningStack {
+                guard_start: slot.guard_range.0,
+                guard_end: slot.guard_range.1,
+                thread_index: next,
+                stack_bytes: slot.stack_bytes,
+                name_ptr: name.as_ptr(),
+                name_len: name.len(),
+            };
+            let coroutine: *mut GreenCoroutine = &mut **slot
+                .coroutine
+                .as_mut()
+                .expect("the scheduler picked a finished thread");
+            execution.in_green_thread = true;
+            (coroutine, running)
+        };
+        overflow::set_running(running);
+        // SAFETY: the coroutine is boxed in its slot, so it does not move when `threads`
+        // grows, and slots are only emptied by this loop, below, after the coroutine returned.
+        // No borrow of the execution is held (rule 4).
+        let result = unsafe { (*coroutine).resume(()) };
+        overflow::clear_running();
+        let mut execution = cell.borrow_mut();
+        execution.in_green_thread = false;
+        if let CoroutineResult::Return(()) = result {
+            let current = execution.current;
+            if let Some(coroutine) = execution.threads[current].coroutine.take() {
+                stack::release(coroutine.into_stack());
+            }
+        }
+        if execution.failure.is_some() || execution.main_finished {
+            break;
+        }
+    }
+
+    tear_down(&cell);
+    let execution = cell.into_inner();
+    Outcome {
+        failure: execution.failure,
+        steps: execution.step,
+        scheduler: execution.scheduler,
+    }
+}
+
+/// Unwinds every unfinished thread, newest first (rule 5), and recycles the stacks.
+fn tear_down(cell: &RefCell<Execution>) {
+    cell.borrow_mut().tearing_down = true;
+    let count = cell.borrow().threads.len();
+    for index in (0..count).rev() {
+        let coroutine = {
+            let mut execution = cell.borrow_mut();
+            execution.current = index;
+            execution.threads[index].coroutine.take()
+        };
+        if let Some(mut coroutine) = coroutine {
+            cell.borrow_mut().in_green_thread = true;
+            // Destructors on the thread's stack run now (a thread that never started just
+            // drops its closure); they see `tearing_down` and take no steps.
+            coroutine.force_unwind();
+            cell.borrow_mut().in_green_thread = false;
+            stack::release(coroutine.into_stack());
+        }
+    }
+}
+
+impl Default for ObjectCell {
+    fn default() -> ObjectCell {
+        ObjectCell::new()
+    }
+}
+
+/// A lazily registered object id: which execution (generation) and which index.
+#[derive(Debug)]
+pub(crate) struct ObjectCell {
+    /// `generation << 32 | index`; generation 0 means never registered.
+    slot: AtomicU64,
+}
+
+impl ObjectCell {
+    pub(crate) const fn new() -> ObjectCell {
+        ObjectCell {
+            slot: AtomicU64::new(0),
+        }
+    }
+
+    /// This object's index in `execution`, if it was used there.
+    pub(crate) fn current_id(&self, execution: &Execution) -> Option<usize> {
+        let slot = self.slot.load(Ordering::Relaxed);
+        ((slot >> 32) as u32 == execution.generation).then_some((slot & 0xffff_ffff) as usize)
+    }
+
+    /// This object's index in `execution`, registering it there on first use.
+    pub(crate) fn id(&self, execution: &mut Execution, kind: ObjectKind) -> usize {
+        let slot = self.slot.load(Ordering::Relaxed);
+        if (slot >> 32) as u32 == execution.generation {
+            return (slot & 0xffff_ffff) as usize;
+        }
+        let index = execution.register_object(kind);
+        self.slot.store(
+            ((execution.generation as u64) << 32) | index as u64,
+            Ordering::Relaxed,
+        );
+        index
+    }
+}

@@ -1,0 +1,220 @@
+//! Stack overflow reports: a SIGSEGV/SIGBUS handler on an alternate stack that names the
+//! green thread whose guard page was hit.
+//!
+//! The runtime publishes the running green thread's guard range and name in a thread-local
+//! before every resume (`set_running`). The handler compares the fault address with it; on a
+//! match it writes `thread '<name>' (reel T<n>) has overflowed its stack` and aborts, as std
+//! does for kernel threads. Any other fault goes to the handler that was installed before.
+
+use std::cell::Cell;
+use std::sync::{Once, OnceLock};
+
+/// What the signal handler needs to know about the green thread now running.
+#[derive(Clone, Copy)]
+pub(crate) struct RunningStack {
+    pub(crate) guard_start: usize,
+    pub(crate) guard_end: usize,
+    pub(crate) thread_index: usize,
+    pub(crate) stack_bytes: usize,
+    /// Points into the thread's name, kept alive by the thread's slot while it runs.
+    pub(crate) name_ptr: *const u8,
+    pub(crate) name_len: usize,
+}
+
+const NOT_RUNNING: RunningStack = RunningStack {
+    guard_start: 0,
+    guard_end: 0,
+    thread_index: 0,
+    stack_bytes: 0,
+    name_ptr: std::ptr::null(),
+    name_len: 0,
+};
+
+thread_local! {
+    // A const-initialised Cell of plain data: reading it needs no allocation or lock, so the
+    // signal handler may read it.
+    static RUNNING: Cell<RunningStack> = const { Cell::new(NOT_RUNNING) };
+}
+
+/// Records the green thread about to run on this kernel thread.
+pub(crate) fn set_running(stack: RunningStack) {
+    RUNNING.with(|running| running.set(stack));
+}
+
+/// Records that no green thread runs on this kernel thread.
+pub(crate) fn clear_running() {
+    RUNNING.with(|running| running.set(NOT_RUNNING));
+}
+
+static INSTALL: Once = Once::new();
+/// The handlers installed before ours; reading a set OnceLock is one atomic load, which is
+/// async-signal-safe.
+static PREVIOUS_SEGV: OnceLock<libc::sigaction> = OnceLock::new();
+static PREVIOUS_BUS: OnceLock<libc::sigaction> = OnceLock::new();
+
+/// Size of the alternate signal stack made for kernel threads that have none.
+const ALT_STACK_BYTES: usize = 64 * 1024;
+
+/// Installs the handler (once per process) and makes sure this kernel thread has an
+/// alternate signal stack, since an overflowing green stack has no room left for a handler.
+pub(crate) fn install() {
+    INSTALL.call_once(|| {
+        for (signal, previous) in [
+            (libc::SIGSEGV, &PREVIOUS_SEGV),
+            (libc::SIGBUS, &PREVIOUS_BUS),
+        ] {
+            // SAFETY: sigaction gets a zeroed, then filled, struct and a valid out pointer.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, &action, &mut old) == 0 {
+                    let _ = previous.set(old);
+                }
+            }
+        }
+    });
+    ensure_alt_stack();
+}
+
+fn ensure_alt_stack() {
+    // SAFETY: querying the current alternate stack writes only into `current`.
+    let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: see above; a null new-stack pointer only queries.
+    if unsafe { libc::sigaltstack(std::ptr::null(), &mut current) } != 0 {
+        return;
+    }
+    if current.ss_flags & libc::SS_DISABLE == 0 {
+        return; // std (or someone else) already gave this thread one.
+    }
+    // SAFETY: a fresh anonymous mapping; checked for failure below. It is deliberately never
+    // unmapped: it serves this kernel thread until it exits, as std's own does.
+    let memory = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            ALT_STACK_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if memory == libc::MAP_FAILED {
+        return;
+    }
+    let stack = libc::stack_t {
+        ss_sp: memory,
+        ss_flags: 0,
+        ss_size: ALT_STACK_BYTES,
+    };
+    // SAFETY: `stack` describes the mapping made above, which lives forever.
+    unsafe {
+        libc::sigaltstack(&stack, std::ptr::null_mut());
+    }
+}
+
+/// Appends `bytes` to `buffer` at `*len`, truncating at the buffer's end.
+fn push(buffer: &mut [u8], len: &mut usize, bytes: &[u8]) {
+    for &byte in bytes {
+        if *len < buffer.len() {
+            buffer[*len] = byte;
+            *len += 1;
+        }
+    }
+}
+
+/// Appends a decimal number without allocating.
+fn push_number(buffer: &mut [u8], len: &mut usize, mut number: usize) {
+    let mut digits = [0u8; 20];
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (number % 10) as u8;
+        count += 1;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    while count > 0 {
+        count -= 1;
+        push(buffer, len, &digits[count..=count]);
+    }
+}
+
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let fault_address = unsafe { (*info).si_addr() } as usize;
+    let running = RUNNING.with(|running| running.get());
+    if running.guard_end != 0
+        && fault_address >= running.guard_start
+        && fault_address < running.guard_end
+    {
+        let mut buffer = [0u8; 512];
+        let mut len = 0;
+        push(&mut buffer, &mut len, b"\nthread '");
+        if running.name_ptr.is_null() {
+            push(&mut buffer, &mut len, b"<unnamed>");
+        } else {
+            // SAFETY: name_ptr/name_len describe the running thread's name, which its slot
+            // keeps alive while the thread runs (see `set_running`'s callers).
+            let name = unsafe { std::slice::from_raw_parts(running.name_ptr, running.name_len) };
+            push(&mut buffer, &mut len, name);
+        }
+        push(&mut buffer, &mut len, b"' (reel green thread T");
+        push_number(&mut buffer, &mut len, running.thread_index);
+        push(&mut buffer, &mut len, b") has overflowed its stack of ");
+        push_number(&mut buffer, &mut len, running.stack_bytes / 1024);
+        push(
+            &mut buffer,
+            &mut len,
+            b" KiB\nhelp: give it a bigger stack with reel::thread::Builder::stack_size\n\
+              fatal runtime error: stack overflow, aborting\n",
+        );
+        // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is ours.
+        unsafe {
+            libc::write(2, buffer.as_ptr().cast(), len);
+            libc::abort();
+        }
+    }
+    chain(signal, info, context);
+}
+
+/// Hands a fault that is not ours to the handler installed before, or to the default action.
+fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let previous = if signal == libc::SIGSEGV {
+        PREVIOUS_SEGV.get()
+    } else {
+        PREVIOUS_BUS.get()
+    };
+    match previous {
+        Some(&old) if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN => {
+            if old.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: the previous handler was installed with SA_SIGINFO, so this is its
+                // three-argument signature.
+                let previous_handler: extern "C" fn(
+                    libc::c_int,
+                    *mut libc::siginfo_t,
+                    *mut libc::c_void,
+                ) = unsafe { std::mem::transmute(old.sa_sigaction) };
+                previous_handler(signal, info, context);
+            } else {
+                // SAFETY: without SA_SIGINFO the handler takes only the signal number.
+                let previous_handler: extern "C" fn(libc::c_int) =
+                    unsafe { std::mem::transmute(old.sa_sigaction) };
+                previous_handler(signal);
+            }
+        }
+        _ => {
+            // Restore the default action and return: the faulting instruction runs again and
+            // the kernel delivers the signal with its default effect (a core dump).
+            // SAFETY: a zeroed sigaction with SIG_DFL is a valid argument.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi, Nagarakatte, ASPLOS
+//! 2010): random thread priorities and d-1 priority change points.
+//!
+//! Every thread gets a random priority above `depth` when first seen; the highest-priority
+//! runnable thread always runs. At each of `depth - 1` change points, chosen uniformly in
+//! `[1, k]`, the running thread's priority drops below every initial one (to `depth - i` at
+//! the i-th point). `k`, the step bound, is not known ahead of time, so it is estimated as the
+//! longest execution seen so far. For a bug of depth d, each execution finds it with
+//! probability at least 1 / (n * k^(d-1)) for n threads.
+
+use rand_core::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use super::{Decision, Scheduler, mix_seed};
+use crate::thread::ThreadId;
+
+/// The first estimate of the step count, before any execution has been seen.
+const INITIAL_STEP_ESTIMATE: u64 = 64;
+
+/// PCT with a given bug depth.
+#[derive(Debug)]
+pub struct PctScheduler {
+    seed: u64,
+    depth: usize,
+    rng: Pcg64Mcg,
+    step_estimate: u64,
+    /// Priority per thread index; 0 means not yet assigned.
+    priorities: Vec<u64>,
+    /// Steps at which the running thread's priority drops, sorted ascending.
+    change_points: Vec<u64>,
+    /// How many change points have fired in this execution.
+    changes_done: usize,
+    /// Lowest priority handed out to a yielding thread so far (counts down).
+    yield_floor: u64,
+}
+
+impl PctScheduler {
+    /// A PCT scheduler for bugs of depth `depth` (at least 1), determined by `seed`.
+    pub fn new(depth: usize, seed: u64) -> PctScheduler {
+        PctScheduler {
+            seed,
+            depth: depth.max(1),
+            rng: Pcg64Mcg::seed_from_u64(seed),
+            step_estimate: INITIAL_STEP_ESTIMATE,
+            priorities: Vec::new(),
+            change_points: Vec::new(),
+            changes_done: 0,
+            yield_floor: 0,
+        }
+    }
+
+    fn priority(&mut self, thread: ThreadId) -> u64 {
+        let index = thread.index();
+        if index >= self.priorities.len() {
+            self.priorities.resize(index + 1, 0);
+        }
+        if self.priorities[index] == 0 {
+            // Initial priorities live above every change-point priority (which are < depth)
+            // and above the yield floor region; the low bits break ties by thread id.
+            let random = self.rng.next_u64() >> 24;
+            self.priorities[index] = (1u64 << 50) + (random << 10) + index as u64 % 1024;
+        }
+        self.priorities[index]
+    }
+}
+
+impl Scheduler for PctScheduler {
+    fn begin_execution(&mut self, iteration: usize) {
+        self.rng = Pcg64Mcg::seed_from_u64(mix_seed(self.seed, iteration));
+        self.priorities.clear();
+        self.changes_done = 0;
+        self.yield_floor = 1u64 << 40;
+        self.change_points.clear();
+        for _ in 1..self.depth {
+            let point = 1 + self.rng.next_u64() % self.step_estimate.max(1);
+            self.change_points.push(point);
+        }
+        self.change_points.sort_unstable();
+    }
+
+    fn end_execution(&mut self, steps: u64) {
+        self.step_estimate = self.step_estimate.max(steps);
+    }
+
+    fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId {
+        if let Some(current) = decision.current {
+            if decision.yielding {
+                // A yielding thread goes below every thread that has not yielded, so a spin
+                // loop that yields lets the others run (PCT assumes threads make progress).
+                self.yield_floor -= 1;
+                let floor = self.yield_floor;
+                self.priority(current);
+                self.priorities[current.index()] = floor;
+            }
+            while self.changes_done < self.change_points.len()
+                && self.change_points[self.changes_done] <= decision.step
+            {
+                self.changes_done += 1;
+                self.priority(current);
+                self.priorities[current.index()] = (self.depth - self.changes_done) as u64;
+            }
+        }
+        let mut best: Option<(u64, ThreadId)> = None;
+        for thread in decision.runnable.iter() {
+            let priority = self.priority(thread);
+            if best.is_none_or(|(best_priority, _)| priority > best_priority) {
+                best = Some((priority, thread));
+            }
+        }
+        best.expect("a decision has a runnable thread").1
+    }
+
+    fn describe(&self) -> String {
+        format!("pct(depth {})", self.depth)
+    }
+}

@@ -1,0 +1,448 @@
+//! Channels with the API of `std::sync::mpsc`: `channel` (unbounded), `sync_channel`
+//! (bounded; capacity 0 is a rendezvous). Sends and receives are scheduling points.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
+
+use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op, Wake};
+
+struct State<T> {
+    /// Messages with their send tickets.
+    queue: VecDeque<(u64, T)>,
+    /// None: unbounded. Some(0): rendezvous.
+    capacity: Option<usize>,
+    senders: usize,
+    receiver_alive: bool,
+    /// Tickets handed to sends so far.
+    sent: u64,
+}
+
+struct Channel<T> {
+    object: ObjectCell,
+    state: UnsafeCell<State<T>>,
+}
+
+// SAFETY: the state is only touched on the runtime's kernel thread, by one green thread at a
+// time, inside `with_state` which never suspends; messages (T: Send) move between threads.
+unsafe impl<T: Send> Send for Channel<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Channel<T> {}
+
+impl<T> Channel<T> {
+    fn new(capacity: Option<usize>) -> Arc<Channel<T>> {
+        Arc::new(Channel {
+            object: ObjectCell::new(),
+            state: UnsafeCell::new(State {
+                queue: VecDeque::new(),
+                capacity,
+                senders: 1,
+                receiver_alive: true,
+                sent: 0,
+            }),
+        })
+    }
+
+    /// Runs `f` on the state. `f` must not suspend or call back into the channel.
+    fn with_state<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
+        // SAFETY: see the Sync impl; the closure cannot reach another borrow of the state.
+        f(unsafe { &mut *self.state.get() })
+    }
+
+    fn id(&self) -> usize {
+        super::object_id(&self.object, ObjectKind::Channel)
+    }
+
+    fn wake_all(&self) {
+        execution::try_with(|execution| {
+            if let Some(object) = self.object.current_id(execution) {
+                execution.wake_all_waiters(object);
+            }
+        });
+    }
+
+    fn enqueue_current(&self, object: usize) {
+        execution::with(|execution| execution.enqueue_current(object));
+    }
+
+    #[track_caller]
+    fn send(
+        &self,
+        message: T,
+        location: &'static std::panic::Location<'static>,
+    ) -> Result<(), SendError<T>> {
+        let object = self.id();
+        execution::schedule_point_at(Op::Send, Some(object), false, location);
+        let mut message = Some(message);
+        let ticket = loop {
+            let outcome = self.with_state(|state| {
+                if !state.receiver_alive {
+                    return Err(());
+                }
+                let room = match state.capacity {
+                    None => true,
+                    Some(capacity) => state.queue.len() < capacity.max(1),
+                };
+                if room {
+                    let ticket = state.sent;
+                    state.sent += 1;
+                    state
+                        .queue
+                        .push_back((ticket, message.take().expect("sent once")));
+                    Ok(Some(ticket))
+                } else {
+                    Ok(None)
+                }
+            });
+            match outcome {
+                Err(()) => return Err(SendError(message.take().expect("not yet sent"))),
+                Ok(Some(ticket)) => {
+                    self.wake_all();
+                    break ticket;
+                }
+                Ok(None) => {
+                    self.enqueue_current(object);
+                    execution::block_at(Blocker::Send(object), None, location);
+                }
+            }
+        };
+        if self.with_state(|state| state.capacity) != Some(0) {
+            return Ok(());
+        }
+        // Rendezvous: wait until a receiver took this message.
+        loop {
+            let outcome = self.with_state(|state| {
+                let position = state.queue.iter().position(|(queued, _)| *queued == ticket);
+                match (position, state.receiver_alive) {
+                    (None, _) => Some(Ok(())),
+                    (Some(position), false) => {
+                        let (_, message) = state.queue.remove(position).expect("position is valid");
+                        Some(Err(SendError(message)))
+                    }
+                    (Some(_), true) => None,
+                }
+            });
+            if let Some(result) = outcome {
+                return result;
+            }
+            self.enqueue_current(object);
+            execution::block_at(Blocker::Send(object), None, location);
+        }
+    }
+
+    fn try_send(
+        &self,
+        message: T,
+        location: &'static std::panic::Location<'static>,
+    ) -> Result<(), TrySendError<T>> {
+        let object = self.id();
+        execution::schedule_point_at(Op::Send, Some(object), false, location);
+        let outcome = self.with_state(|state| {
+            if !state.receiver_alive {
+                return Err(TrySendError::Disconnected(message));
+            }
+            let capacity = state.capacity.unwrap_or(usize::MAX);
+            // A rendezvous channel accepts only when nothing is pending (a receiver may take
+            // it); we model "a receiver is waiting" as an empty queue.
+            if state.queue.len() >= capacity.max(1) {
+                return Err(TrySendError::Full(message));
+            }
+            let ticket = state.sent;
+            state.sent += 1;
+            state.queue.push_back((ticket, message));
+            Ok(())
+        });
+        if outcome.is_ok() {
+            self.wake_all();
+        }
+        outcome
+    }
+
+    fn recv(
+        &self,
+        deadline: Option<u64>,
+        location: &'static std::panic::Location<'static>,
+    ) -> Result<T, RecvTimeoutError> {
+        let object = self.id();
+        execution::schedule_point_at(Op::Recv, Some(object), false, location);
+        loop {
+            let outcome = self.with_state(|state| match state.queue.pop_front() {
+                Some((_, message)) => Some(Ok(message)),
+                None if state.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
+                None => None,
+            });
+            match outcome {
+                Some(Ok(message)) => {
+                    self.wake_all();
+                    return Ok(message);
+                }
+                Some(Err(error)) => return Err(error),
+                None => {
+                    self.enqueue_current(object);
+                    if execution::block_at(Blocker::Recv(object), deadline, location)
+                        == Wake::TimedOut
+                    {
+                        let message = self.with_state(|state| state.queue.pop_front());
+                        return match message {
+                            Some((_, message)) => {
+                                self.wake_all();
+                                Ok(message)
+                            }
+                            None => Err(RecvTimeoutError::Timeout),
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn try_recv(
+        &self,
+        location: &'static std::panic::Location<'static>,
+    ) -> Result<T, TryRecvError> {
+        let object = self.id();
+        execution::schedule_point_at(Op::Recv, Some(object), false, location);
+        let outcome = self.with_state(|state| match state.queue.pop_front() {
+            Some((_, message)) => Ok(message),
+            None if state.senders == 0 => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        });
+        if outcome.is_ok() {
+            self.wake_all();
+        }
+        outcome
+    }
+
+    fn drop_sender(&self) {
+        let last = self.with_state(|state| {
+            state.senders -= 1;
+            state.senders == 0
+        });
+        if last {
+            self.wake_all();
+        }
+    }
+
+    fn drop_receiver(&self) {
+        self.with_state(|state| state.receiver_alive = false);
+        self.wake_all();
+    }
+}
+
+/// The sending half of an unbounded channel.
+pub struct Sender<T> {
+    channel: Arc<Channel<T>>,
+}
+
+/// The sending half of a bounded channel.
+pub struct SyncSender<T> {
+    channel: Arc<Channel<T>>,
+}
+
+/// The receiving half of a channel.
+pub struct Receiver<T> {
+    channel: Arc<Channel<T>>,
+    /// Receivers are Send but not Sync, as in std.
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
+}
+
+/// An unbounded channel.
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    let channel = Channel::new(None);
+    (
+        Sender {
+            channel: Arc::clone(&channel),
+        },
+        Receiver {
+            channel,
+            _not_sync: std::marker::PhantomData,
+        },
+    )
+}
+
+/// A channel holding at most `bound` messages; 0 makes every send wait for its receive.
+pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
+    let channel = Channel::new(Some(bound));
+    (
+        SyncSender {
+            channel: Arc::clone(&channel),
+        },
+        Receiver {
+            channel,
+            _not_sync: std::marker::PhantomData,
+        },
+    )
+}
+
+impl<T> Sender<T> {
+    /// Sends a message; `Err` with it back if the receiver is gone.
+    #[track_caller]
+    pub fn send(&self, message: T) -> Result<(), SendError<T>> {
+        self.channel.send(message, std::panic::Location::caller())
+    }
+}
+
+impl<T> SyncSender<T> {
+    /// Sends a message, waiting for room; `Err` with it back if the receiver is gone.
+    #[track_caller]
+    pub fn send(&self, message: T) -> Result<(), SendError<T>> {
+        self.channel.send(message, std::panic::Location::caller())
+    }
+
+    /// Sends a message only if there is room right now.
+    #[track_caller]
+    pub fn try_send(&self, message: T) -> Result<(), TrySendError<T>> {
+        self.channel
+            .try_send(message, std::panic::Location::caller())
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Waits for a message; `Err` once every sender is gone and the channel is empty.
+    #[track_caller]
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.channel
+            .recv(None, std::panic::Location::caller())
+            .map_err(|_| RecvError)
+    }
+
+    /// Takes a message if one is waiting.
+    #[track_caller]
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.channel.try_recv(std::panic::Location::caller())
+    }
+
+    /// Waits at most `timeout` for a message (virtual time under exploration).
+    #[track_caller]
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        let location = std::panic::Location::caller();
+        let deadline = execution::with(|execution| execution.clock.deadline_after(timeout));
+        self.channel.recv(Some(deadline), location)
+    }
+
+    /// Blocking iterator over messages; ends when every sender is gone.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { receiver: self }
+    }
+
+    /// Iterator over the messages waiting now.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { receiver: self }
+    }
+}
+
+/// Blocking iterator, from [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    receiver: &'a Receiver<T>,
+}
+
+/// Non-blocking iterator, from [`Receiver::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    receiver: &'a Receiver<T>,
+}
+
+/// Owning blocking iterator, from `Receiver::into_iter`.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    receiver: Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    #[track_caller]
+    fn next(&mut self) -> Option<T> {
+        self.receiver.recv().ok()
+    }
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    #[track_caller]
+    fn next(&mut self) -> Option<T> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    #[track_caller]
+    fn next(&mut self) -> Option<T> {
+        self.receiver.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { receiver: self }
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Sender<T> {
+        self.channel.with_state(|state| state.senders += 1);
+        Sender {
+            channel: Arc::clone(&self.channel),
+        }
+    }
+}
+
+impl<T> Clone for SyncSender<T> {
+    fn clone(&self) -> SyncSender<T> {
+        self.channel.with_state(|state| state.senders += 1);
+        SyncSender {
+            channel: Arc::clone(&self.channel),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        self.channel.drop_sender();
+    }
+}
+
+impl<T> Drop for SyncSender<T> {
+    fn drop(&mut self) {
+        self.channel.drop_sender();
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.channel.drop_receiver();
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for SyncSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncSender").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,226 @@
+//! `Mutex`, as `std::sync::Mutex`.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use super::{LockResult, TryLockError, TryLockResult};
+use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op};
+
+/// A mutual exclusion lock. Locking and unlocking are scheduling points; locking a mutex the
+/// thread already holds is reported as a failure at once.
+pub struct Mutex<T: ?Sized> {
+    object: ObjectCell,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: as std's Mutex: the lock protocol gives one thread at a time access to `data`.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above; access to `data` is serialised by the lock.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+/// An RAII guard; the mutex unlocks when it drops.
+#[must_use = "if unused the Mutex will immediately unlock"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    lock: &'a Mutex<T>,
+    panicking_at_acquire: bool,
+    location: &'static std::panic::Location<'static>,
+}
+
+// SAFETY: sharing a guard shares only &T.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex.
+    pub const fn new(value: T) -> Mutex<T> {
+        Mutex {
+            object: ObjectCell::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the mutex, returning the data (`Err` if poisoned, as std).
+    pub fn into_inner(self) -> LockResult<T>
+    where
+        T: Sized,
+    {
+        let poisoned = super::is_poisoned(&self.object);
+        super::poison_result(poisoned, self.data.into_inner())
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Acquires the mutex, blocking the green thread until it is available.
+    #[track_caller]
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        let location = std::panic::Location::caller();
+        let object = super::object_id(&self.object, ObjectKind::Mutex);
+        execution::schedule_point_at(Op::Lock, Some(object), false, location);
+        self.acquire(object, location);
+        self.guard(location)
+    }
+
+    /// Acquires the mutex if it is free right now.
+    #[track_caller]
+    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
+        let location = std::panic::Location::caller();
+        let object = super::object_id(&self.object, ObjectKind::Mutex);
+        execution::schedule_point_at(Op::Lock, Some(object), false, location);
+        let acquired = execution::with(|execution| {
+            let current = execution.current;
+            let state = &mut execution.objects[object];
+            if state.owner.is_none() {
+                state.owner = Some(current);
+                state.owner_location = Some(location);
+                true
+            } else {
+                false
+            }
+        });
+        if !acquired {
+            return Err(TryLockError::WouldBlock);
+        }
+        self.guard(location).map_err(TryLockError::from)
+    }
+
+    /// Whether a thread panicked while holding the mutex.
+    pub fn is_poisoned(&self) -> bool {
+        super::is_poisoned(&self.object)
+    }
+
+    /// Clears the poison flag.
+    pub fn clear_poison(&self) {
+        super::set_poisoned(&self.object, ObjectKind::Mutex, false);
+    }
+
+    /// Mutable access without locking (the borrow proves exclusivity).
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = super::is_poisoned(&self.object);
+        super::poison_result(poisoned, self.data.get_mut())
+    }
+
+    fn guard(
+        &self,
+        location: &'static std::panic::Location<'static>,
+    ) -> LockResult<MutexGuard<'_, T>> {
+        let guard = MutexGuard {
+            lock: self,
+            panicking_at_acquire: std::thread::panicking(),
+            location,
+        };
+        super::poison_result(self.is_poisoned(), guard)
+    }
+
+    /// Takes the lock for the current thread, blocking while another holds it. Used by `lock`
+    /// and by `Condvar` to re-acquire after a wait.
+    pub(crate) fn acquire(&self, object: usize, location: &'static std::panic::Location<'static>) {
+        loop {
+            let outcome = execution::with(|execution| {
+                let current = execution.current;
+                let state = &mut execution.objects[object];
+                match state.owner {
+                    None => {
+                        state.owner = Some(current);
+                        state.owner_location = Some(location);
+                        Acquire::Done
+                    }
+                    Some(owner) if owner == current => Acquire::Reentrant,
+                    Some(_) => {
+                        execution.enqueue_current(object);
+                        Acquire::Wait
+                    }
+                }
+            });
+            match outcome {
+                Acquire::Done => return,
+                Acquire::Reentrant => super::fail_reentrant(object, "lock", location),
+                Acquire::Wait => {
+                    execution::block_at(Blocker::Lock(object), None, location);
+                }
+            }
+        }
+    }
+
+    /// Releases the lock and wakes its waiters, without a scheduling point.
+    pub(crate) fn release(&self) -> usize {
+        execution::with(|execution| {
+            let object = self.object.id(execution, ObjectKind::Mutex);
+            let state = &mut execution.objects[object];
+            state.owner = None;
+            state.owner_location = None;
+            execution.wake_all_waiters(object);
+            object
+        })
+    }
+}
+
+enum Acquire {
+    Done,
+    Reentrant,
+    Wait,
+}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    pub(crate) fn mutex(&self) -> &'a Mutex<T> {
+        self.lock
+    }
+
+    pub(crate) fn location(&self) -> &'static std::panic::Location<'static> {
+        self.location
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard's existence means this thread holds the lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard's existence means this thread holds the lock, exclusively.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        if super::should_poison(self.panicking_at_acquire) {
+            super::set_poisoned(&self.lock.object, ObjectKind::Mutex, true);
+        }
+        let object = self.lock.release();
+        execution::schedule_point_at(Op::Unlock, Some(object), false, self.location);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    fn from(value: T) -> Mutex<T> {
+        Mutex::new(value)
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex").finish_non_exhaustive()
+    }
+}

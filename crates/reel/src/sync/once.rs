@@ -1,0 +1,129 @@
+//! `Once`, as `std::sync::Once`. Its state is per execution, like every lock's.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op};
+
+/// Runs an initialiser exactly once.
+pub struct Once {
+    object: ObjectCell,
+}
+
+/// State passed to `call_once_force`'s closure.
+#[derive(Debug)]
+pub struct OnceState {
+    poisoned: bool,
+}
+
+impl OnceState {
+    /// Whether an earlier initialiser panicked.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+}
+
+enum Step {
+    Done,
+    Run { poisoned: bool },
+    Wait,
+    Poisoned,
+}
+
+impl Once {
+    /// A new, not yet run, Once.
+    pub const fn new() -> Once {
+        Once {
+            object: ObjectCell::new(),
+        }
+    }
+
+    /// Runs `f` if no initialiser has completed; other callers wait for it. Panics if an
+    /// earlier initialiser panicked.
+    #[track_caller]
+    pub fn call_once<F: FnOnce()>(&self, f: F) {
+        self.call(false, std::panic::Location::caller(), |_| f());
+    }
+
+    /// Like `call_once`, but runs even after an initialiser panicked.
+    #[track_caller]
+    pub fn call_once_force<F: FnOnce(&OnceState)>(&self, f: F) {
+        self.call(true, std::panic::Location::caller(), f);
+    }
+
+    /// Whether an initialiser has completed (a scheduling point, like std's atomic load).
+    #[track_caller]
+    pub fn is_completed(&self) -> bool {
+        let object = super::object_id(&self.object, ObjectKind::Once);
+        execution::schedule_point(Op::OnceCall, Some(object));
+        execution::with(|execution| execution.objects[object].done)
+    }
+
+    fn call<F: FnOnce(&OnceState)>(
+        &self,
+        force: bool,
+        location: &'static std::panic::Location<'static>,
+        f: F,
+    ) {
+        let object = super::object_id(&self.object, ObjectKind::Once);
+        execution::schedule_point_at(Op::OnceCall, Some(object), false, location);
+        let mut f = Some(f);
+        loop {
+            let step = execution::with(|execution| {
+                let current = execution.current;
+                let state = &mut execution.objects[object];
+                if state.done {
+                    Step::Done
+                } else if state.owner.is_some() {
+                    execution.enqueue_current(object);
+                    Step::Wait
+                } else if state.poisoned && !force {
+                    Step::Poisoned
+                } else {
+                    state.owner = Some(current);
+                    state.owner_location = Some(location);
+                    Step::Run {
+                        poisoned: state.poisoned,
+                    }
+                }
+            });
+            match step {
+                Step::Done => return,
+                Step::Poisoned => panic!("Once instance has previously been poisoned"),
+                Step::Wait => {
+                    execution::block_at(Blocker::Once(object), None, location);
+                }
+                Step::Run { poisoned } => {
+                    let f = f.take().expect("the initialiser runs once");
+                    let result =
+                        panic::catch_unwind(AssertUnwindSafe(|| f(&OnceState { poisoned })));
+                    let result = result.map_err(execution::rethrow_if_tearing_down);
+                    execution::with(|execution| {
+                        let state = &mut execution.objects[object];
+                        state.owner = None;
+                        state.owner_location = None;
+                        state.done = result.is_ok();
+                        state.poisoned = result.is_err();
+                        execution.wake_all_waiters(object);
+                    });
+                    if let Err(payload) = result {
+                        panic::resume_unwind(payload);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Default for Once {
+    fn default() -> Once {
+        Once::new()
+    }
+}
+
+impl fmt::Debug for Once {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Once").finish_non_exhaustive()
+    }
+}

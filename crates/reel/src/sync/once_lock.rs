@@ -1,0 +1,91 @@
+//! `OnceLock`, as `std::sync::OnceLock`, built on [`Once`].
+
+use std::cell::UnsafeCell;
+use std::fmt;
+
+use super::Once;
+
+/// A cell written at most once (per execution), readable from any thread after that.
+pub struct OnceLock<T> {
+    once: Once,
+    value: UnsafeCell<Option<T>>,
+}
+
+// SAFETY: as std's OnceLock: the value is written only inside the Once's initialiser (one
+// thread, once per execution) and only read after the Once completed.
+unsafe impl<T: Sync + Send> Sync for OnceLock<T> {}
+// SAFETY: moving the cell moves the T.
+unsafe impl<T: Send> Send for OnceLock<T> {}
+
+impl<T> OnceLock<T> {
+    /// An empty cell.
+    pub const fn new() -> OnceLock<T> {
+        OnceLock {
+            once: Once::new(),
+            value: UnsafeCell::new(None),
+        }
+    }
+
+    /// The value, if the cell has been initialised.
+    #[track_caller]
+    pub fn get(&self) -> Option<&T> {
+        if self.once.is_completed() {
+            // SAFETY: completed means the initialiser wrote the value and nobody writes again.
+            unsafe { (*self.value.get()).as_ref() }
+        } else {
+            None
+        }
+    }
+
+    /// Mutable access to the value, if initialised.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        self.value.get_mut().as_mut()
+    }
+
+    /// Initialises the cell with `value`; `Err(value)` if it was already initialised.
+    #[track_caller]
+    pub fn set(&self, value: T) -> Result<(), T> {
+        let mut value = Some(value);
+        self.get_or_init(|| value.take().expect("taken once"));
+        match value {
+            None => Ok(()),
+            Some(value) => Err(value),
+        }
+    }
+
+    /// The value, initialising it with `f` if needed. Other callers wait for `f`.
+    #[track_caller]
+    pub fn get_or_init<F: FnOnce() -> T>(&self, f: F) -> &T {
+        self.once.call_once_force(|_| {
+            let value = f();
+            // SAFETY: the Once runs this on one thread, before any reader can see the value.
+            unsafe { *self.value.get() = Some(value) }
+        });
+        // SAFETY: the Once completed, so the value is written and no longer changes.
+        unsafe { (*self.value.get()).as_ref() }.expect("an initialised OnceLock holds a value")
+    }
+
+    /// Consumes the cell, returning its value if initialised.
+    pub fn into_inner(self) -> Option<T> {
+        self.value.into_inner()
+    }
+
+    /// Takes the value out, leaving the cell empty.
+    pub fn take(&mut self) -> Option<T> {
+        let value = self.value.get_mut().take();
+        self.once = Once::new();
+        value
+    }
+}
+
+impl<T> Default for OnceLock<T> {
+    fn default() -> OnceLock<T> {
+        OnceLock::new()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnceLock").finish_non_exhaustive()
+    }
+}

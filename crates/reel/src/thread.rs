@@ -1,0 +1,468 @@
+//! Green threads with the API of `std::thread`: spawn, Builder, JoinHandle, scope, park, sleep.
+//!
+//! Every green thread of a runtime runs on the kernel thread that started it; only one runs
+//! at a time, and each call here that lets threads affect each other is a scheduling point.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::num::NonZeroU64;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::runtime::execution::{self, Blocker, Op, Wake};
+
+/// The result of joining a thread: its return value, or the payload it panicked with.
+pub type Result<T> = std::result::Result<T, Box<dyn Any + Send + 'static>>;
+
+/// A green thread's id, unique within one execution. The main thread is `T0`; spawned
+/// threads count up from 1 in spawn order, so ids are the same in every replay.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ThreadId(u32);
+
+impl ThreadId {
+    pub(crate) fn from_index(index: usize) -> ThreadId {
+        ThreadId(u32::try_from(index).expect("fewer than 2^32 threads in one execution"))
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The id as a number: 0 for the main thread, then 1, 2, ... in spawn order.
+    pub fn as_u64(self) -> NonZeroU64 {
+        NonZeroU64::new(u64::from(self.0) + 1).expect("an id plus one is not zero")
+    }
+}
+
+impl fmt::Debug for ThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ThreadId({})", self.0)
+    }
+}
+
+impl fmt::Display for ThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "T{}", self.0)
+    }
+}
+
+/// A handle to a green thread, as `std::thread::Thread`.
+#[derive(Clone, Debug)]
+pub struct Thread {
+    id: ThreadId,
+    name: Option<Arc<str>>,
+    generation: u32,
+}
+
+impl Thread {
+    /// The thread's id.
+    pub fn id(&self) -> ThreadId {
+        self.id
+    }
+
+    /// The thread's name: "main" for the main thread, the Builder's name, or None.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Makes the thread's park token available, waking it if it is parked.
+    #[track_caller]
+    pub fn unpark(&self) {
+        let same_execution = execution::with(|execution| execution.generation == self.generation);
+        if !same_execution {
+            return; // A handle from an earlier execution: that thread no longer exists.
+        }
+        execution::schedule_point(Op::Unpark, None);
+        execution::with(|execution| execution.unpark(self.id.index()));
+    }
+}
+
+/// Where a thread leaves its result for whoever joins it.
+struct Packet<T> {
+    result: UnsafeCell<Option<Result<T>>>,
+}
+
+// SAFETY: a packet is only touched on the kernel thread that runs the execution, by one green
+// thread at a time (the runtime never runs two at once), so there are no concurrent accesses;
+// T: Send because the value moves from the spawned thread to the joiner.
+unsafe impl<T: Send> Sync for Packet<T> {}
+
+impl<T> Packet<T> {
+    fn new() -> Packet<T> {
+        Packet {
+            result: UnsafeCell::new(None),
+        }
+    }
+
+    fn set(&self, result: Result<T>) {
+        // SAFETY: see the Sync impl: no other access is in progress.
+        unsafe { *self.result.get() = Some(result) }
+    }
+
+    fn take(&self) -> Option<Result<T>> {
+        // SAFETY: see the Sync impl: no other access is in progress.
+        unsafe { (*self.result.get()).take() }
+    }
+
+    fn holds_panic(&self) -> bool {
+        // SAFETY: see the Sync impl: no other access is in progress.
+        unsafe { matches!(&*self.result.get(), Some(Err(_))) }
+    }
+}
+
+/// Thread factory, as `std::thread::Builder`.
+#[derive(Debug, Default)]
+#[must_use = "a Builder does nothing until spawn is called"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the thread; the name appears in reports, panics and the debugger.
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to whole pages, at least 16 KiB).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns a green thread; `Err` if its stack could not be mapped.
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // SAFETY: F and T are 'static, so the body outlives anything.
+        let (thread, packet) = unsafe { self.spawn_inner(f, None)? };
+        Ok(JoinHandle { thread, packet })
+    }
+
+    /// Spawns a scoped green thread, as `std::thread::Builder::spawn_scoped`.
+    #[track_caller]
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        // SAFETY: the scope joins (or, on teardown, unwinds) this thread before 'scope ends.
+        let (thread, packet) = unsafe { self.spawn_inner(f, Some(scope))? };
+        Ok(ScopedJoinHandle {
+            thread,
+            packet,
+            scope: PhantomData,
+        })
+    }
+
+    /// # Safety
+    /// `f` and its result must stay valid until the thread has finished or been torn down.
+    #[track_caller]
+    unsafe fn spawn_inner<'a, F, T>(
+        self,
+        f: F,
+        scope: Option<&Scope<'_, '_>>,
+    ) -> io::Result<(Thread, Arc<Packet<T>>)>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
+        let location = std::panic::Location::caller();
+        let packet = Arc::new(Packet::new());
+        let their_packet = Arc::clone(&packet);
+        let body: Box<dyn FnOnce() + 'a> = Box::new(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+                let payload = execution::rethrow_if_tearing_down(payload);
+                execution::note_panic(payload.as_ref());
+                payload
+            });
+            their_packet.set(result);
+        });
+        let name: Option<Arc<str>> = self.name.map(Arc::from);
+        let (index, generation) = execution::with(|execution| {
+            // SAFETY: forwarded from this function's contract.
+            let index = unsafe { execution.spawn_thread(name.clone(), self.stack_size, body) }?;
+            io::Result::Ok((index, execution.generation))
+        })?;
+        if let Some(scope) = scope {
+            let status: Arc<dyn PanicStatus + 'a> =
+                Arc::clone(&packet) as Arc<dyn PanicStatus + 'a>;
+            // SAFETY: lifetime erasure only; the scope drops these entries before it returns,
+            // which is before 'a ends.
+            let status: Arc<dyn PanicStatus> = unsafe { std::mem::transmute(status) };
+            lock_scope(scope).push((index, status));
+        }
+        execution::schedule_point_at(Op::Spawn, None, false, location);
+        let thread = Thread {
+            id: ThreadId::from_index(index),
+            name,
+            generation,
+        };
+        Ok((thread, packet))
+    }
+}
+
+/// Spawns a green thread, as `std::thread::spawn`.
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .expect("reel: failed to spawn a green thread")
+}
+
+/// Waits for thread `index` to finish.
+#[track_caller]
+fn wait_for_exit(index: usize) {
+    let location = std::panic::Location::caller();
+    execution::schedule_point_at(Op::Join, None, false, location);
+    loop {
+        let finished = execution::with(|execution| {
+            let finished = execution.is_finished(index);
+            if !finished {
+                execution.add_joiner(index);
+            }
+            finished
+        });
+        if finished {
+            return;
+        }
+        execution::block_at(Blocker::Join(index), None, location);
+    }
+}
+
+/// An owned permission to join a thread, as `std::thread::JoinHandle`.
+pub struct JoinHandle<T> {
+    thread: Thread,
+    packet: Arc<Packet<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the thread to finish; its result, or `Err` with its panic payload.
+    #[track_caller]
+    pub fn join(self) -> Result<T> {
+        wait_for_exit(self.thread.id.index());
+        self.packet
+            .take()
+            .expect("a finished thread left its result")
+    }
+
+    /// The thread's handle.
+    pub fn thread(&self) -> &Thread {
+        &self.thread
+    }
+
+    /// Whether the thread has finished running.
+    #[track_caller]
+    pub fn is_finished(&self) -> bool {
+        execution::schedule_point(Op::Join, None);
+        execution::with(|execution| execution.is_finished(self.thread.id.index()))
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("thread", &self.thread)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lets a scope see whether a thread's panic went unobserved.
+trait PanicStatus: Send + Sync {
+    fn unobserved_panic(&self) -> bool;
+}
+
+impl<T: Send> PanicStatus for Packet<T> {
+    fn unobserved_panic(&self) -> bool {
+        self.holds_panic()
+    }
+}
+
+type ScopeThreads = Vec<(usize, Arc<dyn PanicStatus>)>;
+
+/// A scope to spawn scoped threads in, as `std::thread::Scope`.
+pub struct Scope<'scope, 'env: 'scope> {
+    threads: std::sync::Mutex<ScopeThreads>,
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+fn lock_scope<'a>(scope: &'a Scope<'_, '_>) -> std::sync::MutexGuard<'a, ScopeThreads> {
+    scope
+        .threads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Spawns a thread that may borrow from outside the scope.
+    #[track_caller]
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        Builder::new()
+            .spawn_scoped(self, f)
+            .expect("reel: failed to spawn a green thread")
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope").finish_non_exhaustive()
+    }
+}
+
+/// An owned permission to join a scoped thread.
+pub struct ScopedJoinHandle<'scope, T> {
+    thread: Thread,
+    packet: Arc<Packet<T>>,
+    scope: PhantomData<&'scope ()>,
+}
+
+impl<T> ScopedJoinHandle<'_, T> {
+    /// Waits for the thread to finish; its result, or `Err` with its panic payload.
+    #[track_caller]
+    pub fn join(self) -> Result<T> {
+        wait_for_exit(self.thread.id.index());
+        self.packet
+            .take()
+            .expect("a finished thread left its result")
+    }
+
+    /// The thread's handle.
+    pub fn thread(&self) -> &Thread {
+        &self.thread
+    }
+
+    /// Whether the thread has finished running.
+    #[track_caller]
+    pub fn is_finished(&self) -> bool {
+        execution::schedule_point(Op::Join, None);
+        execution::with(|execution| execution.is_finished(self.thread.id.index()))
+    }
+}
+
+impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedJoinHandle")
+            .field("thread", &self.thread)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `f` with a scope; every thread spawned in it is joined before `scope` returns, as
+/// `std::thread::scope`. Panics if a scoped thread panicked and nobody joined it.
+#[track_caller]
+pub fn scope<'env, F, T>(f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    let scope = Scope {
+        threads: std::sync::Mutex::new(Vec::new()),
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)))
+        .map_err(execution::rethrow_if_tearing_down);
+    let threads = std::mem::take(&mut *lock_scope(&scope));
+    let mut a_thread_panicked = false;
+    for (index, status) in threads {
+        wait_for_exit(index);
+        a_thread_panicked |= status.unobserved_panic();
+    }
+    match result {
+        Err(payload) => panic::resume_unwind(payload),
+        Ok(_) if a_thread_panicked => panic!("a scoped thread panicked"),
+        Ok(value) => value,
+    }
+}
+
+/// The calling green thread's handle.
+#[track_caller]
+pub fn current() -> Thread {
+    execution::with(|execution| {
+        let index = execution.current;
+        Thread {
+            id: ThreadId::from_index(index),
+            name: execution.threads[index].name.clone(),
+            generation: execution.generation,
+        }
+    })
+}
+
+/// Lets other threads run, as `std::thread::yield_now`.
+#[track_caller]
+pub fn yield_now() {
+    execution::yield_point(Op::Yield);
+}
+
+/// Blocks the thread for at least `duration`: virtual time under exploration (no real
+/// waiting), real time in a plain run.
+#[track_caller]
+pub fn sleep(duration: Duration) {
+    let location = std::panic::Location::caller();
+    execution::schedule_point_at(Op::Sleep, None, duration.is_zero(), location);
+    if duration.is_zero() {
+        return;
+    }
+    let deadline = execution::with(|execution| execution.clock.deadline_after(duration));
+    while execution::block_at(Blocker::Sleep, Some(deadline), location) != Wake::TimedOut {}
+}
+
+/// Blocks until the thread's park token is available, then consumes it.
+#[track_caller]
+pub fn park() {
+    park_inner(None, std::panic::Location::caller());
+}
+
+/// Like [`park`], but gives up after `timeout`.
+#[track_caller]
+pub fn park_timeout(timeout: Duration) {
+    park_inner(Some(timeout), std::panic::Location::caller());
+}
+
+fn park_inner(timeout: Option<Duration>, location: &'static std::panic::Location<'static>) {
+    execution::schedule_point_at(Op::Park, None, false, location);
+    let deadline =
+        timeout.map(|timeout| execution::with(|execution| execution.clock.deadline_after(timeout)));
+    loop {
+        let had_token = execution::with(|execution| {
+            let slot = &mut execution.threads[execution.current];
+            std::mem::replace(&mut slot.park_token, false)
+        });
+        if had_token {
+            return;
+        }
+        if execution::block_at(Blocker::Park, deadline, location) == Wake::TimedOut {
+            return;
+        }
+    }
+}
+
+/// Whether the current thread is unwinding because of a panic.
+pub fn panicking() -> bool {
+    std::thread::panicking()
+}

@@ -145,6 +145,7 @@ impl Checker {
                 max_steps: Some(self.max_steps),
                 stack_bytes: self.stack_bytes,
                 panic_policy,
+                spin_limit: None,
                 explore_timeouts: true,
                 print_panics: false,
                 clock: Clock::new_virtual(),

@@ -90,7 +90,11 @@ pub mod hint {
 pub struct Runtime {
     stack_bytes: usize,
     max_steps: Option<u64>,
+    spin_limit: Option<u64>,
 }
+
+/// Consecutive identical atomic loads after which a plain run reports a spinning thread.
+pub const DEFAULT_SPIN_LIMIT: u64 = 1_000_000;
 
 impl Default for Runtime {
     fn default() -> Runtime {
@@ -99,11 +103,12 @@ impl Default for Runtime {
 }
 
 impl Runtime {
-    /// Default settings: 256 KiB stacks, no step bound.
+    /// Default settings: 256 KiB stacks, no step bound, spin detection on.
     pub fn new() -> Runtime {
         Runtime {
             stack_bytes: DEFAULT_STACK_BYTES,
             max_steps: None,
+            spin_limit: Some(DEFAULT_SPIN_LIMIT),
         }
     }
 
@@ -116,6 +121,14 @@ impl Runtime {
     /// Bounds the run's steps; going past panics with a livelock report.
     pub fn max_steps(mut self, max_steps: u64) -> Runtime {
         self.max_steps = Some(max_steps);
+        self
+    }
+
+    /// Sets the spin detector: after `limit` consecutive identical atomic loads by one
+    /// thread while others wait to run, the run panics with a livelock report (in a
+    /// many-to-one runtime nothing else can change the value). `None` turns it off.
+    pub fn spin_limit(mut self, limit: Option<u64>) -> Runtime {
+        self.spin_limit = limit;
         self
     }
 
@@ -141,6 +154,7 @@ impl Runtime {
             max_steps: self.max_steps,
             stack_bytes: self.stack_bytes,
             panic_policy: PanicPolicy::ToJoin,
+            spin_limit: self.spin_limit,
             explore_timeouts: false,
             print_panics: true,
             clock: Clock::new_real(),

@@ -247,6 +247,9 @@ pub(crate) struct ExecutionConfig {
     pub(crate) max_steps: Option<u64>,
     pub(crate) stack_bytes: usize,
     pub(crate) panic_policy: PanicPolicy,
+    /// A plain run's spin detector: this many consecutive identical atomic loads by one
+    /// thread, while others wait to run, is reported as a livelock.
+    pub(crate) spin_limit: Option<u64>,
     /// Whether a timed wait may time out while other threads can still run (exploration).
     pub(crate) explore_timeouts: bool,
     /// Whether panics are printed as they happen (a plain run) or only reported (exploration).
@@ -258,6 +261,29 @@ pub(crate) struct ExecutionConfig {
 struct PanicRecord {
     message: String,
     location: Option<Location>,
+}
+
+/// Counts consecutive steps with the same (thread, object, location).
+#[derive(Default)]
+struct SpinDetector {
+    last: Option<(usize, Option<usize>, &'static std::panic::Location<'static>)>,
+    repeats: u64,
+}
+
+impl SpinDetector {
+    /// Notes one step; returns how many times in a row it has been seen.
+    fn observe(
+        &mut self,
+        key: (usize, Option<usize>, &'static std::panic::Location<'static>),
+    ) -> u64 {
+        if self.last == Some(key) {
+            self.repeats += 1;
+        } else {
+            self.last = Some(key);
+            self.repeats = 1;
+        }
+        self.repeats
+    }
 }
 
 /// The state of one execution. Reached through the kernel thread's `CURRENT` pointer.
@@ -277,6 +303,7 @@ pub(crate) struct Execution {
     pub(crate) tearing_down: bool,
     main_finished: bool,
     main_panicked: bool,
+    spin: SpinDetector,
     /// Whether a green thread is running (the main loop is inside `resume`).
     in_green_thread: bool,
     recent: VecDeque<(usize, Op, &'static std::panic::Location<'static>)>,
@@ -455,11 +482,18 @@ impl Execution {
         if self.tearing_down {
             return Action::Continue;
         }
-        let _ = object;
         self.step += 1;
         let current = self.current;
         self.threads[current].location = Some(location);
         self.note_recent(current, op, location);
+        if let Some(spin_limit) = self.config.spin_limit
+            && op == Op::AtomicLoad
+            && self.spin.observe((current, object, location)) >= spin_limit
+            && self.runnable.len() > 1
+        {
+            self.fail_spin(spin_limit, object, location);
+            return Action::Switch(self.threads[current].yielder);
+        }
         if let Some(max_steps) = self.config.max_steps
             && self.step > max_steps
         {
@@ -842,6 +876,35 @@ impl Execution {
         self.fail(failure);
     }
 
+    fn fail_spin(
+        &mut self,
+        spin_limit: u64,
+        object: Option<usize>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        let current = self.current;
+        let others: Vec<String> = self
+            .runnable
+            .iter()
+            .filter(|thread| thread.index() != current)
+            .map(|thread| self.thread_info(thread.index()).to_string())
+            .collect();
+        let object = object
+            .map(|object| self.object_name(object))
+            .unwrap_or_default();
+        let message = format!(
+            "{} loaded {object} {spin_limit} times in a row without letting another thread \
+             run, while {} could: it spins on a value only they can change. In a many-to-one \
+             runtime a spinning thread is never preempted, so this never ends. Call \
+             reel::hint::spin_loop() or reel::thread::yield_now() in the loop, or wait on a \
+             Mutex, Condvar or channel instead",
+            self.thread_info(current),
+            others.join(", ")
+        );
+        let failure = self.failure_here(FailureKind::StepBoundExceeded, message, location);
+        self.fail(failure);
+    }
+
     fn fail_step_bound(&mut self, max_steps: u64) {
         // Name the (thread, operation, location) seen most often among the recent steps: the
         // spinner.
@@ -1104,6 +1167,7 @@ pub(crate) fn run_execution(
         main_finished: false,
         main_panicked: false,
         in_green_thread: false,
+        spin: SpinDetector::default(),
         recent: VecDeque::with_capacity(RECENT_STEPS),
         last_panic: None,
     });

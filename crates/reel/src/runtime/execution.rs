@@ -16,6 +16,10 @@
 //!    threads down in reverse spawn order, so a scoped thread unwinds before the thread
 //!    whose stack it borrows from. While tearing down, steps are not taken and nothing
 //!    suspends except by corosensei's forced unwind.
+//! 6. A thread that is unwinding from a panic is not switched away from at a step. Rust
+//!    counts panics in flight per kernel thread, not per green thread, so another green
+//!    thread running mid-unwind would see `thread::panicking()` true (wrongly poisoning
+//!    locks) and would abort if it panicked too. Only blocking can interleave an unwind.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -499,6 +503,9 @@ impl Execution {
         {
             self.fail_step_bound(max_steps);
             return Action::Switch(self.threads[current].yielder);
+        }
+        if std::thread::panicking() {
+            return Action::Continue; // Rule 6.
         }
         self.decide(yielding)
     }

@@ -23,7 +23,7 @@ use corosensei::stack::{Stack, StackPointer};
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
 /// Stacks kept for reuse per kernel thread; the rest are unmapped when freed.
-const POOL_LIMIT: usize = 4096;
+const POOL_LIMIT: usize = 1024;
 
 /// The smallest stack a green thread may ask for, guard page excluded.
 pub(crate) const MIN_STACK_BYTES: usize = 16 * 1024;

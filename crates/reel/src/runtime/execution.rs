@@ -43,6 +43,9 @@ pub(crate) type GreenCoroutine = Coroutine<(), (), (), GreenStack>;
 /// Default usable stack size of a green thread.
 pub(crate) const DEFAULT_STACK_BYTES: usize = 256 * 1024;
 
+/// One remembered step: thread, operation, location.
+type RecentStep = (usize, Op, &'static std::panic::Location<'static>);
+
 /// How many recent steps are kept to name the spinning thread when the step bound is hit.
 const RECENT_STEPS: usize = 256;
 
@@ -161,6 +164,19 @@ pub(crate) enum Blocker {
 }
 
 impl Blocker {
+    /// Whether a thread blocked on this waits for definite other threads (a lock's holders,
+    /// a joined thread), so that it can be part of a wait-for cycle.
+    fn has_wait_edges(self) -> bool {
+        matches!(
+            self,
+            Blocker::Lock(_)
+                | Blocker::Read(_)
+                | Blocker::Write(_)
+                | Blocker::Once(_)
+                | Blocker::Join(_)
+        )
+    }
+
     /// The object whose waiter queue holds a thread blocked on this, if any.
     fn object(self) -> Option<usize> {
         match self {
@@ -297,6 +313,8 @@ pub(crate) struct Execution {
     next: usize,
     pub(crate) step: u64,
     scheduler: Box<dyn Scheduler>,
+    /// The scheduler's `keeps_running_thread`, read once.
+    scheduler_keeps_running: bool,
     runnable: RunnableSet,
     pub(crate) objects: Vec<ObjectState>,
     pub(crate) generation: u32,
@@ -310,7 +328,8 @@ pub(crate) struct Execution {
     spin: SpinDetector,
     /// Whether a green thread is running (the main loop is inside `resume`).
     in_green_thread: bool,
-    recent: VecDeque<(usize, Op, &'static std::panic::Location<'static>)>,
+    /// The last RECENT_STEPS steps, as a ring indexed by step number (exploration only).
+    recent: Vec<RecentStep>,
     last_panic: Option<PanicRecord>,
 }
 
@@ -391,6 +410,24 @@ pub(crate) fn schedule_point_at(
     if let Action::Switch(yielder) = action {
         suspend(yielder);
     }
+}
+
+/// A scheduling point on the object behind `cell` (registered on first use); returns the
+/// object's index. One borrow of the execution for both, as this is the hottest path.
+pub(crate) fn object_point(
+    cell: &ObjectCell,
+    kind: ObjectKind,
+    op: Op,
+    location: &'static std::panic::Location<'static>,
+) -> usize {
+    let (object, action) = with(|execution| {
+        let object = cell.id(execution, kind);
+        (object, execution.step(op, Some(object), false, location))
+    });
+    if let Action::Switch(yielder) = action {
+        suspend(yielder);
+    }
+    object
 }
 
 /// Records `failure` and ends the current thread's part in the execution: it suspends to the
@@ -489,7 +526,9 @@ impl Execution {
         self.step += 1;
         let current = self.current;
         self.threads[current].location = Some(location);
-        self.note_recent(current, op, location);
+        if self.config.max_steps.is_some() {
+            self.note_recent(current, op, location);
+        }
         if let Some(spin_limit) = self.config.spin_limit
             && op == Op::AtomicLoad
             && self.spin.observe((current, object, location)) >= spin_limit
@@ -516,10 +555,12 @@ impl Execution {
         op: Op,
         location: &'static std::panic::Location<'static>,
     ) {
-        if self.recent.len() == RECENT_STEPS {
-            self.recent.pop_front();
+        let entry = (thread, op, location);
+        if self.recent.len() < RECENT_STEPS {
+            self.recent.push(entry);
+        } else {
+            self.recent[(self.step % RECENT_STEPS as u64) as usize] = entry;
         }
-        self.recent.push_back((thread, op, location));
     }
 
     fn block_current(
@@ -535,7 +576,9 @@ impl Execution {
         }
         self.step += 1;
         self.threads[current].location = Some(location);
-        self.note_recent(current, Op::Block, location);
+        if self.config.max_steps.is_some() {
+            self.note_recent(current, Op::Block, location);
+        }
         self.threads[current].state = ThreadState::Blocked {
             on,
             location,
@@ -545,7 +588,9 @@ impl Execution {
         self.runnable.remove(current);
         if let Some(deadline) = deadline {
             self.timers.insert((deadline, current));
-        } else if let Some(cycle) = self.find_cycle(current) {
+        } else if on.has_wait_edges()
+            && let Some(cycle) = self.find_cycle(current)
+        {
             let kind = if self.runnable.is_empty() && self.timers.is_empty() {
                 FailureKind::Deadlock
             } else {
@@ -560,6 +605,13 @@ impl Execution {
     /// Picks the next thread; switches away from the current one if it is not picked.
     fn decide(&mut self, yielding: bool) -> Action {
         let current = self.current;
+        if self.scheduler_keeps_running
+            && !yielding
+            && self.timers.is_empty()
+            && self.runnable.contains(ThreadId::from_index(current))
+        {
+            return Action::Continue; // What the scheduler would answer; see the trait.
+        }
         self.fire_expired_timers();
         if self.runnable.is_empty() && !self.wait_for_timer() {
             self.fail_deadlock(FailureKind::Deadlock, Vec::new());
@@ -709,58 +761,72 @@ impl Execution {
         self.objects[object].waiters.push_back(current);
     }
 
-    /// The threads a blocked thread definitely waits for (wait-for edges). Threads in a
-    /// timed wait, on a condvar, a channel or a park have no definite edge: someone else
-    /// may still wake them.
-    fn waits_for(&self, thread: usize) -> Vec<usize> {
+    /// The `k`th thread a blocked thread definitely waits for (its wait-for edges). Threads
+    /// in a timed wait, on a condvar, a channel or a park have no definite edge: someone
+    /// else may still wake them.
+    fn wait_edge(&self, thread: usize, k: usize) -> Option<usize> {
         let ThreadState::Blocked {
             on, deadline: None, ..
         } = self.threads[thread].state
         else {
-            return Vec::new();
+            return None;
         };
         match on {
-            Blocker::Lock(object) | Blocker::Once(object) => {
-                self.objects[object].owner.into_iter().collect()
+            Blocker::Lock(object) | Blocker::Once(object) | Blocker::Read(object) => {
+                if k == 0 {
+                    self.objects[object].owner
+                } else {
+                    None
+                }
             }
             Blocker::Write(object) => {
                 let state = &self.objects[object];
-                state
-                    .owner
-                    .into_iter()
-                    .chain(state.readers.iter().copied())
-                    .collect()
+                match (state.owner, k) {
+                    (Some(owner), 0) => Some(owner),
+                    (Some(_), k) => state.readers.get(k - 1).copied(),
+                    (None, k) => state.readers.get(k).copied(),
+                }
             }
-            Blocker::Read(object) => self.objects[object].owner.into_iter().collect(),
-            Blocker::Join(target) => vec![target],
+            Blocker::Join(target) => (k == 0).then_some(target),
             Blocker::Condvar(_)
             | Blocker::Recv(_)
             | Blocker::Send(_)
             | Blocker::Barrier(_)
             | Blocker::Park
-            | Blocker::Sleep => Vec::new(),
+            | Blocker::Sleep => None,
         }
     }
 
+    /// Whether `thread` waits without a timeout on something only another thread can give.
+    fn stuck(&self, thread: usize) -> bool {
+        self.wait_edge(thread, 0).is_some()
+    }
+
     /// A wait-for cycle through `start`, as the list of threads in order, if there is one.
+    /// Runs at every block, so the common case (the thread waited for can run) allocates
+    /// nothing.
     fn find_cycle(&self, start: usize) -> Option<Vec<usize>> {
-        // Depth-first search with an explicit path; the graph is small (edges only from
-        // blocked threads to lock holders and join targets).
-        let mut path = vec![start];
-        let mut iterators = vec![self.waits_for(start).into_iter()];
+        let leads_on = |target: usize| target == start || self.stuck(target);
+        if !(0..).map_while(|k| self.wait_edge(start, k)).any(leads_on) {
+            return None;
+        }
+        // Depth-first search: `path` holds (thread, index of its next edge to try).
+        let mut path = vec![(start, 0usize)];
         let mut visited = vec![false; self.threads.len()];
         visited[start] = true;
-        while let Some(edges) = iterators.last_mut() {
-            match edges.next() {
-                Some(next) if next == start => return Some(path),
-                Some(next) if !visited[next] => {
-                    visited[next] = true;
-                    path.push(next);
-                    iterators.push(self.waits_for(next).into_iter());
+        while let Some(&mut (thread, ref mut next_edge)) = path.last_mut() {
+            match self.wait_edge(thread, *next_edge) {
+                Some(target) => {
+                    *next_edge += 1;
+                    if target == start {
+                        return Some(path.iter().map(|&(thread, _)| thread).collect());
+                    }
+                    if !visited[target] {
+                        visited[target] = true;
+                        path.push((target, 0));
+                    }
                 }
-                Some(_) => {}
                 None => {
-                    iterators.pop();
                     path.pop();
                 }
             }
@@ -990,6 +1056,7 @@ impl Execution {
             joiners: Vec::new(),
             location: None,
         });
+        self.runnable.reserve(index);
         self.runnable.insert(index);
         Ok(index)
     }
@@ -1157,14 +1224,16 @@ pub(crate) fn run_execution(
     overflow::install();
     super::hook::install();
     let clock = config.clock.clone();
+    let buffers = SPARE_BUFFERS.with(|spare| spare.take()).unwrap_or_default();
     let cell = RefCell::new(Execution {
-        threads: Vec::new(),
+        threads: buffers.threads,
         current: 0,
         next: 0,
         step: 0,
+        scheduler_keeps_running: scheduler.keeps_running_thread(),
         scheduler,
-        runnable: RunnableSet::default(),
-        objects: Vec::new(),
+        runnable: buffers.runnable,
+        objects: buffers.objects,
         generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         timers: BTreeSet::new(),
         clock,
@@ -1175,10 +1244,9 @@ pub(crate) fn run_execution(
         main_panicked: false,
         in_green_thread: false,
         spin: SpinDetector::default(),
-        recent: VecDeque::with_capacity(RECENT_STEPS),
+        recent: buffers.recent,
         last_panic: None,
     });
-    cell.borrow_mut().runnable.clear();
     CURRENT.with(|current| current.set(&cell));
     // Clear CURRENT even if the loop below panics (a runtime bug), so the dangling pointer
     // is never seen.
@@ -1242,12 +1310,37 @@ pub(crate) fn run_execution(
     }
 
     tear_down(&cell);
-    let execution = cell.into_inner();
+    let mut execution = cell.into_inner();
+    execution.threads.clear();
+    execution.objects.clear();
+    execution.recent.clear();
+    execution.runnable.clear();
+    let buffers = Buffers {
+        threads: execution.threads,
+        objects: execution.objects,
+        recent: execution.recent,
+        runnable: execution.runnable,
+    };
+    SPARE_BUFFERS.with(|spare| spare.set(Some(buffers)));
     Outcome {
         failure: execution.failure,
         steps: execution.step,
         scheduler: execution.scheduler,
     }
+}
+
+/// An execution's growable storage, emptied and kept for the next execution on this kernel
+/// thread, so that exploring thousands of executions does not allocate it thousands of times.
+#[derive(Default)]
+struct Buffers {
+    threads: Vec<ThreadSlot>,
+    objects: Vec<ObjectState>,
+    recent: Vec<RecentStep>,
+    runnable: RunnableSet,
+}
+
+thread_local! {
+    static SPARE_BUFFERS: Cell<Option<Buffers>> = const { Cell::new(None) };
 }
 
 /// Unwinds every unfinished thread, newest first (rule 5), and recycles the stacks.

@@ -79,7 +79,15 @@ pub(crate) fn install() {
     ensure_alt_stack();
 }
 
+thread_local! {
+    /// Whether this kernel thread's alternate signal stack was checked already.
+    static ALT_STACK_CHECKED: Cell<bool> = const { Cell::new(false) };
+}
+
 fn ensure_alt_stack() {
+    if ALT_STACK_CHECKED.with(|checked| checked.replace(true)) {
+        return;
+    }
     // SAFETY: querying the current alternate stack writes only into `current`.
     let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
     // SAFETY: see above; a null new-stack pointer only queries.

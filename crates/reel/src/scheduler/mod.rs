@@ -29,11 +29,16 @@ impl RunnableSet {
         self.count = 0;
     }
 
-    pub(crate) fn insert(&mut self, index: usize) {
+    /// Makes room for thread indices up to `index` (done at spawn, off the hot path).
+    pub(crate) fn reserve(&mut self, index: usize) {
         let word = index / 64;
         if word >= self.words.len() {
             self.words.resize(word + 1, 0);
         }
+    }
+
+    pub(crate) fn insert(&mut self, index: usize) {
+        let word = index / 64;
         let bit = 1u64 << (index % 64);
         if self.words[word] & bit == 0 {
             self.words[word] |= bit;
@@ -150,6 +155,12 @@ pub trait Scheduler {
         let _ = steps;
     }
 
+    /// Whether this scheduler always keeps the current thread when it can run and does not
+    /// yield. The runtime then skips the call in that case (the hot path of a plain run).
+    fn keeps_running_thread(&self) -> bool {
+        false
+    }
+
     /// Picks the thread to run next. Must return a member of `decision.runnable`.
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId;
 
@@ -173,6 +184,7 @@ mod tests {
     #[test]
     fn runnable_set_orders_and_wraps() {
         let mut set = RunnableSet::default();
+        set.reserve(130);
         for index in [3, 64, 130, 5] {
             set.insert(index);
         }

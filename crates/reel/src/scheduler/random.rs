@@ -36,7 +36,8 @@ impl Scheduler for RandomScheduler {
                 .nth(0)
                 .expect("a decision has a runnable thread");
         }
-        let pick = (self.rng.next_u64() % count as u64) as usize;
+        // Lemire's multiply-shift maps a 64-bit draw onto [0, count) without a division.
+        let pick = ((u128::from(self.rng.next_u64()) * count as u128) >> 64) as usize;
         decision
             .runnable
             .nth(pick)

@@ -23,6 +23,10 @@ impl Scheduler for RunUntilBlock {
         self.last = None;
     }
 
+    fn keeps_running_thread(&self) -> bool {
+        true
+    }
+
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId {
         let next = match decision.current {
             Some(current) if !decision.yielding => current,

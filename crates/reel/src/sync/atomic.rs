@@ -19,9 +19,7 @@ pub fn fence(order: Ordering) {
 /// The scheduling point of one access to the atomic behind `cell`.
 #[track_caller]
 fn access(cell: &ObjectCell, op: Op) {
-    let location = std::panic::Location::caller();
-    let object = super::object_id(cell, ObjectKind::Atomic);
-    execution::schedule_point_at(op, Some(object), false, location);
+    execution::object_point(cell, ObjectKind::Atomic, op, std::panic::Location::caller());
 }
 
 macro_rules! atomic_common {

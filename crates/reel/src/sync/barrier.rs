@@ -34,8 +34,8 @@ impl Barrier {
     #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
         let location = std::panic::Location::caller();
-        let object = super::object_id(&self.object, ObjectKind::Barrier);
-        execution::schedule_point_at(Op::BarrierWait, Some(object), false, location);
+        let object =
+            execution::object_point(&self.object, ObjectKind::Barrier, Op::BarrierWait, location);
         let parties = self.parties;
         let arrival = execution::with(|execution| {
             let state = &mut execution.objects[object];

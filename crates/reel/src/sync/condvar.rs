@@ -105,8 +105,7 @@ impl Condvar {
         deadline: Option<u64>,
         location: &'static std::panic::Location<'static>,
     ) -> (MutexGuard<'a, T>, Wake) {
-        let object = super::object_id(&self.object, ObjectKind::Condvar);
-        execution::schedule_point_at(Op::Wait, Some(object), false, location);
+        let object = execution::object_point(&self.object, ObjectKind::Condvar, Op::Wait, location);
         // Queue first, then release: no notification can fall between the two.
         execution::with(|execution| execution.enqueue_current(object));
         let mutex = guard.mutex();
@@ -120,16 +119,24 @@ impl Condvar {
     /// Wakes one waiting thread, if any.
     #[track_caller]
     pub fn notify_one(&self) {
-        let object = super::object_id(&self.object, ObjectKind::Condvar);
-        execution::schedule_point(Op::Notify, Some(object));
+        let object = execution::object_point(
+            &self.object,
+            ObjectKind::Condvar,
+            Op::Notify,
+            std::panic::Location::caller(),
+        );
         execution::with(|execution| execution.wake_one_waiter(object));
     }
 
     /// Wakes every waiting thread.
     #[track_caller]
     pub fn notify_all(&self) {
-        let object = super::object_id(&self.object, ObjectKind::Condvar);
-        execution::schedule_point(Op::Notify, Some(object));
+        let object = execution::object_point(
+            &self.object,
+            ObjectKind::Condvar,
+            Op::Notify,
+            std::panic::Location::caller(),
+        );
         execution::with(|execution| execution.wake_all_waiters(object));
     }
 }

@@ -25,11 +25,6 @@ pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::runtime::execution::{self, ObjectCell, ObjectKind};
 use crate::runtime::failure::FailureKind;
 
-/// The index of `cell`'s object in the current execution, registering it on first use.
-fn object_id(cell: &ObjectCell, kind: ObjectKind) -> usize {
-    execution::with(|execution| cell.id(execution, kind))
-}
-
 /// Whether the object is poisoned in the current execution (false outside a runtime, or
 /// when the object was never used in this execution).
 fn is_poisoned(cell: &ObjectCell) -> bool {

@@ -53,8 +53,9 @@ impl<T> Channel<T> {
         f(unsafe { &mut *self.state.get() })
     }
 
-    fn id(&self) -> usize {
-        super::object_id(&self.object, ObjectKind::Channel)
+    /// The channel's scheduling point for `op`; returns its object index.
+    fn point(&self, op: Op, location: &'static std::panic::Location<'static>) -> usize {
+        execution::object_point(&self.object, ObjectKind::Channel, op, location)
     }
 
     fn wake_all(&self) {
@@ -75,8 +76,7 @@ impl<T> Channel<T> {
         message: T,
         location: &'static std::panic::Location<'static>,
     ) -> Result<(), SendError<T>> {
-        let object = self.id();
-        execution::schedule_point_at(Op::Send, Some(object), false, location);
+        let object = self.point(Op::Send, location);
         let mut message = Some(message);
         let ticket = loop {
             let outcome = self.with_state(|state| {
@@ -139,8 +139,7 @@ impl<T> Channel<T> {
         message: T,
         location: &'static std::panic::Location<'static>,
     ) -> Result<(), TrySendError<T>> {
-        let object = self.id();
-        execution::schedule_point_at(Op::Send, Some(object), false, location);
+        self.point(Op::Send, location);
         let outcome = self.with_state(|state| {
             if !state.receiver_alive {
                 return Err(TrySendError::Disconnected(message));
@@ -167,8 +166,7 @@ impl<T> Channel<T> {
         deadline: Option<u64>,
         location: &'static std::panic::Location<'static>,
     ) -> Result<T, RecvTimeoutError> {
-        let object = self.id();
-        execution::schedule_point_at(Op::Recv, Some(object), false, location);
+        let object = self.point(Op::Recv, location);
         loop {
             let outcome = self.with_state(|state| match state.queue.pop_front() {
                 Some((_, message)) => Some(Ok(message)),
@@ -204,8 +202,7 @@ impl<T> Channel<T> {
         &self,
         location: &'static std::panic::Location<'static>,
     ) -> Result<T, TryRecvError> {
-        let object = self.id();
-        execution::schedule_point_at(Op::Recv, Some(object), false, location);
+        self.point(Op::Recv, location);
         let outcome = self.with_state(|state| match state.queue.pop_front() {
             Some((_, message)) => Ok(message),
             None if state.senders == 0 => Err(TryRecvError::Disconnected),

@@ -54,8 +54,7 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         let location = std::panic::Location::caller();
-        let object = super::object_id(&self.object, ObjectKind::Mutex);
-        execution::schedule_point_at(Op::Lock, Some(object), false, location);
+        let object = execution::object_point(&self.object, ObjectKind::Mutex, Op::Lock, location);
         self.acquire(object, location);
         self.guard(location)
     }
@@ -64,8 +63,7 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
         let location = std::panic::Location::caller();
-        let object = super::object_id(&self.object, ObjectKind::Mutex);
-        execution::schedule_point_at(Op::Lock, Some(object), false, location);
+        let object = execution::object_point(&self.object, ObjectKind::Mutex, Op::Lock, location);
         let acquired = execution::with(|execution| {
             let current = execution.current;
             let state = &mut execution.objects[object];

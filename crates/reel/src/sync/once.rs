@@ -54,8 +54,12 @@ impl Once {
     /// Whether an initialiser has completed (a scheduling point, like std's atomic load).
     #[track_caller]
     pub fn is_completed(&self) -> bool {
-        let object = super::object_id(&self.object, ObjectKind::Once);
-        execution::schedule_point(Op::OnceCall, Some(object));
+        let object = execution::object_point(
+            &self.object,
+            ObjectKind::Once,
+            Op::OnceCall,
+            std::panic::Location::caller(),
+        );
         execution::with(|execution| execution.objects[object].done)
     }
 
@@ -65,8 +69,8 @@ impl Once {
         location: &'static std::panic::Location<'static>,
         f: F,
     ) {
-        let object = super::object_id(&self.object, ObjectKind::Once);
-        execution::schedule_point_at(Op::OnceCall, Some(object), false, location);
+        let object =
+            execution::object_point(&self.object, ObjectKind::Once, Op::OnceCall, location);
         let mut f = Some(f);
         loop {
             let step = execution::with(|execution| {

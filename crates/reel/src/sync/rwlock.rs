@@ -186,8 +186,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn lock(&self, mode: Mode, location: &'static std::panic::Location<'static>) {
-        let object = super::object_id(&self.object, ObjectKind::RwLock);
-        execution::schedule_point_at(Self::op(mode), Some(object), false, location);
+        execution::object_point(&self.object, ObjectKind::RwLock, Self::op(mode), location);
         loop {
             match self.attempt(mode, location) {
                 (_, Attempt::Acquired) => return,
@@ -213,8 +212,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn try_lock(&self, mode: Mode, location: &'static std::panic::Location<'static>) -> bool {
-        let object = super::object_id(&self.object, ObjectKind::RwLock);
-        execution::schedule_point_at(Self::op(mode), Some(object), false, location);
+        execution::object_point(&self.object, ObjectKind::RwLock, Self::op(mode), location);
         matches!(self.attempt(mode, location), (_, Attempt::Acquired))
     }
 

@@ -221,8 +221,8 @@ pub(crate) struct ThreadSlot {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) park_token: bool,
     woken_by: Wake,
-    guard_range: (usize, usize),
-    stack_bytes: usize,
+    /// What the overflow handler is told while this thread runs.
+    running_stack: RunningStack,
     /// Threads waiting to join this one.
     joiners: Vec<usize>,
     /// Where the thread is now: the location of its latest step.
@@ -430,6 +430,27 @@ pub(crate) fn object_point(
     object
 }
 
+/// Runs `update` on the execution and the object behind `cell`, then takes a scheduling
+/// step on that object, all in one borrow: for operations whose effect comes before their
+/// step (an unlock releases, then lets others run).
+pub(crate) fn update_then_point<R>(
+    cell: &ObjectCell,
+    kind: ObjectKind,
+    op: Op,
+    location: &'static std::panic::Location<'static>,
+    update: impl FnOnce(&mut Execution, usize) -> R,
+) -> R {
+    let (result, action) = with(|execution| {
+        let object = cell.id(execution, kind);
+        let result = update(execution, object);
+        (result, execution.step(op, Some(object), false, location))
+    });
+    if let Action::Switch(yielder) = action {
+        suspend(yielder);
+    }
+    result
+}
+
 /// Records `failure` and ends the current thread's part in the execution: it suspends to the
 /// main loop, which tears the execution down and never resumes it normally.
 pub(crate) fn fail_current(failure: Failure) -> ! {
@@ -603,15 +624,22 @@ impl Execution {
     }
 
     /// Picks the next thread; switches away from the current one if it is not picked.
+    #[inline]
     fn decide(&mut self, yielding: bool) -> Action {
-        let current = self.current;
         if self.scheduler_keeps_running
             && !yielding
             && self.timers.is_empty()
-            && self.runnable.contains(ThreadId::from_index(current))
+            && self.runnable.contains(ThreadId::from_index(self.current))
         {
             return Action::Continue; // What the scheduler would answer; see the trait.
         }
+        self.consult_scheduler(yielding)
+    }
+
+    /// The general case of [`Execution::decide`].
+    #[inline(never)]
+    fn consult_scheduler(&mut self, yielding: bool) -> Action {
+        let current = self.current;
         self.fire_expired_timers();
         if self.runnable.is_empty() && !self.wait_for_timer() {
             self.fail_deadlock(FailureKind::Deadlock, Vec::new());
@@ -1035,8 +1063,18 @@ impl Execution {
         let index = self.threads.len();
         let stack_bytes = stack_bytes.unwrap_or(self.config.stack_bytes);
         let stack = stack::allocate(stack_bytes)?;
-        let guard_range = stack.guard_range();
+        let (guard_start, guard_end) = stack.guard_range();
         let usable = stack.usable_bytes();
+        // The name's bytes live in the Arc, which the slot keeps until the execution ends.
+        let name_bytes = name.as_deref().unwrap_or("");
+        let running_stack = RunningStack {
+            guard_start,
+            guard_end,
+            thread_index: index,
+            stack_bytes: usable,
+            name_ptr: name_bytes.as_ptr(),
+            name_len: name_bytes.len(),
+        };
         // SAFETY: the body's lifetime is erased to 'static; the caller promises it outlives
         // the thread (this function's contract), and every thread finishes or is torn down
         // (rule 5) before `run_execution` returns.
@@ -1051,8 +1089,7 @@ impl Execution {
             name,
             park_token: false,
             woken_by: Wake::Notified,
-            guard_range,
-            stack_bytes: usable,
+            running_stack,
             joiners: Vec::new(),
             location: None,
         });
@@ -1273,32 +1310,23 @@ pub(crate) fn run_execution(
             let mut execution = cell.borrow_mut();
             let next = execution.next;
             execution.current = next;
+            execution.in_green_thread = true;
             let slot = &mut execution.threads[next];
-            let name = slot.name.as_deref().unwrap_or("");
-            let running = RunningStack {
-                guard_start: slot.guard_range.0,
-                guard_end: slot.guard_range.1,
-                thread_index: next,
-                stack_bytes: slot.stack_bytes,
-                name_ptr: name.as_ptr(),
-                name_len: name.len(),
-            };
             let coroutine: *mut GreenCoroutine = &mut **slot
                 .coroutine
                 .as_mut()
                 .expect("the scheduler picked a finished thread");
-            execution.in_green_thread = true;
-            (coroutine, running)
+            (coroutine, slot.running_stack)
         };
         overflow::set_running(running);
         // SAFETY: the coroutine is boxed in its slot, so it does not move when `threads`
         // grows, and slots are only emptied by this loop, below, after the coroutine returned.
         // No borrow of the execution is held (rule 4).
         let result = unsafe { (*coroutine).resume(()) };
-        overflow::clear_running();
         let mut execution = cell.borrow_mut();
         execution.in_green_thread = false;
         if let CoroutineResult::Return(()) = result {
+            overflow::clear_running(); // Its stack goes back to the pool.
             let current = execution.current;
             if let Some(coroutine) = execution.threads[current].coroutine.take() {
                 stack::release(coroutine.into_stack());
@@ -1354,11 +1382,16 @@ fn tear_down(cell: &RefCell<Execution>) {
             execution.threads[index].coroutine.take()
         };
         if let Some(mut coroutine) = coroutine {
-            cell.borrow_mut().in_green_thread = true;
+            {
+                let mut execution = cell.borrow_mut();
+                execution.in_green_thread = true;
+                overflow::set_running(execution.threads[index].running_stack);
+            }
             // Destructors on the thread's stack run now (a thread that never started just
             // drops its closure); they see `tearing_down` and take no steps.
             coroutine.force_unwind();
             cell.borrow_mut().in_green_thread = false;
+            overflow::clear_running();
             stack::release(coroutine.into_stack());
         }
     }

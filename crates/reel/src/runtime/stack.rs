@@ -16,6 +16,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::num::NonZeroUsize;
+use std::sync::OnceLock;
 
 use corosensei::stack::{Stack, StackPointer};
 
@@ -29,9 +30,12 @@ const POOL_LIMIT: usize = 1024;
 pub(crate) const MIN_STACK_BYTES: usize = 16 * 1024;
 
 fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096)
+    static PAGE_SIZE: OnceLock<usize> = OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size).unwrap_or(4096)
+    })
 }
 
 /// One green thread's stack. Owns its mapping; unmapped on drop.

@@ -55,8 +55,8 @@ impl<T: ?Sized> Mutex<T> {
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         let location = std::panic::Location::caller();
         let object = execution::object_point(&self.object, ObjectKind::Mutex, Op::Lock, location);
-        self.acquire(object, location);
-        self.guard(location)
+        let poisoned = self.acquire(object, location);
+        super::poison_result(poisoned, self.new_guard(location))
     }
 
     /// Acquires the mutex if it is free right now.
@@ -70,15 +70,15 @@ impl<T: ?Sized> Mutex<T> {
             if state.owner.is_none() {
                 state.owner = Some(current);
                 state.owner_location = Some(location);
-                true
+                Some(state.poisoned)
             } else {
-                false
+                None
             }
         });
-        if !acquired {
+        let Some(poisoned) = acquired else {
             return Err(TryLockError::WouldBlock);
-        }
-        self.guard(location).map_err(TryLockError::from)
+        };
+        super::poison_result(poisoned, self.new_guard(location)).map_err(TryLockError::from)
     }
 
     /// Whether a thread panicked while holding the mutex.
@@ -97,21 +97,21 @@ impl<T: ?Sized> Mutex<T> {
         super::poison_result(poisoned, self.data.get_mut())
     }
 
-    fn guard(
-        &self,
-        location: &'static std::panic::Location<'static>,
-    ) -> LockResult<MutexGuard<'_, T>> {
-        let guard = MutexGuard {
+    fn new_guard(&self, location: &'static std::panic::Location<'static>) -> MutexGuard<'_, T> {
+        MutexGuard {
             lock: self,
             panicking_at_acquire: std::thread::panicking(),
             location,
-        };
-        super::poison_result(self.is_poisoned(), guard)
+        }
     }
 
-    /// Takes the lock for the current thread, blocking while another holds it. Used by `lock`
-    /// and by `Condvar` to re-acquire after a wait.
-    pub(crate) fn acquire(&self, object: usize, location: &'static std::panic::Location<'static>) {
+    /// Takes the lock for the current thread, blocking while another holds it; returns
+    /// whether it is poisoned. Used by `lock` and by `Condvar` to re-acquire after a wait.
+    pub(crate) fn acquire(
+        &self,
+        object: usize,
+        location: &'static std::panic::Location<'static>,
+    ) -> bool {
         loop {
             let outcome = execution::with(|execution| {
                 let current = execution.current;
@@ -120,7 +120,9 @@ impl<T: ?Sized> Mutex<T> {
                     None => {
                         state.owner = Some(current);
                         state.owner_location = Some(location);
-                        Acquire::Done
+                        Acquire::Done {
+                            poisoned: state.poisoned,
+                        }
                     }
                     Some(owner) if owner == current => Acquire::Reentrant,
                     Some(_) => {
@@ -130,7 +132,7 @@ impl<T: ?Sized> Mutex<T> {
                 }
             });
             match outcome {
-                Acquire::Done => return,
+                Acquire::Done { poisoned } => return poisoned,
                 Acquire::Reentrant => super::fail_reentrant(object, "lock", location),
                 Acquire::Wait => {
                     execution::block_at(Blocker::Lock(object), None, location);
@@ -143,17 +145,22 @@ impl<T: ?Sized> Mutex<T> {
     pub(crate) fn release(&self) -> usize {
         execution::with(|execution| {
             let object = self.object.id(execution, ObjectKind::Mutex);
-            let state = &mut execution.objects[object];
-            state.owner = None;
-            state.owner_location = None;
-            execution.wake_all_waiters(object);
+            release_in(execution, object);
             object
         })
     }
 }
 
+/// Releases mutex `object` in `execution` and wakes its waiters.
+fn release_in(execution: &mut execution::Execution, object: usize) {
+    let state = &mut execution.objects[object];
+    state.owner = None;
+    state.owner_location = None;
+    execution.wake_all_waiters(object);
+}
+
 enum Acquire {
-    Done,
+    Done { poisoned: bool },
     Reentrant,
     Wait,
 }
@@ -188,8 +195,13 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
         if super::should_poison(self.panicking_at_acquire) {
             super::set_poisoned(&self.lock.object, ObjectKind::Mutex, true);
         }
-        let object = self.lock.release();
-        execution::schedule_point_at(Op::Unlock, Some(object), false, self.location);
+        execution::update_then_point(
+            &self.lock.object,
+            ObjectKind::Mutex,
+            Op::Unlock,
+            self.location,
+            release_in,
+        );
     }
 }
 

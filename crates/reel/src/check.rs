@@ -146,7 +146,6 @@ impl Checker {
                 stack_bytes: self.stack_bytes,
                 panic_policy,
                 spin_limit: None,
-                explore_timeouts: true,
                 print_panics: false,
                 clock: Clock::new_virtual(),
             };

@@ -155,7 +155,6 @@ impl Runtime {
             stack_bytes: self.stack_bytes,
             panic_policy: PanicPolicy::ToJoin,
             spin_limit: self.spin_limit,
-            explore_timeouts: false,
             print_panics: true,
             clock: Clock::new_real(),
         };

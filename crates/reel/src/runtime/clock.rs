@@ -1,8 +1,11 @@
 //! The runtime's one clock: virtual time under exploration, real time in a plain run.
 //!
-//! Nothing else in the runtime reads the time. A virtual clock starts at 0 and moves only
-//! when a timer fires (to that timer's deadline), so sleeps cost nothing and time-dependent
-//! behaviour is a function of the schedule.
+//! Nothing else in the runtime reads the time. A virtual clock starts at 0, moves
+//! [`VIRTUAL_NANOS_PER_STEP`] at every scheduling step, and jumps to the earliest deadline
+//! when every thread waits. So sleeps cost no real time, a timeout fires only after the other
+//! threads had the steps that its duration stands for (a 10 ms timeout can race with 10,000
+//! steps of work, a one-minute safety-net timeout practically never fires early), and all
+//! time-dependent behaviour is a function of the schedule.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +17,10 @@ pub(crate) enum Clock {
     /// Wall-clock time since `origin`.
     Real { origin: Instant },
 }
+
+/// How far a virtual clock moves per scheduling step: a generous estimate of the real work
+/// between two scheduling points.
+pub(crate) const VIRTUAL_NANOS_PER_STEP: u64 = 1_000;
 
 impl Clock {
     pub(crate) fn new_virtual() -> Clock {
@@ -32,6 +39,14 @@ impl Clock {
             Clock::Real { origin } => {
                 u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
             }
+        }
+    }
+
+    /// One scheduling step passed.
+    #[inline]
+    pub(crate) fn tick(&mut self) {
+        if let Clock::Virtual { now_nanos } = self {
+            *now_nanos += VIRTUAL_NANOS_PER_STEP;
         }
     }
 

@@ -270,8 +270,6 @@ pub(crate) struct ExecutionConfig {
     /// A plain run's spin detector: this many consecutive identical atomic loads by one
     /// thread, while others wait to run, is reported as a livelock.
     pub(crate) spin_limit: Option<u64>,
-    /// Whether a timed wait may time out while other threads can still run (exploration).
-    pub(crate) explore_timeouts: bool,
     /// Whether panics are printed as they happen (a plain run) or only reported (exploration).
     pub(crate) print_panics: bool,
     pub(crate) clock: Clock,
@@ -545,6 +543,7 @@ impl Execution {
             return Action::Continue;
         }
         self.step += 1;
+        self.clock.tick();
         let current = self.current;
         self.threads[current].location = Some(location);
         if self.config.max_steps.is_some() {
@@ -596,6 +595,7 @@ impl Execution {
             return Action::Switch(self.threads[current].yielder);
         }
         self.step += 1;
+        self.clock.tick();
         self.threads[current].location = Some(location);
         if self.config.max_steps.is_some() {
             self.note_recent(current, Op::Block, location);
@@ -645,12 +645,6 @@ impl Execution {
             self.fail_deadlock(FailureKind::Deadlock, Vec::new());
             return Action::Switch(self.threads[current].yielder);
         }
-        let explored_timers = self.config.explore_timeouts;
-        let earliest_timers = if explored_timers {
-            self.offer_earliest_timers()
-        } else {
-            Vec::new()
-        };
         let current_id = ThreadId::from_index(current);
         let decision = Decision {
             runnable: &self.runnable,
@@ -663,40 +657,12 @@ impl Execution {
             self.runnable.contains(ThreadId::from_index(next)),
             "the scheduler picked a thread that cannot run"
         );
-        for &timer_thread in &earliest_timers {
-            if timer_thread != next {
-                self.runnable.remove(timer_thread);
-            }
-        }
-        if earliest_timers.contains(&next) {
-            self.fire_timer_of(next);
-        }
         if next == current {
             Action::Continue
         } else {
             self.next = next;
             Action::Switch(self.threads[current].yielder)
         }
-    }
-
-    /// Under a virtual clock in exploration, a timed wait may time out at any point: the
-    /// threads with the earliest deadline are offered to the scheduler beside the runnable
-    /// ones (deadline order is kept: a later deadline never fires before an earlier one).
-    fn offer_earliest_timers(&mut self) -> Vec<usize> {
-        let Some(&(earliest, _)) = self.timers.first() else {
-            return Vec::new();
-        };
-        let offered: Vec<usize> = self
-            .timers
-            .iter()
-            .take_while(|(deadline, _)| *deadline == earliest)
-            .map(|&(_, thread)| thread)
-            .filter(|&thread| !self.runnable.contains(ThreadId::from_index(thread)))
-            .collect();
-        for &thread in &offered {
-            self.runnable.insert(thread);
-        }
-        offered
     }
 
     /// Fires the timer of `thread`, advancing a virtual clock to its deadline.
@@ -781,6 +747,13 @@ impl Execution {
             }
             None => false,
         }
+    }
+
+    /// Whether a thread queued on `object` is blocked on `blocker`.
+    pub(crate) fn has_waiter_on(&self, object: usize, blocker: Blocker) -> bool {
+        self.objects[object].waiters.iter().any(|&waiter| {
+            matches!(self.threads[waiter].state, ThreadState::Blocked { on, .. } if on == blocker)
+        })
     }
 
     /// Queues the current thread on `object` (call before `block`).
@@ -1203,12 +1176,15 @@ fn thread_exit() {
         // The exiting thread is not runnable, so decide() picks another (or records a
         // deadlock); returning from the coroutine hands control to the main loop, which
         // resumes `next`.
-        execution.decide(false)
+        let action = execution.decide(false);
+        debug_assert!(
+            matches!(action, Action::Switch(_)),
+            "an exiting thread cannot be picked"
+        );
+        action
     });
-    debug_assert!(
-        matches!(action, Action::Switch(_)),
-        "an exiting thread cannot be picked"
-    );
+    // Whatever was decided, this thread's part is over: the coroutine returns.
+    let _ = action;
 }
 
 /// Extracts the message of a panic payload.

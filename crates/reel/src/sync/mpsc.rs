@@ -139,15 +139,20 @@ impl<T> Channel<T> {
         message: T,
         location: &'static std::panic::Location<'static>,
     ) -> Result<(), TrySendError<T>> {
-        self.point(Op::Send, location);
+        let object = self.point(Op::Send, location);
+        // A rendezvous channel takes a message only when a receiver is already waiting for it.
+        let receiver_waiting =
+            execution::with(|execution| execution.has_waiter_on(object, Blocker::Recv(object)));
         let outcome = self.with_state(|state| {
             if !state.receiver_alive {
                 return Err(TrySendError::Disconnected(message));
             }
-            let capacity = state.capacity.unwrap_or(usize::MAX);
-            // A rendezvous channel accepts only when nothing is pending (a receiver may take
-            // it); we model "a receiver is waiting" as an empty queue.
-            if state.queue.len() >= capacity.max(1) {
+            let full = match state.capacity {
+                None => false,
+                Some(0) => !receiver_waiting || !state.queue.is_empty(),
+                Some(capacity) => state.queue.len() >= capacity,
+            };
+            if full {
                 return Err(TrySendError::Full(message));
             }
             let ticket = state.sent;

@@ -65,7 +65,7 @@ pub mod sync;
 pub mod thread;
 
 pub use check::{Checker, DEFAULT_MAX_STEPS, Report, Strategy, check_pct, check_random};
-pub use runtime::failure::{BlockedThread, Failure, FailureKind, Location, ThreadInfo};
+pub use runtime::failure::{BlockedThread, Failure, FailureKind, Location, StepRecord, ThreadInfo};
 
 use std::panic::{self, AssertUnwindSafe};
 

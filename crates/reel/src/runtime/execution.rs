@@ -24,14 +24,14 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, VecDeque};
-use std::panic;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::clock::Clock;
-use super::failure::{BlockedThread, Failure, FailureKind, Location, ThreadInfo};
+use super::failure::{BlockedThread, Failure, FailureKind, Location, StepRecord, ThreadInfo};
 use super::overflow::{self, RunningStack};
 use super::stack::{self, GreenStack};
 use crate::scheduler::{Decision, RunnableSet, Scheduler};
@@ -44,7 +44,19 @@ pub(crate) type GreenCoroutine = Coroutine<(), (), (), GreenStack>;
 pub(crate) const DEFAULT_STACK_BYTES: usize = 256 * 1024;
 
 /// One remembered step: thread, operation, location.
-type RecentStep = (usize, Op, &'static std::panic::Location<'static>);
+#[derive(Clone, Copy)]
+struct RecentStep {
+    step: u64,
+    thread: usize,
+    op: Op,
+    object: Option<usize>,
+    /// For `Op::Block`: what the thread blocked on.
+    blocker: Option<Blocker>,
+    location: &'static std::panic::Location<'static>,
+}
+
+/// How many of the recent steps a failure report lists.
+const LAST_STEPS_REPORTED: usize = 12;
 
 /// How many recent steps are kept to name the spinning thread when the step bound is hit.
 const RECENT_STEPS: usize = 256;
@@ -508,10 +520,33 @@ impl Execution {
     }
 
     /// Records a failure; the first one wins.
-    pub(crate) fn fail(&mut self, failure: Failure) {
+    pub(crate) fn fail(&mut self, mut failure: Failure) {
         if self.failure.is_none() && !self.tearing_down {
+            failure.last_steps = self.last_steps();
             self.failure = Some(failure);
         }
+    }
+
+    /// The recent steps in order, oldest first, at most `LAST_STEPS_REPORTED`.
+    fn last_steps(&self) -> Vec<StepRecord> {
+        let mut recent: Vec<RecentStep> = self.recent.clone();
+        recent.sort_by_key(|entry| entry.step);
+        let skip = recent.len().saturating_sub(LAST_STEPS_REPORTED);
+        recent[skip..]
+            .iter()
+            .map(|entry| StepRecord {
+                step: entry.step,
+                thread: self.thread_info(entry.thread),
+                operation: match (entry.blocker, entry.object) {
+                    (Some(blocker), _) => format!("blocks: {}", self.describe_blocker(blocker)),
+                    (None, Some(object)) => {
+                        format!("{} {}", entry.op.describe(), self.object_name(object))
+                    }
+                    (None, None) => entry.op.describe().to_owned(),
+                },
+                location: Location::from_std(entry.location),
+            })
+            .collect()
     }
 
     /// A failure attributed to the current thread at `location`.
@@ -529,6 +564,7 @@ impl Execution {
             message,
             cycle: Vec::new(),
             blocked: Vec::new(),
+            last_steps: Vec::new(),
         }
     }
 
@@ -547,7 +583,15 @@ impl Execution {
         let current = self.current;
         self.threads[current].location = Some(location);
         if self.config.max_steps.is_some() {
-            self.note_recent(current, op, location);
+            let step = self.step;
+            self.note_recent(RecentStep {
+                step,
+                thread: current,
+                op,
+                object,
+                blocker: None,
+                location,
+            });
         }
         if let Some(spin_limit) = self.config.spin_limit
             && op == Op::AtomicLoad
@@ -569,13 +613,7 @@ impl Execution {
         self.decide(yielding)
     }
 
-    fn note_recent(
-        &mut self,
-        thread: usize,
-        op: Op,
-        location: &'static std::panic::Location<'static>,
-    ) {
-        let entry = (thread, op, location);
+    fn note_recent(&mut self, entry: RecentStep) {
         if self.recent.len() < RECENT_STEPS {
             self.recent.push(entry);
         } else {
@@ -598,7 +636,15 @@ impl Execution {
         self.clock.tick();
         self.threads[current].location = Some(location);
         if self.config.max_steps.is_some() {
-            self.note_recent(current, Op::Block, location);
+            let step = self.step;
+            self.note_recent(RecentStep {
+                step,
+                thread: current,
+                op: Op::Block,
+                object: on.object(),
+                blocker: Some(on),
+                location,
+            });
         }
         self.threads[current].state = ThreadState::Blocked {
             on,
@@ -835,6 +881,23 @@ impl Execution {
         None
     }
 
+    /// A short description of a blocker, e.g. "lock Mutex#1" or "join T2".
+    fn describe_blocker(&self, blocker: Blocker) -> String {
+        match blocker {
+            Blocker::Lock(object) => format!("lock {}", self.object_name(object)),
+            Blocker::Read(object) => format!("read-lock {}", self.object_name(object)),
+            Blocker::Write(object) => format!("write-lock {}", self.object_name(object)),
+            Blocker::Condvar(object) => format!("wait on {}", self.object_name(object)),
+            Blocker::Join(target) => format!("join {}", ThreadId::from_index(target)),
+            Blocker::Recv(object) => format!("receive on {}", self.object_name(object)),
+            Blocker::Send(object) => format!("send on {}", self.object_name(object)),
+            Blocker::Barrier(object) => format!("wait at {}", self.object_name(object)),
+            Blocker::Once(object) => format!("wait for {}", self.object_name(object)),
+            Blocker::Park => "park".to_owned(),
+            Blocker::Sleep => "sleep".to_owned(),
+        }
+    }
+
     fn describe_wait(&self, thread: usize) -> BlockedThread {
         let (waiting_for, location) = match self.threads[thread].state {
             ThreadState::Blocked {
@@ -946,6 +1009,7 @@ impl Execution {
                 .map(|&thread| self.describe_wait(thread))
                 .collect(),
             blocked,
+            last_steps: Vec::new(),
         };
         self.fail(failure);
     }
@@ -984,7 +1048,11 @@ impl Execution {
         // spinner.
         type Key = (usize, Op, &'static std::panic::Location<'static>);
         let mut counts: Vec<(Key, usize)> = Vec::new();
-        for &key in &self.recent {
+        for key in self
+            .recent
+            .iter()
+            .map(|recent| (recent.thread, recent.op, recent.location))
+        {
             match counts.iter_mut().find(|(seen, _)| *seen == key) {
                 Some((_, count)) => *count += 1,
                 None => counts.push((key, 1)),
@@ -1018,6 +1086,7 @@ impl Execution {
             message,
             cycle: Vec::new(),
             blocked: Vec::new(),
+            last_steps: Vec::new(),
         });
     }
 
@@ -1148,6 +1217,7 @@ pub(crate) fn note_panic(payload: &(dyn Any + Send)) {
                 message,
                 cycle: Vec::new(),
                 blocked: Vec::new(),
+                last_steps: Vec::new(),
             };
             execution.fail(failure);
         }
@@ -1163,7 +1233,15 @@ fn thread_exit() {
         execution.step += 1;
         let current = execution.current;
         if let Some(location) = execution.threads[current].location {
-            execution.note_recent(current, Op::Exit, location);
+            let step = execution.step;
+            execution.note_recent(RecentStep {
+                step,
+                thread: current,
+                op: Op::Exit,
+                object: None,
+                blocker: None,
+                location,
+            });
         }
         execution.finish_current();
         if current == 0 {
@@ -1298,7 +1376,11 @@ pub(crate) fn run_execution(
         // SAFETY: the coroutine is boxed in its slot, so it does not move when `threads`
         // grows, and slots are only emptied by this loop, below, after the coroutine returned.
         // No borrow of the execution is held (rule 4).
-        let result = unsafe { (*coroutine).resume(()) };
+        let result = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*coroutine).resume(()) }));
+        let result = match result {
+            Ok(result) => result,
+            Err(payload) => internal_error(&cell, payload.as_ref()),
+        };
         let mut execution = cell.borrow_mut();
         execution.in_green_thread = false;
         if let CoroutineResult::Return(()) = result {
@@ -1345,6 +1427,22 @@ struct Buffers {
 
 thread_local! {
     static SPARE_BUFFERS: Cell<Option<Buffers>> = const { Cell::new(None) };
+}
+
+/// A panic escaped a green thread outside the program's code: a bug in reel. Reports it
+/// loudly (exploration silences panics on green threads, so it would otherwise go unseen)
+/// and leaks the threads rather than unwinding program code on a broken runtime.
+fn internal_error(cell: &RefCell<Execution>, payload: &(dyn Any + Send)) -> ! {
+    let threads = {
+        let mut execution = cell.borrow_mut();
+        execution.in_green_thread = false; // So that the hook prints this panic.
+        std::mem::take(&mut execution.threads)
+    };
+    std::mem::forget(threads);
+    panic!(
+        "reel: internal error: a panic escaped a green thread outside the program's code: {}",
+        panic_message(payload)
+    );
 }
 
 /// Unwinds every unfinished thread, newest first (rule 5), and recycles the stacks.

@@ -105,6 +105,34 @@ pub struct Failure {
     pub cycle: Vec<BlockedThread>,
     /// For deadlocks: every other blocked thread.
     pub blocked: Vec<BlockedThread>,
+    /// The steps that led here, oldest first (the last few; exploration only).
+    pub last_steps: Vec<StepRecord>,
+}
+
+/// One scheduling step, as a report lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRecord {
+    /// The 1-based step number.
+    pub step: u64,
+    /// The thread that took it.
+    pub thread: ThreadInfo,
+    /// What it did, e.g. "lock Mutex#1".
+    pub operation: String,
+    /// Where.
+    pub location: Location,
+}
+
+impl fmt::Display for StepRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{:<6} {:<28} {:<28} {}",
+            self.step,
+            self.thread.to_string(),
+            self.operation,
+            self.location
+        )
+    }
 }
 
 impl fmt::Display for Failure {
@@ -135,6 +163,12 @@ impl fmt::Display for Failure {
             writeln!(f, "  other blocked threads:")?;
             for blocked in &self.blocked {
                 write_blocked(f, blocked)?;
+            }
+        }
+        if !self.last_steps.is_empty() {
+            writeln!(f, "  the last {} steps:", self.last_steps.len())?;
+            for step in &self.last_steps {
+                writeln!(f, "    {step}")?;
             }
         }
         Ok(())

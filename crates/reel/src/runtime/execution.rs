@@ -38,7 +38,8 @@ use crate::scheduler::{Decision, RunnableSet, Scheduler};
 use crate::thread::ThreadId;
 
 /// A green thread's coroutine.
-pub(crate) type GreenCoroutine = Coroutine<(), (), (), GreenStack>;
+/// A green thread's coroutine. It is resumed with how it was woken (read by `block_at`).
+pub(crate) type GreenCoroutine = Coroutine<Wake, (), (), GreenStack>;
 
 /// Default usable stack size of a green thread.
 pub(crate) const DEFAULT_STACK_BYTES: usize = 256 * 1024;
@@ -228,7 +229,7 @@ pub(crate) enum ThreadState {
 /// Per-thread bookkeeping of the execution.
 pub(crate) struct ThreadSlot {
     coroutine: Option<Box<GreenCoroutine>>,
-    yielder: *const Yielder<(), ()>,
+    yielder: *const Yielder<Wake, ()>,
     pub(crate) state: ThreadState,
     pub(crate) name: Option<Arc<str>>,
     pub(crate) park_token: bool,
@@ -388,11 +389,11 @@ pub(crate) fn in_runtime() -> bool {
 /// What a step decided.
 enum Action {
     Continue,
-    Switch(*const Yielder<(), ()>),
+    Switch(*const Yielder<Wake, ()>),
 }
 
 /// Suspends the current green thread back to the main loop.
-fn suspend(yielder: *const Yielder<(), ()>) {
+fn suspend(yielder: *const Yielder<Wake, ()>) -> Wake {
     // SAFETY: `yielder` was stored by the thread's own entry closure and stays valid while the
     // coroutine lives; we are running on that coroutine (only the current thread suspends).
     unsafe { (*yielder).suspend(()) }
@@ -481,14 +482,22 @@ pub(crate) fn block_at(
     deadline: Option<u64>,
     location: &'static std::panic::Location<'static>,
 ) -> Wake {
-    let action = with(|execution| execution.block_current(on, deadline, location));
-    if let Action::Switch(yielder) = action {
-        suspend(yielder);
+    let blocking = with(|execution| execution.begin_block(on, deadline, location));
+    wait(blocking)
+}
+
+/// A block begun with [`Execution::begin_block`], to be completed with [`wait`] once the
+/// execution is no longer borrowed.
+#[must_use = "a begun block must be waited for"]
+pub(crate) struct Blocking(Action);
+
+/// Completes a block: suspends until woken and says how.
+pub(crate) fn wait(blocking: Blocking) -> Wake {
+    match blocking.0 {
+        Action::Switch(yielder) => suspend(yielder),
+        // Only its own timer could wake the thread at once (every other thread was blocked).
+        Action::Continue => with(|execution| execution.threads[execution.current].woken_by),
     }
-    with(|execution| {
-        let current = execution.current;
-        execution.threads[current].woken_by
-    })
 }
 
 impl Execution {
@@ -619,6 +628,18 @@ impl Execution {
         } else {
             self.recent[(self.step % RECENT_STEPS as u64) as usize] = entry;
         }
+    }
+
+    /// Blocks the current thread on `on` (a step), inside a borrow of the execution, so that
+    /// a primitive can check its condition, queue itself and block in one borrow. Complete
+    /// it with [`wait`] after the borrow ends.
+    pub(crate) fn begin_block(
+        &mut self,
+        on: Blocker,
+        deadline: Option<u64>,
+        location: &'static std::panic::Location<'static>,
+    ) -> Blocking {
+        Blocking(self.block_current(on, deadline, location))
     }
 
     fn block_current(
@@ -1121,9 +1142,10 @@ impl Execution {
         // the thread (this function's contract), and every thread finishes or is torn down
         // (rule 5) before `run_execution` returns.
         let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
-        let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
-            thread_entry(yielder, body);
-        });
+        let coroutine =
+            Coroutine::with_stack(stack, move |yielder: &Yielder<Wake, ()>, _first: Wake| {
+                thread_entry(yielder, body);
+            });
         self.threads.push(ThreadSlot {
             coroutine: Some(Box::new(coroutine)),
             yielder: std::ptr::null(),
@@ -1176,7 +1198,7 @@ impl Execution {
 
 /// The outermost frame of every green thread. `body` catches the user's panics itself (see
 /// `thread::spawn`); an unwind that gets through is corosensei's forced unwind (rule 5).
-fn thread_entry(yielder: &Yielder<(), ()>, body: Box<dyn FnOnce()>) {
+fn thread_entry(yielder: &Yielder<Wake, ()>, body: Box<dyn FnOnce()>) {
     with(|execution| {
         let current = execution.current;
         execution.threads[current].yielder = yielder as *const _;
@@ -1360,23 +1382,24 @@ pub(crate) fn run_execution(
     .expect("reel: could not map a stack for the main green thread");
 
     loop {
-        let (coroutine, running) = {
+        let (coroutine, running, wake) = {
             let mut execution = cell.borrow_mut();
             let next = execution.next;
             execution.current = next;
             execution.in_green_thread = true;
             let slot = &mut execution.threads[next];
+            let wake = slot.woken_by;
             let coroutine: *mut GreenCoroutine = &mut **slot
                 .coroutine
                 .as_mut()
                 .expect("the scheduler picked a finished thread");
-            (coroutine, slot.running_stack)
+            (coroutine, slot.running_stack, wake)
         };
         overflow::set_running(running);
         // SAFETY: the coroutine is boxed in its slot, so it does not move when `threads`
         // grows, and slots are only emptied by this loop, below, after the coroutine returned.
         // No borrow of the execution is held (rule 4).
-        let result = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*coroutine).resume(()) }));
+        let result = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*coroutine).resume(wake) }));
         let result = match result {
             Ok(result) => result,
             Err(payload) => internal_error(&cell, payload.as_ref()),

@@ -11,6 +11,12 @@ pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, 
 
 use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op, Wake};
 
+/// One try at a channel operation: finished, or blocked until something changes.
+enum Attempt<R> {
+    Done(R),
+    Block(execution::Blocking),
+}
+
 struct State<T> {
     /// Messages with their send tickets.
     queue: VecDeque<(u64, T)>,
@@ -70,7 +76,6 @@ impl<T> Channel<T> {
         execution::with(|execution| execution.enqueue_current(object));
     }
 
-    #[track_caller]
     fn send(
         &self,
         message: T,
@@ -79,34 +84,45 @@ impl<T> Channel<T> {
         let object = self.point(Op::Send, location);
         let mut message = Some(message);
         let ticket = loop {
-            let outcome = self.with_state(|state| {
-                if !state.receiver_alive {
-                    return Err(());
-                }
-                let room = match state.capacity {
-                    None => true,
-                    Some(capacity) => state.queue.len() < capacity.max(1),
-                };
-                if room {
+            // One borrow: queue the message and wake receivers, or queue this thread and block.
+            let outcome = execution::with(|execution| {
+                let pushed = self.with_state(|state| {
+                    if !state.receiver_alive {
+                        return Err(());
+                    }
+                    let room = match state.capacity {
+                        None => true,
+                        Some(capacity) => state.queue.len() < capacity.max(1),
+                    };
+                    if !room {
+                        return Ok(None);
+                    }
                     let ticket = state.sent;
                     state.sent += 1;
                     state
                         .queue
                         .push_back((ticket, message.take().expect("sent once")));
                     Ok(Some(ticket))
-                } else {
-                    Ok(None)
+                });
+                match pushed {
+                    Err(()) => Attempt::Done(Err(())),
+                    Ok(Some(ticket)) => {
+                        execution.wake_all_waiters(object);
+                        Attempt::Done(Ok(ticket))
+                    }
+                    Ok(None) => {
+                        execution.enqueue_current(object);
+                        Attempt::Block(execution.begin_block(Blocker::Send(object), None, location))
+                    }
                 }
             });
             match outcome {
-                Err(()) => return Err(SendError(message.take().expect("not yet sent"))),
-                Ok(Some(ticket)) => {
-                    self.wake_all();
-                    break ticket;
+                Attempt::Done(Ok(ticket)) => break ticket,
+                Attempt::Done(Err(())) => {
+                    return Err(SendError(message.take().expect("not yet sent")));
                 }
-                Ok(None) => {
-                    self.enqueue_current(object);
-                    execution::block_at(Blocker::Send(object), None, location);
+                Attempt::Block(blocking) => {
+                    execution::wait(blocking);
                 }
             }
         };
@@ -173,32 +189,42 @@ impl<T> Channel<T> {
     ) -> Result<T, RecvTimeoutError> {
         let object = self.point(Op::Recv, location);
         loop {
-            let outcome = self.with_state(|state| match state.queue.pop_front() {
-                Some((_, message)) => Some(Ok(message)),
-                None if state.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
-                None => None,
-            });
-            match outcome {
-                Some(Ok(message)) => {
-                    self.wake_all();
-                    return Ok(message);
-                }
-                Some(Err(error)) => return Err(error),
-                None => {
-                    self.enqueue_current(object);
-                    if execution::block_at(Blocker::Recv(object), deadline, location)
-                        == Wake::TimedOut
-                    {
-                        let message = self.with_state(|state| state.queue.pop_front());
-                        return match message {
-                            Some((_, message)) => {
-                                self.wake_all();
-                                Ok(message)
-                            }
-                            None => Err(RecvTimeoutError::Timeout),
-                        };
+            // One borrow: take a message and wake senders, or queue this thread and block.
+            let outcome = execution::with(|execution| {
+                let taken = self.with_state(|state| match state.queue.pop_front() {
+                    Some((_, message)) => Some(Ok(message)),
+                    None if state.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
+                    None => None,
+                });
+                match taken {
+                    Some(Ok(message)) => {
+                        execution.wake_all_waiters(object);
+                        Attempt::Done(Ok(message))
+                    }
+                    Some(Err(error)) => Attempt::Done(Err(error)),
+                    None => {
+                        execution.enqueue_current(object);
+                        Attempt::Block(execution.begin_block(
+                            Blocker::Recv(object),
+                            deadline,
+                            location,
+                        ))
                     }
                 }
+            });
+            let blocking = match outcome {
+                Attempt::Done(result) => return result,
+                Attempt::Block(blocking) => blocking,
+            };
+            if execution::wait(blocking) == Wake::TimedOut {
+                let message = self.with_state(|state| state.queue.pop_front());
+                return match message {
+                    Some((_, message)) => {
+                        self.wake_all();
+                        Ok(message)
+                    }
+                    None => Err(RecvTimeoutError::Timeout),
+                };
             }
         }
     }

@@ -135,7 +135,6 @@ impl Checker {
         let mut body = || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&f));
             if let Err(payload) = result {
-                let payload = execution::rethrow_if_tearing_down(payload);
                 execution::note_panic(payload.as_ref());
             }
         };

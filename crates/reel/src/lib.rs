@@ -144,7 +144,6 @@ impl Runtime {
             match panic::catch_unwind(AssertUnwindSafe(f)) {
                 Ok(value) => result = Some(value),
                 Err(payload) => {
-                    let payload = execution::rethrow_if_tearing_down(payload);
                     execution::note_panic(payload.as_ref());
                     panic_payload = Some(payload);
                 }

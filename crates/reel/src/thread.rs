@@ -163,7 +163,8 @@ impl Builder {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        // SAFETY: the scope joins (or, on teardown, unwinds) this thread before 'scope ends.
+        // SAFETY: the scope joins this thread before 'scope ends; if the execution ends first,
+        // the thread is abandoned and never runs again (execution rule 5).
         let (thread, packet) = unsafe { self.spawn_inner(f, Some(scope))? };
         Ok(ScopedJoinHandle {
             thread,
@@ -173,7 +174,7 @@ impl Builder {
     }
 
     /// # Safety
-    /// `f` and its result must stay valid until the thread has finished or been torn down.
+    /// `f` and its result must stay valid until the thread has finished or been abandoned.
     #[track_caller]
     unsafe fn spawn_inner<'a, F, T>(
         self,
@@ -188,10 +189,8 @@ impl Builder {
         let packet = Arc::new(Packet::new());
         let their_packet = Arc::clone(&packet);
         let body: Box<dyn FnOnce() + 'a> = Box::new(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-                let payload = execution::rethrow_if_tearing_down(payload);
+            let result = panic::catch_unwind(AssertUnwindSafe(f)).inspect_err(|payload| {
                 execution::note_panic(payload.as_ref());
-                payload
             });
             their_packet.set(result);
         });
@@ -385,8 +384,7 @@ where
         scope: PhantomData,
         env: PhantomData,
     };
-    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)))
-        .map_err(execution::rethrow_if_tearing_down);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     let threads = std::mem::take(&mut *lock_scope(&scope));
     let mut a_thread_panicked = false;
     for (index, status) in threads {

@@ -12,10 +12,11 @@
 //!    which is also a step. Whoever makes the awaited thing possible wakes it; the woken
 //!    thread re-checks its condition (wake-ups are hints, never hand-offs).
 //! 4. No `RefCell` borrow of the execution is held across a suspend or resume.
-//! 5. When the execution ends (main returned, or a failure), the main loop tears the other
-//!    threads down in reverse spawn order, so a scoped thread unwinds before the thread
-//!    whose stack it borrows from. While tearing down, steps are not taken and nothing
-//!    suspends except by corosensei's forced unwind.
+//! 5. When the execution ends (main returned, or a failure), the threads still alive are
+//!    abandoned, as std abandons threads at process exit: their stacks are discarded without
+//!    unwinding, so none of their code (destructors included) runs again. Unwinding them
+//!    instead would run destructors that may block on a lock that will never be released,
+//!    which cannot be done in the middle of an unwind. What they owned is leaked.
 //! 6. A thread that is unwinding from a panic is not switched away from at a step. Rust
 //!    counts panics in flight per kernel thread, not per green thread, so another green
 //!    thread running mid-unwind would see `thread::panicking()` true (wrongly poisoning
@@ -333,7 +334,6 @@ pub(crate) struct Execution {
     pub(crate) clock: Clock,
     config: ExecutionConfig,
     failure: Option<Failure>,
-    pub(crate) tearing_down: bool,
     main_finished: bool,
     main_panicked: bool,
     spin: SpinDetector,
@@ -463,15 +463,14 @@ pub(crate) fn update_then_point<R>(
 }
 
 /// Records `failure` and ends the current thread's part in the execution: it suspends to the
-/// main loop, which tears the execution down and never resumes it normally.
+/// main loop, which ends the execution and never resumes the thread.
 pub(crate) fn fail_current(failure: Failure) -> ! {
     let yielder = with(|execution| {
         execution.fail(failure);
         execution.threads[execution.current].yielder
     });
     suspend(yielder);
-    // Only a forced unwind resumes a failed execution's thread, and that unwinds out of
-    // `suspend` instead of returning.
+    // A failed execution's threads are abandoned, never resumed (rule 5).
     unreachable!("reel: a failed execution was resumed")
 }
 
@@ -530,7 +529,7 @@ impl Execution {
 
     /// Records a failure; the first one wins.
     pub(crate) fn fail(&mut self, mut failure: Failure) {
-        if self.failure.is_none() && !self.tearing_down {
+        if self.failure.is_none() {
             failure.last_steps = self.last_steps();
             self.failure = Some(failure);
         }
@@ -584,9 +583,6 @@ impl Execution {
         yielding: bool,
         location: &'static std::panic::Location<'static>,
     ) -> Action {
-        if self.tearing_down {
-            return Action::Continue;
-        }
         self.step += 1;
         self.clock.tick();
         let current = self.current;
@@ -649,10 +645,6 @@ impl Execution {
         location: &'static std::panic::Location<'static>,
     ) -> Action {
         let current = self.current;
-        if self.tearing_down {
-            // Suspending during a forced unwind restarts the unwind (corosensei's contract).
-            return Action::Switch(self.threads[current].yielder);
-        }
         self.step += 1;
         self.clock.tick();
         self.threads[current].location = Some(location);
@@ -1114,8 +1106,8 @@ impl Execution {
     /// Creates a green thread running `body`. It becomes runnable at once.
     ///
     /// # Safety
-    /// `body` must stay valid until the thread finishes or is torn down: the main closure
-    /// outlives `run_execution`, scoped threads are joined or torn down before their scope
+    /// `body` must stay valid until the thread finishes or is abandoned: the main closure
+    /// outlives `run_execution`, scoped threads are joined or abandoned before their scope
     /// ends, and everything else is 'static.
     pub(crate) unsafe fn spawn_thread<'a>(
         &mut self,
@@ -1139,7 +1131,7 @@ impl Execution {
             name_len: name_bytes.len(),
         };
         // SAFETY: the body's lifetime is erased to 'static; the caller promises it outlives
-        // the thread (this function's contract), and every thread finishes or is torn down
+        // the thread (this function's contract), and every thread finishes or is abandoned
         // (rule 5) before `run_execution` returns.
         let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
         let coroutine =
@@ -1196,8 +1188,9 @@ impl Execution {
     }
 }
 
-/// The outermost frame of every green thread. `body` catches the user's panics itself (see
-/// `thread::spawn`); an unwind that gets through is corosensei's forced unwind (rule 5).
+/// The outermost frame of every green thread. `body` catches the program's panics itself
+/// (see `thread::Builder::spawn_inner`); a panic that gets through is reel's own bug and
+/// reaches `internal_error` in the main loop.
 fn thread_entry(yielder: &Yielder<Wake, ()>, body: Box<dyn FnOnce()>) {
     with(|execution| {
         let current = execution.current;
@@ -1205,15 +1198,6 @@ fn thread_entry(yielder: &Yielder<Wake, ()>, body: Box<dyn FnOnce()>) {
     });
     body();
     thread_exit();
-}
-
-/// Hands back a caught panic payload unless the execution is being torn down, in which case
-/// the payload is corosensei's forced unwind and must keep unwinding (rule 5).
-pub(crate) fn rethrow_if_tearing_down(payload: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
-    if with(|execution| execution.tearing_down) {
-        panic::resume_unwind(payload);
-    }
-    payload
 }
 
 /// Called when the current green thread's body panicked: decides whether that fails the
@@ -1249,9 +1233,6 @@ pub(crate) fn note_panic(payload: &(dyn Any + Send)) {
 /// The last step of a thread: wakes its joiners and hands the kernel thread to another.
 fn thread_exit() {
     let action = with(|execution| {
-        if execution.tearing_down {
-            return Action::Continue;
-        }
         execution.step += 1;
         let current = execution.current;
         if let Some(location) = execution.threads[current].location {
@@ -1305,9 +1286,6 @@ pub(crate) fn record_panic(message: String, location: Option<Location>) -> Optio
         if !execution.in_green_thread {
             return None; // A panic of the runtime itself: let the previous hook report it.
         }
-        if execution.tearing_down {
-            return Some((false, String::new()));
-        }
         let print = execution.config.print_panics;
         let current = execution.current;
         let who = execution.thread_info(current).to_string();
@@ -1352,7 +1330,6 @@ pub(crate) fn run_execution(
         clock,
         config,
         failure: None,
-        tearing_down: false,
         main_finished: false,
         main_panicked: false,
         in_green_thread: false,
@@ -1374,7 +1351,7 @@ pub(crate) fn run_execution(
 
     let main_body: Box<dyn FnOnce() + '_> = Box::new(main);
     // SAFETY: `main` is borrowed for the whole of this function, and the main thread finishes
-    // or is torn down before it returns.
+    // or is abandoned before it returns.
     unsafe {
         cell.borrow_mut()
             .spawn_thread(Some(Arc::from("main")), None, main_body)
@@ -1468,27 +1445,17 @@ fn internal_error(cell: &RefCell<Execution>, payload: &(dyn Any + Send)) -> ! {
     );
 }
 
-/// Unwinds every unfinished thread, newest first (rule 5), and recycles the stacks.
+/// Abandons every unfinished thread (rule 5) and recycles the stacks.
 fn tear_down(cell: &RefCell<Execution>) {
-    cell.borrow_mut().tearing_down = true;
-    let count = cell.borrow().threads.len();
-    for index in (0..count).rev() {
-        let coroutine = {
-            let mut execution = cell.borrow_mut();
-            execution.current = index;
-            execution.threads[index].coroutine.take()
-        };
-        if let Some(mut coroutine) = coroutine {
-            {
-                let mut execution = cell.borrow_mut();
-                execution.in_green_thread = true;
-                overflow::set_running(execution.threads[index].running_stack);
-            }
-            // Destructors on the thread's stack run now (a thread that never started just
-            // drops its closure); they see `tearing_down` and take no steps.
-            coroutine.force_unwind();
-            cell.borrow_mut().in_green_thread = false;
-            overflow::clear_running();
+    let mut execution = cell.borrow_mut();
+    for slot in &mut execution.threads {
+        if let Some(mut coroutine) = slot.coroutine.take() {
+            // SAFETY: the coroutine is suspended (or never started) and is never resumed
+            // again; discarding its stack without running destructors leaks what its frames
+            // own, which is memory-safe. reel keeps no pointer into a green stack outside
+            // the execution being dropped here (waiter queues, the running thread's yielder),
+            // so nothing dangles once the stack is reused.
+            unsafe { coroutine.force_reset() };
             stack::release(coroutine.into_stack());
         }
     }

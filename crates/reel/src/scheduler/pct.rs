@@ -1,10 +1,14 @@
 //! Probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi, Nagarakatte, ASPLOS
 //! 2010): random thread priorities and d-1 priority change points.
 //!
-//! Every thread gets a random priority above `depth` when first seen; the highest-priority
-//! runnable thread always runs. At each of `depth - 1` change points, chosen uniformly in
-//! `[1, k]`, the running thread's priority drops below every initial one (to `depth - i` at
-//! the i-th point). `k`, the step bound, is not known ahead of time, so it is estimated as the
+//! Every thread gets a random priority when first seen; the highest-priority runnable thread
+//! always runs. At each of `depth - 1` change points, chosen uniformly in `[1, k]`, the
+//! running thread's priority drops below every initial one (to `depth - i` at the i-th
+//! point). A thread that yields drops below every other thread, demoted ones included, so
+//! that a spin loop that yields lets the thread it waits for run (PCT assumes progress).
+//!
+//! Priority bands, high to low: initial (`INITIAL_BAND` and up), change points
+//! (`CHANGE_BAND + depth - i`), yields (counting down from `CHANGE_BAND`). `k`, the step bound, is not known ahead of time, so it is estimated as the
 //! longest execution seen so far. For a bug of depth d, each execution finds it with
 //! probability at least 1 / (n * k^(d-1)) for n threads.
 
@@ -13,6 +17,11 @@ use rand_pcg::Pcg64Mcg;
 
 use super::{Decision, Scheduler, mix_seed};
 use crate::thread::ThreadId;
+
+/// Lowest initial priority.
+const INITIAL_BAND: u64 = 1 << 60;
+/// Base of the change-point priorities; yields count down from here.
+const CHANGE_BAND: u64 = 1 << 40;
 
 /// The first estimate of the step count, before any execution has been seen.
 const INITIAL_STEP_ESTIMATE: u64 = 64;
@@ -30,7 +39,7 @@ pub struct PctScheduler {
     change_points: Vec<u64>,
     /// How many change points have fired in this execution.
     changes_done: usize,
-    /// Lowest priority handed out to a yielding thread so far (counts down).
+    /// Priority handed to the latest yielding thread (counts down from CHANGE_BAND).
     yield_floor: u64,
 }
 
@@ -55,10 +64,9 @@ impl PctScheduler {
             self.priorities.resize(index + 1, 0);
         }
         if self.priorities[index] == 0 {
-            // Initial priorities live above every change-point priority (which are < depth)
-            // and above the yield floor region; the low bits break ties by thread id.
-            let random = self.rng.next_u64() >> 24;
-            self.priorities[index] = (1u64 << 50) + (random << 10) + index as u64 % 1024;
+            // Initial priorities live in the top band; the low bits break ties by thread id.
+            let random = self.rng.next_u64() >> 14;
+            self.priorities[index] = INITIAL_BAND + (random << 10) + index as u64 % 1024;
         }
         self.priorities[index]
     }
@@ -69,7 +77,7 @@ impl Scheduler for PctScheduler {
         self.rng = Pcg64Mcg::seed_from_u64(mix_seed(self.seed, iteration));
         self.priorities.clear();
         self.changes_done = 0;
-        self.yield_floor = 1u64 << 40;
+        self.yield_floor = CHANGE_BAND;
         self.change_points.clear();
         for _ in 1..self.depth {
             let point = 1 + self.rng.next_u64() % self.step_estimate.max(1);
@@ -84,20 +92,20 @@ impl Scheduler for PctScheduler {
 
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId {
         if let Some(current) = decision.current {
-            if decision.yielding {
-                // A yielding thread goes below every thread that has not yielded, so a spin
-                // loop that yields lets the others run (PCT assumes threads make progress).
-                self.yield_floor -= 1;
-                let floor = self.yield_floor;
-                self.priority(current);
-                self.priorities[current.index()] = floor;
-            }
             while self.changes_done < self.change_points.len()
                 && self.change_points[self.changes_done] <= decision.step
             {
                 self.changes_done += 1;
                 self.priority(current);
-                self.priorities[current.index()] = (self.depth - self.changes_done) as u64;
+                self.priorities[current.index()] =
+                    CHANGE_BAND + (self.depth - self.changes_done) as u64;
+            }
+            if decision.yielding {
+                // Below every other thread, demoted ones included (see the module docs).
+                self.yield_floor -= 1;
+                let floor = self.yield_floor;
+                self.priority(current);
+                self.priorities[current.index()] = floor;
             }
         }
         let mut best: Option<(u64, ThreadId)> = None;

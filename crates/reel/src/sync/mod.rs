@@ -43,13 +43,10 @@ fn set_poisoned(cell: &ObjectCell, kind: ObjectKind, poisoned: bool) {
     });
 }
 
-/// Whether a guard dropped now should poison its lock: the thread is panicking (and was not
-/// when it took the guard), and the execution is not being torn down (a forced unwind is the
-/// runtime's, not a panic of the program).
+/// Whether a guard dropped now should poison its lock: the thread is panicking, and was not
+/// when it took the guard.
 fn should_poison(panicking_at_acquire: bool) -> bool {
-    !panicking_at_acquire
-        && std::thread::panicking()
-        && !execution::try_with(|execution| execution.tearing_down).unwrap_or(true)
+    !panicking_at_acquire && std::thread::panicking()
 }
 
 /// Wraps a guard in `Ok`, or `Err(PoisonError)` when poisoned.

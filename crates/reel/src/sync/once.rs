@@ -101,7 +101,6 @@ impl Once {
                     let f = f.take().expect("the initialiser runs once");
                     let result =
                         panic::catch_unwind(AssertUnwindSafe(|| f(&OnceState { poisoned })));
-                    let result = result.map_err(execution::rethrow_if_tearing_down);
                     execution::with(|execution| {
                         let state = &mut execution.objects[object];
                         state.owner = None;

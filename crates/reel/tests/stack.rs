@@ -1,0 +1,172 @@
+//! Green thread stacks: a stack overflow kills the process with a message naming the green thread
+//! (checked in a child process), and stack sizes set through `Builder` and `Runtime` are honoured.
+
+use std::hint::black_box;
+use std::process::Command;
+
+use reel::thread;
+
+/// Recurses `depth` times, each frame holding an 8 KiB array, and returns a value that depends on
+/// every frame so none can be optimised away.
+fn deep_recursion(depth: usize) -> u64 {
+    let mut frame = [0u8; 8 * 1024];
+    frame[depth % frame.len()] = depth as u8;
+    black_box(&mut frame);
+    let below = if depth == 0 {
+        0
+    } else {
+        deep_recursion(depth - 1)
+    };
+    below + u64::from(frame[depth % frame.len()]) + 1
+}
+
+/// The value `deep_recursion(depth)` returns.
+fn expected_deep_recursion(depth: usize) -> u64 {
+    (0..=depth).map(|d| d as u64 % 256 + 1).sum()
+}
+
+/// 64 frames of more than 8 KiB each: well over 512 KiB of stack.
+const DEEP: usize = 64;
+
+#[test]
+fn builder_stack_size_allows_half_a_mebibyte_of_recursion() {
+    let value = reel::run(|| {
+        thread::Builder::new()
+            .name("deep".to_string())
+            .stack_size(1 << 20)
+            .spawn(|| deep_recursion(DEEP))
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    assert_eq!(value, expected_deep_recursion(DEEP));
+}
+
+#[test]
+fn runtime_stack_size_sets_the_default_for_spawned_threads() {
+    let value = reel::Runtime::new().stack_size(1 << 20).run(|| {
+        let spawned = thread::spawn(|| deep_recursion(DEEP)).join().unwrap();
+        let scoped = thread::scope(|scope| scope.spawn(|| deep_recursion(DEEP)).join().unwrap());
+        assert_eq!(spawned, scoped);
+        spawned
+    });
+    assert_eq!(value, expected_deep_recursion(DEEP));
+}
+
+#[test]
+fn runtime_stack_size_applies_to_the_main_green_thread() {
+    let value = reel::Runtime::new()
+        .stack_size(1 << 20)
+        .run(|| deep_recursion(DEEP));
+    assert_eq!(value, expected_deep_recursion(DEEP));
+}
+
+#[test]
+fn checker_stack_size_sets_the_default() {
+    let report = reel::Checker::new()
+        .iterations(5)
+        .stack_size(1 << 20)
+        .run(|| {
+            let value = thread::spawn(|| deep_recursion(DEEP)).join().unwrap();
+            assert_eq!(value, expected_deep_recursion(DEEP));
+        });
+    assert!(!report.found(), "{report}");
+}
+
+/// Set in a child process to make `a_stack_overflow_names_the_green_thread` overflow for real.
+const CHILD_MARKER: &str = "REEL_TEST_STACK_OVERFLOW_CHILD";
+
+/// Recurses until the stack runs out.
+fn recurse_forever(depth: u64) -> u64 {
+    let mut frame = [depth; 128];
+    black_box(&mut frame);
+    if black_box(true) {
+        recurse_forever(depth + 1) + frame[0]
+    } else {
+        frame[1]
+    }
+}
+
+#[test]
+fn a_stack_overflow_names_the_green_thread() {
+    const TEST_NAME: &str = "a_stack_overflow_names_the_green_thread";
+    if std::env::var_os(CHILD_MARKER).is_some() {
+        reel::run(|| {
+            let handle = thread::Builder::new()
+                .name("bottomless".to_string())
+                .stack_size(64 * 1024)
+                .spawn(|| recurse_forever(0))
+                .unwrap();
+            let _ = handle.join();
+        });
+        unreachable!("the green thread should have overflowed its stack");
+    }
+
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD_MARKER, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "the child survived a stack overflow\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("bottomless"), "stderr:\n{stderr}");
+    assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
+}
+
+#[test]
+fn a_stack_overflow_under_exploration_names_the_green_thread() {
+    const TEST_NAME: &str = "a_stack_overflow_under_exploration_names_the_green_thread";
+    if std::env::var_os(CHILD_MARKER).is_some() {
+        reel::check_random(
+            || {
+                let handle = thread::Builder::new()
+                    .name("abyss".to_string())
+                    .spawn(|| recurse_forever(0))
+                    .unwrap();
+                let _ = handle.join();
+            },
+            3,
+        );
+        unreachable!("the green thread should have overflowed its stack");
+    }
+
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD_MARKER, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "the child survived a stack overflow\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("abyss"), "stderr:\n{stderr}");
+    assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
+}
+
+#[test]
+fn a_stack_overflow_of_main_names_main() {
+    const TEST_NAME: &str = "a_stack_overflow_of_main_names_main";
+    if std::env::var_os(CHILD_MARKER).is_some() {
+        reel::Runtime::new()
+            .stack_size(64 * 1024)
+            .run(|| recurse_forever(0));
+        unreachable!("the main green thread should have overflowed its stack");
+    }
+
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD_MARKER, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "the child survived a stack overflow\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("'main'"), "stderr:\n{stderr}");
+    assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
+}

@@ -1,0 +1,113 @@
+//! Abandoned threads: when main returns, threads still running are abandoned as std abandons
+//! them at process exit; whatever their stacks hold (even a destructor that would block) must not
+//! crash the process. Checked in child processes, since a crash would take the harness down.
+
+use std::process::Command;
+
+use reel::sync::{Arc, Mutex, mpsc};
+use reel::thread;
+
+/// Set in a child process to make a test run its program instead of spawning a child.
+const CHILD_MARKER: &str = "REEL_TEST_TEARDOWN_CHILD";
+
+/// Locks its mutex when dropped, as a pool handing a resource back would.
+struct LockOnDrop(Arc<Mutex<()>>);
+
+impl Drop for LockOnDrop {
+    fn drop(&mut self) {
+        drop(self.0.lock());
+    }
+}
+
+/// Main leaves behind a thread blocked forever while it owns a `LockOnDrop`, and returns with
+/// the mutex locked (its guard forgotten), so that destructor could never finish.
+fn abandon_a_thread_whose_destructor_would_block() {
+    let mutex = Arc::new(Mutex::new(()));
+    let owned = LockOnDrop(mutex.clone());
+    let (sender, receiver) = mpsc::channel::<()>();
+    thread::Builder::new()
+        .name("abandoned".to_string())
+        .spawn(move || {
+            let _owned = owned;
+            let _ = receiver.recv();
+        })
+        .unwrap();
+    thread::yield_now();
+    std::mem::forget(mutex.lock().unwrap());
+    // Keep the sender alive past main's end so the abandoned thread stays blocked.
+    std::mem::forget(sender);
+}
+
+/// Runs `test_name` of this binary in a child process and returns (success, stdout, stderr).
+fn run_child(test_name: &str) -> (bool, String, String) {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_MARKER, "1")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn run_abandons_a_thread_whose_destructor_would_block() {
+    const TEST_NAME: &str = "run_abandons_a_thread_whose_destructor_would_block";
+    if std::env::var_os(CHILD_MARKER).is_some() {
+        let value = reel::run(|| {
+            abandon_a_thread_whose_destructor_would_block();
+            11
+        });
+        println!();
+        println!("returned={value}");
+        return;
+    }
+    let (success, stdout, stderr) = run_child(TEST_NAME);
+    assert!(
+        success,
+        "the process died tearing down an abandoned thread\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("returned=11"), "{stdout}");
+}
+
+#[test]
+fn exploration_abandons_a_thread_whose_destructor_would_block() {
+    const TEST_NAME: &str = "exploration_abandons_a_thread_whose_destructor_would_block";
+    if std::env::var_os(CHILD_MARKER).is_some() {
+        let report = reel::Checker::new()
+            .iterations(5)
+            .run(abandon_a_thread_whose_destructor_would_block);
+        println!();
+        println!("found={}", report.found());
+        return;
+    }
+    let (success, stdout, stderr) = run_child(TEST_NAME);
+    assert!(
+        success,
+        "the process died tearing down an abandoned thread\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("found=false"), "{stdout}");
+}
+
+#[test]
+fn abandoned_threads_holding_locks_and_guards_are_torn_down_cleanly() {
+    // No destructor blocks here: abandoned threads hold a guard, a sender and a parked state.
+    let report = reel::Checker::new().iterations(50).run(|| {
+        let mutex = Arc::new(Mutex::new(0));
+        let (sender, receiver) = mpsc::channel::<u32>();
+        {
+            let mutex = mutex.clone();
+            thread::spawn(move || {
+                let _guard = mutex.lock().unwrap();
+                sender.send(1).unwrap();
+                thread::park();
+            });
+        }
+        thread::spawn(move || receiver.recv());
+        thread::yield_now();
+    });
+    assert!(!report.found(), "{report}");
+    assert_eq!(report.iterations, 50);
+}

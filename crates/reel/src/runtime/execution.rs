@@ -512,6 +512,8 @@ impl Execution {
     }
 
     /// Registers a new object of this execution and returns its index.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn register_object(&mut self, kind: ObjectKind) -> usize {
         self.objects.push(ObjectState {
             kind,
@@ -583,21 +585,8 @@ impl Execution {
         yielding: bool,
         location: &'static std::panic::Location<'static>,
     ) -> Action {
-        self.step += 1;
-        self.clock.tick();
+        self.begin_step(op, object, None, location);
         let current = self.current;
-        self.threads[current].location = Some(location);
-        if self.config.max_steps.is_some() {
-            let step = self.step;
-            self.note_recent(RecentStep {
-                step,
-                thread: current,
-                op,
-                object,
-                blocker: None,
-                location,
-            });
-        }
         if let Some(spin_limit) = self.config.spin_limit
             && op == Op::AtomicLoad
             && self.spin.observe((current, object, location)) >= spin_limit
@@ -618,11 +607,34 @@ impl Execution {
         self.decide(yielding)
     }
 
-    fn note_recent(&mut self, entry: RecentStep) {
-        if self.recent.len() < RECENT_STEPS {
-            self.recent.push(entry);
-        } else {
-            self.recent[(self.step % RECENT_STEPS as u64) as usize] = entry;
+    /// The bookkeeping every step shares: count it, let virtual time pass, remember where
+    /// the thread is and (when a step bound may need explaining) what it did.
+    #[inline]
+    fn begin_step(
+        &mut self,
+        op: Op,
+        object: Option<usize>,
+        blocker: Option<Blocker>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        self.step += 1;
+        self.clock.tick();
+        let thread = self.current;
+        self.threads[thread].location = Some(location);
+        if self.config.max_steps.is_some() {
+            let entry = RecentStep {
+                step: self.step,
+                thread,
+                op,
+                object,
+                blocker,
+                location,
+            };
+            if self.recent.len() < RECENT_STEPS {
+                self.recent.push(entry);
+            } else {
+                self.recent[(self.step % RECENT_STEPS as u64) as usize] = entry;
+            }
         }
     }
 
@@ -645,20 +657,7 @@ impl Execution {
         location: &'static std::panic::Location<'static>,
     ) -> Action {
         let current = self.current;
-        self.step += 1;
-        self.clock.tick();
-        self.threads[current].location = Some(location);
-        if self.config.max_steps.is_some() {
-            let step = self.step;
-            self.note_recent(RecentStep {
-                step,
-                thread: current,
-                op: Op::Block,
-                object: on.object(),
-                blocker: Some(on),
-                location,
-            });
-        }
+        self.begin_step(Op::Block, on.object(), Some(on), location);
         self.threads[current].state = ThreadState::Blocked {
             on,
             location,
@@ -984,6 +983,8 @@ impl Execution {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn fail_deadlock(&mut self, kind: FailureKind, mut cycle: Vec<usize>) {
         if cycle.is_empty() {
             // Global deadlock: look for a cycle anywhere to explain it.
@@ -1027,6 +1028,8 @@ impl Execution {
         self.fail(failure);
     }
 
+    #[cold]
+    #[inline(never)]
     fn fail_spin(
         &mut self,
         spin_limit: u64,
@@ -1056,6 +1059,8 @@ impl Execution {
         self.fail(failure);
     }
 
+    #[cold]
+    #[inline(never)]
     fn fail_step_bound(&mut self, max_steps: u64) {
         // Name the (thread, operation, location) seen most often among the recent steps: the
         // spinner.
@@ -1231,21 +1236,15 @@ pub(crate) fn note_panic(payload: &(dyn Any + Send)) {
 }
 
 /// The last step of a thread: wakes its joiners and hands the kernel thread to another.
+#[track_caller]
 fn thread_exit() {
     let action = with(|execution| {
-        execution.step += 1;
         let current = execution.current;
-        if let Some(location) = execution.threads[current].location {
-            let step = execution.step;
-            execution.note_recent(RecentStep {
-                step,
-                thread: current,
-                op: Op::Exit,
-                object: None,
-                blocker: None,
-                location,
-            });
-        }
+        // An exit happens where the thread's last step was (or here, if it took none).
+        let location = execution.threads[current]
+            .location
+            .unwrap_or(std::panic::Location::caller());
+        execution.begin_step(Op::Exit, None, None, location);
         execution.finish_current();
         if current == 0 {
             execution.main_finished = true;

@@ -6,6 +6,7 @@ use std::fmt;
 use crate::runtime::clock::Clock;
 use crate::runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy};
 use crate::runtime::failure::Failure;
+use crate::runtime::overflow::{self, ExplorationContext};
 use crate::scheduler::{PctScheduler, RandomScheduler, Scheduler};
 
 /// Default bound on the steps of one explored execution.
@@ -138,7 +139,16 @@ impl Checker {
                 execution::note_panic(payload.as_ref());
             }
         };
+        // Withdrawn however the loop ends, so a later plain run is not reported as explored.
+        struct WithdrawContext;
+        impl Drop for WithdrawContext {
+            fn drop(&mut self) {
+                overflow::set_exploration(None);
+            }
+        }
+        let _withdraw = WithdrawContext;
         for iteration in 1..=iterations {
+            overflow::set_exploration(Some(ExplorationContext { seed, iteration }));
             scheduler.begin_execution(iteration);
             let config = ExecutionConfig {
                 max_steps: Some(self.max_steps),

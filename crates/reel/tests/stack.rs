@@ -145,6 +145,12 @@ fn a_stack_overflow_under_exploration_names_the_green_thread() {
     );
     assert!(stderr.contains("abyss"), "stderr:\n{stderr}");
     assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
+    // The report says which execution overflowed and how to get back to it.
+    assert!(
+        stderr.contains("in execution 1 of an exploration; reproduce with REEL_SEED=0x"),
+        "stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("REEL_ITERATIONS=1"), "stderr:\n{stderr}");
 }
 
 #[test]

@@ -36,6 +36,23 @@ thread_local! {
     static RUNNING: Cell<RunningStack> = const { Cell::new(NOT_RUNNING) };
 }
 
+/// Which execution of an exploration runs on this kernel thread, so that an overflow report
+/// says how to reproduce it.
+#[derive(Clone, Copy)]
+pub(crate) struct ExplorationContext {
+    pub(crate) seed: u64,
+    pub(crate) iteration: usize,
+}
+
+thread_local! {
+    static EXPLORATION: Cell<Option<ExplorationContext>> = const { Cell::new(None) };
+}
+
+/// Publishes (or, with None, withdraws) the exploration context of this kernel thread.
+pub(crate) fn set_exploration(context: Option<ExplorationContext>) {
+    EXPLORATION.with(|exploration| exploration.set(context));
+}
+
 /// Records the green thread about to run on this kernel thread.
 pub(crate) fn set_running(stack: RunningStack) {
     RUNNING.with(|running| running.set(stack));
@@ -133,6 +150,19 @@ fn push(buffer: &mut [u8], len: &mut usize, bytes: &[u8]) {
     }
 }
 
+/// Appends a number in 0x-hex without allocating.
+fn push_hex(buffer: &mut [u8], len: &mut usize, number: u64) {
+    push(buffer, len, b"0x");
+    let mut started = false;
+    for shift in (0..16).rev() {
+        let digit = ((number >> (shift * 4)) & 0xf) as usize;
+        if digit != 0 || started || shift == 0 {
+            started = true;
+            push(buffer, len, &b"0123456789abcdef"[digit..=digit]);
+        }
+    }
+}
+
 /// Appends a decimal number without allocating.
 fn push_number(buffer: &mut [u8], len: &mut usize, mut number: usize) {
     let mut digits = [0u8; 20];
@@ -159,7 +189,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         && fault_address >= running.guard_start
         && fault_address < running.guard_end
     {
-        let mut buffer = [0u8; 512];
+        let mut buffer = [0u8; 768];
         let mut len = 0;
         push(&mut buffer, &mut len, b"\nthread '");
         if running.name_ptr.is_null() {
@@ -177,8 +207,25 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         push(
             &mut buffer,
             &mut len,
-            b" KiB\nhelp: give it a bigger stack with reel::thread::Builder::stack_size\n\
-              fatal runtime error: stack overflow, aborting\n",
+            b" KiB\nhelp: give it a bigger stack with reel::thread::Builder::stack_size\n",
+        );
+        if let Some(context) = EXPLORATION.with(|exploration| exploration.get()) {
+            push(&mut buffer, &mut len, b"note: in execution ");
+            push_number(&mut buffer, &mut len, context.iteration);
+            push(
+                &mut buffer,
+                &mut len,
+                b" of an exploration; reproduce with REEL_SEED=",
+            );
+            push_hex(&mut buffer, &mut len, context.seed);
+            push(&mut buffer, &mut len, b" REEL_ITERATIONS=");
+            push_number(&mut buffer, &mut len, context.iteration);
+            push(&mut buffer, &mut len, b"\n");
+        }
+        push(
+            &mut buffer,
+            &mut len,
+            b"fatal runtime error: stack overflow, aborting\n",
         );
         // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is ours.
         unsafe {

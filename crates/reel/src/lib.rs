@@ -58,6 +58,11 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// The README's Rust examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
+
 mod check;
 mod runtime;
 pub mod scheduler;

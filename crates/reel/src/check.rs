@@ -118,16 +118,33 @@ impl Checker {
 
     /// Explores `f` and reports the first failure, if any.
     pub fn run<F: Fn()>(&self, f: F) -> Report {
-        let seed = env_u64("REEL_SEED")
-            .or(self.seed)
-            .unwrap_or_else(default_seed);
-        let iterations = env_u64("REEL_ITERATIONS")
-            .map(|iterations| usize::try_from(iterations).unwrap_or(usize::MAX))
-            .unwrap_or(self.iterations);
-        let mut scheduler: Box<dyn Scheduler> = match self.strategy {
+        let seed = self.effective_seed();
+        let scheduler: Box<dyn Scheduler> = match self.strategy {
             Strategy::Random => Box::new(RandomScheduler::new(seed)),
             Strategy::Pct { depth } => Box::new(PctScheduler::new(depth, seed)),
         };
+        self.explore(scheduler, seed, f)
+    }
+
+    /// Explores `f` with a scheduler of your own instead of the configured strategy; the
+    /// other settings (iterations, step bound, stacks, panics) apply as for [`Checker::run`].
+    /// The report's seed is the checker's, which your scheduler may or may not use.
+    pub fn run_with_scheduler<F: Fn()>(&self, scheduler: Box<dyn Scheduler>, f: F) -> Report {
+        self.explore(scheduler, self.effective_seed(), f)
+    }
+
+    /// The seed: REEL_SEED, else the one set, else one derived from the test's name.
+    fn effective_seed(&self) -> u64 {
+        env_u64("REEL_SEED")
+            .or(self.seed)
+            .unwrap_or_else(default_seed)
+    }
+
+    fn explore<F: Fn()>(&self, mut scheduler: Box<dyn Scheduler>, seed: u64, f: F) -> Report {
+        let iterations = env_u64("REEL_ITERATIONS")
+            .map(|iterations| usize::try_from(iterations).unwrap_or(usize::MAX))
+            .unwrap_or(self.iterations);
+        let strategy = scheduler.describe();
         let panic_policy = if self.allow_thread_panics {
             PanicPolicy::ToJoin
         } else {
@@ -163,7 +180,7 @@ impl Checker {
             scheduler.end_execution(outcome.steps);
             if let Some(failure) = outcome.failure {
                 return Report {
-                    strategy: self.strategy,
+                    strategy,
                     seed,
                     iterations: iteration,
                     iteration: Some(iteration),
@@ -172,7 +189,7 @@ impl Checker {
             }
         }
         Report {
-            strategy: self.strategy,
+            strategy,
             seed,
             iterations,
             iteration: None,
@@ -193,8 +210,8 @@ impl Checker {
 /// The result of an exploration.
 #[derive(Clone, Debug)]
 pub struct Report {
-    /// The strategy used.
-    pub strategy: Strategy,
+    /// The strategy used, as its scheduler describes itself (e.g. "random", "pct(depth 3)").
+    pub strategy: String,
     /// The seed the exploration ran with.
     pub seed: u64,
     /// How many executions ran.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::runtime::execution::{self, Blocker, Op, Wake};
+use crate::runtime::stack;
 
 /// The result of joining a thread: its return value, or the payload it panicked with.
 pub type Result<T> = std::result::Result<T, Box<dyn Any + Send + 'static>>;
@@ -195,11 +196,18 @@ impl Builder {
             their_packet.set(result);
         });
         let name: Option<Arc<str>> = self.name.map(Arc::from);
+        // Map the stack outside any borrow of the execution: on failure `body` drops here,
+        // and what it captured may use reel in its destructors.
+        let stack_bytes = match self.stack_size {
+            Some(stack_bytes) => stack_bytes,
+            None => execution::with(|execution| execution.default_stack_bytes()),
+        };
+        let stack = stack::allocate(stack_bytes)?;
         let (index, generation) = execution::with(|execution| {
             // SAFETY: forwarded from this function's contract.
-            let index = unsafe { execution.spawn_thread(name.clone(), self.stack_size, body) }?;
-            io::Result::Ok((index, execution.generation))
-        })?;
+            let index = unsafe { execution.spawn_thread(name.clone(), stack, body, location) };
+            (index, execution.generation)
+        });
         if let Some(scope) = scope {
             let status: Arc<dyn PanicStatus + 'a> =
                 Arc::clone(&packet) as Arc<dyn PanicStatus + 'a>;
@@ -385,9 +393,12 @@ where
         env: PhantomData,
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    let threads = std::mem::take(&mut *lock_scope(&scope));
+    // A scoped thread may spawn more threads in the scope while we wait: take the list
+    // until it stays empty.
     let mut a_thread_panicked = false;
-    for (index, status) in threads {
+    loop {
+        let next = lock_scope(&scope).pop();
+        let Some((index, status)) = next else { break };
         wait_for_exit(index);
         a_thread_panicked |= status.unobserved_panic();
     }

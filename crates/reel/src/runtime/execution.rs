@@ -241,6 +241,10 @@ pub(crate) struct ThreadSlot {
     joiners: Vec<usize>,
     /// Where the thread is now: the location of its latest step.
     pub(crate) location: Option<&'static std::panic::Location<'static>>,
+    /// Where it was spawned (its exit is reported here if it took no step).
+    spawned_at: &'static std::panic::Location<'static>,
+    /// The panic its hook saw last, until its entry (or a report) takes it.
+    last_panic: Option<PanicRecord>,
 }
 
 /// Per-object bookkeeping of the execution; fields are used as the kind needs.
@@ -261,8 +265,6 @@ pub(crate) struct ObjectState {
     pub(crate) count: usize,
     /// Barrier: rounds completed.
     pub(crate) round: u64,
-    /// Once: an initialiser completed.
-    pub(crate) done: bool,
 }
 
 /// Whether threads' panics are failures of the execution.
@@ -341,7 +343,6 @@ pub(crate) struct Execution {
     in_green_thread: bool,
     /// The last RECENT_STEPS steps, as a ring indexed by step number (exploration only).
     recent: Vec<RecentStep>,
-    last_panic: Option<PanicRecord>,
 }
 
 thread_local! {
@@ -524,7 +525,6 @@ impl Execution {
             poisoned: false,
             count: 0,
             round: 0,
-            done: false,
         });
         self.objects.len() - 1
     }
@@ -633,7 +633,8 @@ impl Execution {
             if self.recent.len() < RECENT_STEPS {
                 self.recent.push(entry);
             } else {
-                self.recent[(self.step % RECENT_STEPS as u64) as usize] = entry;
+                // Steps are recorded one after another, so step n lives at (n - 1) % N.
+                self.recent[((self.step - 1) % RECENT_STEPS as u64) as usize] = entry;
             }
         }
     }
@@ -732,9 +733,11 @@ impl Execution {
         {
             self.clock.advance_to(deadline);
             self.timers.remove(&(deadline, thread));
+            // While the state still says what it waited on: leave that object's queue, or a
+            // later notify_one would be spent on a thread that no longer waits.
+            self.remove_waiter_everywhere(thread);
             self.threads[thread].state = ThreadState::Runnable;
             self.threads[thread].woken_by = Wake::TimedOut;
-            self.remove_waiter_everywhere(thread);
             self.runnable.insert(thread);
         }
     }
@@ -1008,14 +1011,19 @@ impl Execution {
                 format!("every thread is blocked; {count} of them wait for each other in a cycle")
             }
         };
-        let location = match self.threads[current].state {
-            ThreadState::Blocked { location, .. } => Some(Location::from_std(location)),
-            _ => self.threads[current].location.map(Location::from_std),
+        // The thread whose block completed the deadlock; none when the last runnable thread
+        // just finished (the blocked threads listed explain it).
+        let (thread, location) = match self.threads[current].state {
+            ThreadState::Blocked { location, .. } => (
+                Some(self.thread_info(current)),
+                Some(Location::from_std(location)),
+            ),
+            _ => (None, None),
         };
         let failure = Failure {
             kind,
             step: self.step,
-            thread: Some(self.thread_info(current)),
+            thread,
             location,
             message,
             cycle: cycle
@@ -1048,10 +1056,11 @@ impl Execution {
             .unwrap_or_default();
         let message = format!(
             "{} loaded {object} {spin_limit} times in a row without letting another thread \
-             run, while {} could: it spins on a value only they can change. In a many-to-one \
-             runtime a spinning thread is never preempted, so this never ends. Call \
-             reel::hint::spin_loop() or reel::thread::yield_now() in the loop, or wait on a \
-             Mutex, Condvar or channel instead",
+             run, while {} could: it looks like a spin on a value only they can change. In a \
+             many-to-one runtime a spinning thread is never preempted, so such a loop never \
+             ends. Call reel::hint::spin_loop() or reel::thread::yield_now() in the loop, or \
+             wait on a Mutex, Condvar or channel; if the loop is bounded and meant to poll \
+             this often, raise or disable the limit with Runtime::spin_limit",
             self.thread_info(current),
             others.join(", ")
         );
@@ -1114,15 +1123,17 @@ impl Execution {
     /// `body` must stay valid until the thread finishes or is abandoned: the main closure
     /// outlives `run_execution`, scoped threads are joined or abandoned before their scope
     /// ends, and everything else is 'static.
+    ///
+    /// The stack is mapped by the caller, outside any borrow of the execution: if that fails,
+    /// the caller drops `body`, and the body's captures may run destructors that use reel.
     pub(crate) unsafe fn spawn_thread<'a>(
         &mut self,
         name: Option<Arc<str>>,
-        stack_bytes: Option<usize>,
+        stack: GreenStack,
         body: Box<dyn FnOnce() + 'a>,
-    ) -> std::io::Result<usize> {
+        spawned_at: &'static std::panic::Location<'static>,
+    ) -> usize {
         let index = self.threads.len();
-        let stack_bytes = stack_bytes.unwrap_or(self.config.stack_bytes);
-        let stack = stack::allocate(stack_bytes)?;
         let (guard_start, guard_end) = stack.guard_range();
         let usable = stack.usable_bytes();
         // The name's bytes live in the Arc, which the slot keeps until the execution ends.
@@ -1153,10 +1164,17 @@ impl Execution {
             running_stack,
             joiners: Vec::new(),
             location: None,
+            spawned_at,
+            last_panic: None,
         });
         self.runnable.reserve(index);
         self.runnable.insert(index);
-        Ok(index)
+        index
+    }
+
+    /// The stack size a thread gets when its Builder sets none.
+    pub(crate) fn default_stack_bytes(&self) -> usize {
+        self.config.stack_bytes
     }
 
     /// Registers the current thread as waiting for `target` to finish, if it has not.
@@ -1210,15 +1228,17 @@ fn thread_entry(yielder: &Yielder<Wake, ()>, body: Box<dyn FnOnce()>) {
 pub(crate) fn note_panic(payload: &(dyn Any + Send)) {
     with(|execution| {
         let current = execution.current;
-        let record = execution.last_panic.take();
+        // The hook's record belongs to this panic only if the messages agree: a panic the
+        // program caught earlier leaves a record, and `resume_unwind` calls no hook.
+        let message = panic_message(payload);
+        let record = execution.threads[current]
+            .last_panic
+            .take()
+            .filter(|record| record.message == message);
         if current == 0 {
             execution.main_panicked = true;
         }
         if current == 0 || execution.config.panic_policy == PanicPolicy::AnyThreadFails {
-            let message = record
-                .as_ref()
-                .map(|record| record.message.clone())
-                .unwrap_or_else(|| panic_message(payload));
             let location = record.and_then(|record| record.location);
             let failure = Failure {
                 kind: FailureKind::Panic,
@@ -1236,14 +1256,12 @@ pub(crate) fn note_panic(payload: &(dyn Any + Send)) {
 }
 
 /// The last step of a thread: wakes its joiners and hands the kernel thread to another.
-#[track_caller]
 fn thread_exit() {
     let action = with(|execution| {
         let current = execution.current;
-        // An exit happens where the thread's last step was (or here, if it took none).
-        let location = execution.threads[current]
-            .location
-            .unwrap_or(std::panic::Location::caller());
+        // An exit happens where the thread's last step was, or where it was spawned.
+        let slot = &execution.threads[current];
+        let location = slot.location.unwrap_or(slot.spawned_at);
         execution.begin_step(Op::Exit, None, None, location);
         execution.finish_current();
         if current == 0 {
@@ -1288,7 +1306,8 @@ pub(crate) fn record_panic(message: String, location: Option<Location>) -> Optio
         let print = execution.config.print_panics;
         let current = execution.current;
         let who = execution.thread_info(current).to_string();
-        execution.last_panic = Some(PanicRecord { message, location });
+        let current = execution.current;
+        execution.threads[current].last_panic = Some(PanicRecord { message, location });
         Some((print, who))
     })
     .flatten()
@@ -1334,7 +1353,6 @@ pub(crate) fn run_execution(
         in_green_thread: false,
         spin: SpinDetector::default(),
         recent: buffers.recent,
-        last_panic: None,
     });
     CURRENT.with(|current| current.set(&cell));
     // Clear CURRENT even if the loop below panics (a runtime bug), so the dangling pointer
@@ -1351,11 +1369,17 @@ pub(crate) fn run_execution(
     let main_body: Box<dyn FnOnce() + '_> = Box::new(main);
     // SAFETY: `main` is borrowed for the whole of this function, and the main thread finishes
     // or is abandoned before it returns.
+    let main_stack = stack::allocate(cell.borrow().config.stack_bytes)
+        .expect("reel: could not map a stack for the main green thread");
+    // SAFETY: as above.
     unsafe {
-        cell.borrow_mut()
-            .spawn_thread(Some(Arc::from("main")), None, main_body)
-    }
-    .expect("reel: could not map a stack for the main green thread");
+        cell.borrow_mut().spawn_thread(
+            Some(Arc::from("main")),
+            main_stack,
+            main_body,
+            std::panic::Location::caller(),
+        )
+    };
 
     loop {
         let (coroutine, running, wake) = {

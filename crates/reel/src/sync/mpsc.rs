@@ -5,6 +5,7 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
@@ -20,21 +21,26 @@ enum Attempt<R> {
 struct State<T> {
     /// Messages with their send tickets.
     queue: VecDeque<(u64, T)>,
-    /// None: unbounded. Some(0): rendezvous.
-    capacity: Option<usize>,
-    senders: usize,
-    receiver_alive: bool,
     /// Tickets handed to sends so far.
     sent: u64,
 }
 
 struct Channel<T> {
     object: ObjectCell,
+    /// None: unbounded. Some(0): rendezvous.
+    capacity: Option<usize>,
+    /// Live senders. Atomic because handles may be cloned and dropped anywhere, even on a
+    /// kernel thread that runs no reel runtime.
+    senders: AtomicUsize,
+    receiver_alive: AtomicBool,
     state: UnsafeCell<State<T>>,
 }
 
-// SAFETY: the state is only touched on the runtime's kernel thread, by one green thread at a
-// time, inside `with_state` which never suspends; messages (T: Send) move between threads.
+// SAFETY: `state` is only touched by channel operations, which first take a scheduling step
+// (`point`): that requires this kernel thread's runtime, and the object cell lets only one
+// live execution use the channel. Inside it one green thread runs at a time, and
+// `with_state` never suspends. Messages (T: Send) move between threads. The counts that
+// clone and drop touch are atomics.
 unsafe impl<T: Send> Send for Channel<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Channel<T> {}
@@ -43,11 +49,11 @@ impl<T> Channel<T> {
     fn new(capacity: Option<usize>) -> Arc<Channel<T>> {
         Arc::new(Channel {
             object: ObjectCell::new(),
+            capacity,
+            senders: AtomicUsize::new(1),
+            receiver_alive: AtomicBool::new(true),
             state: UnsafeCell::new(State {
                 queue: VecDeque::new(),
-                capacity,
-                senders: 1,
-                receiver_alive: true,
                 sent: 0,
             }),
         })
@@ -87,10 +93,10 @@ impl<T> Channel<T> {
             // One borrow: queue the message and wake receivers, or queue this thread and block.
             let outcome = execution::with(|execution| {
                 let pushed = self.with_state(|state| {
-                    if !state.receiver_alive {
+                    if !self.receiver_alive() {
                         return Err(());
                     }
-                    let room = match state.capacity {
+                    let room = match self.capacity {
                         None => true,
                         Some(capacity) => state.queue.len() < capacity.max(1),
                     };
@@ -126,14 +132,14 @@ impl<T> Channel<T> {
                 }
             }
         };
-        if self.with_state(|state| state.capacity) != Some(0) {
+        if self.capacity != Some(0) {
             return Ok(());
         }
         // Rendezvous: wait until a receiver took this message.
         loop {
             let outcome = self.with_state(|state| {
                 let position = state.queue.iter().position(|(queued, _)| *queued == ticket);
-                match (position, state.receiver_alive) {
+                match (position, self.receiver_alive()) {
                     (None, _) => Some(Ok(())),
                     (Some(position), false) => {
                         let (_, message) = state.queue.remove(position).expect("position is valid");
@@ -160,10 +166,10 @@ impl<T> Channel<T> {
         let receiver_waiting =
             execution::with(|execution| execution.has_waiter_on(object, Blocker::Recv(object)));
         let outcome = self.with_state(|state| {
-            if !state.receiver_alive {
+            if !self.receiver_alive() {
                 return Err(TrySendError::Disconnected(message));
             }
-            let full = match state.capacity {
+            let full = match self.capacity {
                 None => false,
                 Some(0) => !receiver_waiting || !state.queue.is_empty(),
                 Some(capacity) => state.queue.len() >= capacity,
@@ -193,7 +199,9 @@ impl<T> Channel<T> {
             let outcome = execution::with(|execution| {
                 let taken = self.with_state(|state| match state.queue.pop_front() {
                     Some((_, message)) => Some(Ok(message)),
-                    None if state.senders == 0 => Some(Err(RecvTimeoutError::Disconnected)),
+                    None if self.disconnected_from_senders() => {
+                        Some(Err(RecvTimeoutError::Disconnected))
+                    }
                     None => None,
                 });
                 match taken {
@@ -236,7 +244,7 @@ impl<T> Channel<T> {
         self.point(Op::Recv, location);
         let outcome = self.with_state(|state| match state.queue.pop_front() {
             Some((_, message)) => Ok(message),
-            None if state.senders == 0 => Err(TryRecvError::Disconnected),
+            None if self.disconnected_from_senders() => Err(TryRecvError::Disconnected),
             None => Err(TryRecvError::Empty),
         });
         if outcome.is_ok() {
@@ -245,18 +253,26 @@ impl<T> Channel<T> {
         outcome
     }
 
+    fn receiver_alive(&self) -> bool {
+        self.receiver_alive.load(Ordering::Acquire)
+    }
+
+    fn disconnected_from_senders(&self) -> bool {
+        self.senders.load(Ordering::Acquire) == 0
+    }
+
+    fn add_sender(&self) {
+        self.senders.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn drop_sender(&self) {
-        let last = self.with_state(|state| {
-            state.senders -= 1;
-            state.senders == 0
-        });
-        if last {
+        if self.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.wake_all();
         }
     }
 
     fn drop_receiver(&self) {
-        self.with_state(|state| state.receiver_alive = false);
+        self.receiver_alive.store(false, Ordering::Release);
         self.wake_all();
     }
 }
@@ -423,7 +439,7 @@ impl<T> IntoIterator for Receiver<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Sender<T> {
-        self.channel.with_state(|state| state.senders += 1);
+        self.channel.add_sender();
         Sender {
             channel: Arc::clone(&self.channel),
         }
@@ -432,7 +448,7 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Clone for SyncSender<T> {
     fn clone(&self) -> SyncSender<T> {
-        self.channel.with_state(|state| state.senders += 1);
+        self.channel.add_sender();
         SyncSender {
             channel: Arc::clone(&self.channel),
         }

@@ -1,13 +1,22 @@
-//! `Once`, as `std::sync::Once`. Its state is per execution, like every lock's.
+//! `Once`, as `std::sync::Once`.
+//!
+//! Who runs the initialiser, who waits and whether it panicked are per execution, like every
+//! lock's state. Completion is not: once an initialiser completed, the Once stays completed in
+//! later executions too, as a `static` Once does for the rest of a process. Code relies on
+//! that for soundness (a `static OnceLock` hands out `&'static T`), so reel must not run an
+//! initialiser twice.
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op};
 
 /// Runs an initialiser exactly once.
 pub struct Once {
     object: ObjectCell,
+    /// Set when an initialiser completes; never cleared.
+    completed: AtomicBool,
 }
 
 /// State passed to `call_once_force`'s closure.
@@ -35,6 +44,7 @@ impl Once {
     pub const fn new() -> Once {
         Once {
             object: ObjectCell::new(),
+            completed: AtomicBool::new(false),
         }
     }
 
@@ -54,13 +64,13 @@ impl Once {
     /// Whether an initialiser has completed (a scheduling point, like std's atomic load).
     #[track_caller]
     pub fn is_completed(&self) -> bool {
-        let object = execution::object_point(
+        execution::object_point(
             &self.object,
             ObjectKind::Once,
             Op::OnceCall,
             std::panic::Location::caller(),
         );
-        execution::with(|execution| execution.objects[object].done)
+        self.completed.load(Ordering::Acquire)
     }
 
     fn call<F: FnOnce(&OnceState)>(
@@ -76,7 +86,7 @@ impl Once {
             let step = execution::with(|execution| {
                 let current = execution.current;
                 let state = &mut execution.objects[object];
-                if state.done {
+                if self.completed.load(Ordering::Acquire) {
                     Step::Done
                 } else if state.owner.is_some() {
                     execution.enqueue_current(object);
@@ -101,11 +111,13 @@ impl Once {
                     let f = f.take().expect("the initialiser runs once");
                     let result =
                         panic::catch_unwind(AssertUnwindSafe(|| f(&OnceState { poisoned })));
+                    if result.is_ok() {
+                        self.completed.store(true, Ordering::Release);
+                    }
                     execution::with(|execution| {
                         let state = &mut execution.objects[object];
                         state.owner = None;
                         state.owner_location = None;
-                        state.done = result.is_ok();
                         state.poisoned = result.is_err();
                         execution.wake_all_waiters(object);
                     });

@@ -5,14 +5,15 @@ use std::fmt;
 
 use super::Once;
 
-/// A cell written at most once (per execution), readable from any thread after that.
+/// A cell written at most once, readable from any thread after that. Like its [`Once`], a
+/// `static` OnceLock keeps its value in later executions: the `&T` it handed out stays valid.
 pub struct OnceLock<T> {
     once: Once,
     value: UnsafeCell<Option<T>>,
 }
 
 // SAFETY: as std's OnceLock: the value is written only inside the Once's initialiser (one
-// thread, once per execution) and only read after the Once completed.
+// thread, once ever: a completed Once stays completed) and only read after it completed.
 unsafe impl<T: Sync + Send> Sync for OnceLock<T> {}
 // SAFETY: moving the cell moves the T.
 unsafe impl<T: Send> Send for OnceLock<T> {}

@@ -13,10 +13,11 @@
 //!    thread re-checks its condition (wake-ups are hints, never hand-offs).
 //! 4. No `RefCell` borrow of the execution is held across a suspend or resume.
 //! 5. When the execution ends (main returned, or a failure), the threads still alive are
-//!    abandoned, as std abandons threads at process exit: their stacks are discarded without
-//!    unwinding, so none of their code (destructors included) runs again. Unwinding them
+//!    abandoned, as std abandons threads at process exit: they are never resumed, so none of
+//!    their code (destructors included) runs again, and the stacks they ran on are leaked
+//!    as they are, since something outside may still borrow from them. Unwinding them
 //!    instead would run destructors that may block on a lock that will never be released,
-//!    which cannot be done in the middle of an unwind. What they owned is leaked.
+//!    which cannot be done in the middle of an unwind.
 //! 6. A thread that is unwinding from a panic is not switched away from at a step. Rust
 //!    counts panics in flight per kernel thread, not per green thread, so another green
 //!    thread running mid-unwind would see `thread::panicking()` true (wrongly poisoning
@@ -27,12 +28,13 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::clock::Clock;
 use super::failure::{BlockedThread, Failure, FailureKind, Location, StepRecord, ThreadInfo};
+use super::live::{self, LiveExecution};
 use super::overflow::{self, RunningStack};
 use super::stack::{self, GreenStack};
 use crate::scheduler::{Decision, RunnableSet, Scheduler};
@@ -348,9 +350,6 @@ pub(crate) struct Execution {
 thread_local! {
     static CURRENT: Cell<*const RefCell<Execution>> = const { Cell::new(std::ptr::null()) };
 }
-
-/// Source of execution generations: objects remember the generation they were registered in.
-static GENERATION: AtomicU32 = AtomicU32::new(1);
 
 /// Runs `f` with the execution of this kernel thread.
 ///
@@ -1333,6 +1332,7 @@ pub(crate) fn run_execution(
     overflow::install();
     super::hook::install();
     let clock = config.clock.clone();
+    let live = LiveExecution::begin();
     let buffers = SPARE_BUFFERS.with(|spare| spare.take()).unwrap_or_default();
     let cell = RefCell::new(Execution {
         threads: buffers.threads,
@@ -1343,7 +1343,7 @@ pub(crate) fn run_execution(
         scheduler,
         runnable: buffers.runnable,
         objects: buffers.objects,
-        generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+        generation: live.generation(),
         timers: BTreeSet::new(),
         clock,
         config,
@@ -1468,18 +1468,28 @@ fn internal_error(cell: &RefCell<Execution>, payload: &(dyn Any + Send)) -> ! {
     );
 }
 
-/// Abandons every unfinished thread (rule 5) and recycles the stacks.
+/// Abandons every unfinished thread (rule 5). The stacks of threads that never started are
+/// recycled; those of threads that ran are leaked, mapping and all, as process exit would
+/// leave them: something outside may still borrow from them (a `std::thread::scope` whose
+/// kernel threads read the green thread's locals, a pinned value in an intrusive list), so
+/// their memory must stay as it is.
 fn tear_down(cell: &RefCell<Execution>) {
     let mut execution = cell.borrow_mut();
     for slot in &mut execution.threads {
         if let Some(mut coroutine) = slot.coroutine.take() {
+            let ran = coroutine.started() && !coroutine.done();
             // SAFETY: the coroutine is suspended (or never started) and is never resumed
-            // again; discarding its stack without running destructors leaks what its frames
-            // own, which is memory-safe. reel keeps no pointer into a green stack outside
-            // the execution being dropped here (waiter queues, the running thread's yielder),
-            // so nothing dangles once the stack is reused.
+            // again, so none of its frames' destructors run: that is a leak, not a use. The
+            // frames themselves stay intact, because a stack that ran is never reused (below),
+            // so whatever points into them stays valid. A stack that never ran holds only the
+            // thread's closure, which nothing outside refers to.
             unsafe { coroutine.force_reset() };
-            stack::release(coroutine.into_stack());
+            let stack = coroutine.into_stack();
+            if ran {
+                std::mem::forget(stack);
+            } else {
+                stack::release(stack);
+            }
         }
     }
 }
@@ -1511,16 +1521,40 @@ impl ObjectCell {
     }
 
     /// This object's index in `execution`, registering it there on first use.
+    #[inline]
     pub(crate) fn id(&self, execution: &mut Execution, kind: ObjectKind) -> usize {
-        let slot = self.slot.load(Ordering::Relaxed);
+        let slot = self.slot.load(Ordering::Acquire);
         if (slot >> 32) as u32 == execution.generation {
             return (slot & 0xffff_ffff) as usize;
         }
-        let index = execution.register_object(kind);
-        self.slot.store(
-            ((execution.generation as u64) << 32) | index as u64,
-            Ordering::Relaxed,
-        );
-        index
+        self.register(execution, kind, slot)
+    }
+
+    /// First use in this execution: take the object over from the execution that used it
+    /// before, unless that one is still running on another kernel thread.
+    #[cold]
+    #[inline(never)]
+    fn register(&self, execution: &mut Execution, kind: ObjectKind, mut seen: u64) -> usize {
+        loop {
+            let owner = (seen >> 32) as u32;
+            assert!(
+                !live::is_running(owner),
+                "reel: this {} is in use by another reel execution running on another kernel \
+                 thread at the same time (two tests sharing a `static`?). A reel primitive \
+                 belongs to one runtime at a time: give each test its own, or run these tests \
+                 with --test-threads=1",
+                kind.name()
+            );
+            let index = execution.objects.len();
+            let claimed = ((execution.generation as u64) << 32) | index as u64;
+            match self
+                .slot
+                .compare_exchange(seen, claimed, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return execution.register_object(kind),
+                // Another kernel thread's execution got there first: check it again.
+                Err(now) => seen = now,
+            }
+        }
     }
 }

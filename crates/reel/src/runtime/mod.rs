@@ -5,5 +5,6 @@ pub(crate) mod clock;
 pub(crate) mod execution;
 pub(crate) mod failure;
 pub(crate) mod hook;
+pub(crate) mod live;
 pub(crate) mod overflow;
 pub(crate) mod stack;

@@ -365,3 +365,38 @@ fn using_a_mutex_outside_a_runtime_panics() {
         .unwrap_or_default();
     assert!(message.contains("reel"), "unclear message: {message:?}");
 }
+
+/// A thread that blocks in a destructor while unwinding lets others run with the kernel
+/// thread's panic count raised; their guards must not poison as if they panicked.
+#[test]
+fn a_guard_dropped_while_another_thread_is_blocked_mid_unwind_does_not_poison() {
+    let poisoned = reel::run(|| {
+        let mutex = Arc::new(Mutex::new(0));
+        let holder = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                let guard = mutex.lock().unwrap();
+                thread::yield_now(); // the panicking thread runs and blocks in its destructor
+                thread::yield_now();
+                drop(guard); // not panicking: must not poison
+            })
+        };
+        let panicking = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                struct LocksOnDrop(Arc<Mutex<i32>>);
+                impl Drop for LocksOnDrop {
+                    fn drop(&mut self) {
+                        let _guard = self.0.lock();
+                    }
+                }
+                let _locks = LocksOnDrop(mutex);
+                panic!("fails while another thread holds the lock");
+            })
+        };
+        assert!(panicking.join().is_err());
+        holder.join().unwrap();
+        mutex.is_poisoned()
+    });
+    assert!(!poisoned, "std would not poison here");
+}

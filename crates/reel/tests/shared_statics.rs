@@ -31,8 +31,14 @@ fn two_runtimes_using_one_static_at_once_get_a_clear_error() {
                 })
             })
         });
-        let message = second.join().unwrap().expect_err("the second runtime must be refused");
-        assert!(message.contains("in use by another reel execution"), "{message}");
+        let message = second
+            .join()
+            .unwrap()
+            .expect_err("the second runtime must be refused");
+        assert!(
+            message.contains("in use by another reel execution"),
+            "{message}"
+        );
         assert!(message.contains("--test-threads=1"), "{message}");
     });
 }

@@ -341,6 +341,10 @@ pub(crate) struct Execution {
     main_finished: bool,
     main_panicked: bool,
     spin: SpinDetector,
+    /// The green thread whose panic is (or was last) in flight. Rust counts panics per kernel
+    /// thread, so when that thread blocks mid-unwind the others see `thread::panicking()`;
+    /// this says whose panic it is.
+    unwinding: Option<usize>,
     /// Whether a green thread is running (the main loop is inside `resume`).
     in_green_thread: bool,
     /// The last RECENT_STEPS steps, as a ring indexed by step number (exploration only).
@@ -1176,7 +1180,13 @@ impl Execution {
         self.config.stack_bytes
     }
 
-    /// Registers the current thread as waiting for `target` to finish, if it has not.
+    /// Whether the current thread is unwinding from its own panic (not merely running while
+    /// another green thread is blocked mid-unwind).
+    pub(crate) fn current_is_unwinding(&self) -> bool {
+        std::thread::panicking() && self.unwinding == Some(self.current)
+    }
+
+    /// Whether `thread` has finished.
     pub(crate) fn is_finished(&self, thread: usize) -> bool {
         matches!(self.threads[thread].state, ThreadState::Finished)
     }
@@ -1307,6 +1317,7 @@ pub(crate) fn record_panic(message: String, location: Option<Location>) -> Optio
         let who = execution.thread_info(current).to_string();
         let current = execution.current;
         execution.threads[current].last_panic = Some(PanicRecord { message, location });
+        execution.unwinding = Some(current);
         Some((print, who))
     })
     .flatten()
@@ -1352,6 +1363,7 @@ pub(crate) fn run_execution(
         main_panicked: false,
         in_green_thread: false,
         spin: SpinDetector::default(),
+        unwinding: None,
         recent: buffers.recent,
     });
     CURRENT.with(|current| current.set(&cell));

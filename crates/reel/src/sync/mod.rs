@@ -43,10 +43,18 @@ fn set_poisoned(cell: &ObjectCell, kind: ObjectKind, poisoned: bool) {
     });
 }
 
-/// Whether a guard dropped now should poison its lock: the thread is panicking, and was not
-/// when it took the guard.
+/// Whether a guard dropped now should poison its lock: its thread is unwinding from its own
+/// panic, and was not when it took the guard. (`std::thread::panicking()` alone would also be
+/// true on any green thread that runs while another is blocked in the middle of an unwind.)
 fn should_poison(panicking_at_acquire: bool) -> bool {
-    !panicking_at_acquire && std::thread::panicking()
+    !panicking_at_acquire && unwinding_now()
+}
+
+/// Whether the current green thread is unwinding from its own panic. Cheap when no panic is
+/// in flight (std's global panic count is checked first).
+fn unwinding_now() -> bool {
+    std::thread::panicking()
+        && execution::try_with(|execution| execution.current_is_unwinding()).unwrap_or(true)
 }
 
 /// Wraps a guard in `Ok`, or `Err(PoisonError)` when poisoned.

@@ -100,7 +100,7 @@ impl<T: ?Sized> Mutex<T> {
     fn new_guard(&self, location: &'static std::panic::Location<'static>) -> MutexGuard<'_, T> {
         MutexGuard {
             lock: self,
-            panicking_at_acquire: std::thread::panicking(),
+            panicking_at_acquire: super::unwinding_now(),
             location,
         }
     }

@@ -143,7 +143,7 @@ impl<T: ?Sized> RwLock<T> {
     ) -> RwLockWriteGuard<'_, T> {
         RwLockWriteGuard {
             lock: self,
-            panicking_at_acquire: std::thread::panicking(),
+            panicking_at_acquire: super::unwinding_now(),
             location,
         }
     }

@@ -150,3 +150,22 @@ fn a_deadlock_found_at_an_exit_blames_no_finished_thread() {
     assert_eq!(last.operation, "exit", "{text}");
     assert_eq!(last.thread.name.as_deref(), Some("worker"), "{text}");
 }
+
+/// Senders may be cloned and dropped on kernel threads outside any runtime, as std's can;
+/// the sender count stays exact.
+#[test]
+fn senders_cloned_and_dropped_on_other_kernel_threads_keep_an_exact_count() {
+    let (sender, receiver) = mpsc::channel::<u32>();
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                for _ in 0..100_000 {
+                    drop(sender.clone());
+                }
+            });
+        }
+    });
+    drop(sender);
+    let received = reel::run(move || receiver.try_recv());
+    assert_eq!(received, Err(mpsc::TryRecvError::Disconnected));
+}

@@ -243,3 +243,34 @@ fn into_inner_reports_poison() {
         assert_eq!(lock.into_inner().unwrap_err().into_inner(), NonCopy(10));
     });
 }
+
+/// Writers are preferred, as in std on Linux: a thread that read-locks again while a writer
+/// waits deadlocks, and reel reports the cycle through the waiting writer.
+#[test]
+fn a_recursive_read_behind_a_waiting_writer_is_a_deadlock() {
+    let report = reel::Checker::new().random().iterations(500).run(|| {
+        let lock = Arc::new(RwLock::new(0));
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::Builder::new()
+                .name("writer".to_owned())
+                .spawn(move || *lock.write().unwrap() += 1)
+                .unwrap()
+        };
+        let first = lock.read().unwrap();
+        thread::yield_now();
+        let second = lock.read().unwrap();
+        drop((first, second));
+        writer.join().unwrap();
+    });
+    let failure = report
+        .failure
+        .expect("the writer can wait between the two reads");
+    assert_eq!(failure.kind, reel::FailureKind::Deadlock, "{failure}");
+    let text = failure.to_string();
+    assert!(text.contains("wait-for cycle"), "{text}");
+    assert!(
+        text.contains("behind waiting writer thread 'writer'"),
+        "{text}"
+    );
+}

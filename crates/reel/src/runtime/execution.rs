@@ -837,12 +837,24 @@ impl Execution {
             return None;
         };
         match on {
-            Blocker::Lock(object) | Blocker::Once(object) | Blocker::Read(object) => {
+            Blocker::Lock(object) | Blocker::Once(object) => {
                 if k == 0 {
                     self.objects[object].owner
                 } else {
                     None
                 }
+            }
+            Blocker::Read(object) => {
+                // A reader waits for the writer holding the lock and for waiting writers,
+                // which go first.
+                let state = &self.objects[object];
+                let waiting_writers = state.waiters.iter().copied().filter(|&waiter| {
+                    matches!(
+                        self.threads[waiter].state,
+                        ThreadState::Blocked { on: Blocker::Write(on), .. } if on == object
+                    )
+                });
+                state.owner.into_iter().chain(waiting_writers).nth(k)
             }
             Blocker::Write(object) => {
                 let state = &self.objects[object];
@@ -950,7 +962,21 @@ impl Execution {
                         format!("lock {}{}", self.object_name(object), holder(object))
                     }
                     Blocker::Read(object) => {
-                        format!("read-lock {}{}", self.object_name(object), holder(object))
+                        let writers: Vec<String> = (0..)
+                            .map_while(|k| self.wait_edge(thread, k))
+                            .filter(|&waiter| Some(waiter) != self.objects[object].owner)
+                            .map(|writer| self.thread_info(writer).to_string())
+                            .collect();
+                        let behind = if writers.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" behind waiting writer {}", writers.join(", "))
+                        };
+                        format!(
+                            "read-lock {}{}{behind}",
+                            self.object_name(object),
+                            holder(object)
+                        )
                     }
                     Blocker::Write(object) => format!(
                         "write-lock {}{}{}",

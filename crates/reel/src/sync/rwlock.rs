@@ -164,10 +164,13 @@ impl<T: ?Sized> RwLock<T> {
         execution::with(|execution| {
             let object = self.object.id(execution, ObjectKind::RwLock);
             let current = execution.current;
+            // Writers are preferred, as in std on Linux: a reader waits while a writer waits,
+            // so a thread that read-locks twice can deadlock against a waiting writer.
+            let writer_waiting = execution.has_waiter_on(object, Blocker::Write(object));
             let state = &mut execution.objects[object];
             let attempt = match mode {
                 Mode::Read if state.owner == Some(current) => Attempt::Reentrant,
-                Mode::Read if state.owner.is_none() => {
+                Mode::Read if state.owner.is_none() && !writer_waiting => {
                     state.readers.push(current);
                     Attempt::Acquired
                 }

@@ -709,6 +709,7 @@ impl Execution {
         }
         let current_id = ThreadId::from_index(current);
         let decision = Decision {
+            stepping: current_id,
             runnable: &self.runnable,
             current: self.runnable.contains(current_id).then_some(current_id),
             yielding,

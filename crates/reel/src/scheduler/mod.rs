@@ -137,7 +137,9 @@ impl RunnableSet {
 pub struct Decision<'a> {
     /// The threads that can run now. Never empty.
     pub runnable: &'a RunnableSet,
-    /// The thread that reached the scheduling point, when it can go on running.
+    /// The thread that took this step (it may have just blocked or finished).
+    pub stepping: ThreadId,
+    /// The thread that took this step, when it can go on running.
     pub current: Option<ThreadId>,
     /// The current thread asked to let others run (`yield_now`, a spin-loop hint).
     pub yielding: bool,

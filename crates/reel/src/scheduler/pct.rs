@@ -91,15 +91,18 @@ impl Scheduler for PctScheduler {
     }
 
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId {
+        // A change point lowers the thread that took the step, even if it just blocked: its
+        // priority counts again when it is woken.
+        while self.changes_done < self.change_points.len()
+            && self.change_points[self.changes_done] <= decision.step
+        {
+            self.changes_done += 1;
+            let stepping = decision.stepping;
+            self.priority(stepping);
+            self.priorities[stepping.index()] =
+                CHANGE_BAND + (self.depth - self.changes_done) as u64;
+        }
         if let Some(current) = decision.current {
-            while self.changes_done < self.change_points.len()
-                && self.change_points[self.changes_done] <= decision.step
-            {
-                self.changes_done += 1;
-                self.priority(current);
-                self.priorities[current.index()] =
-                    CHANGE_BAND + (self.depth - self.changes_done) as u64;
-            }
             if decision.yielding {
                 // Below every other thread, demoted ones included (see the module docs).
                 self.yield_floor -= 1;

@@ -102,14 +102,14 @@ impl Scheduler for PctScheduler {
             self.priorities[stepping.index()] =
                 CHANGE_BAND + (self.depth - self.changes_done) as u64;
         }
-        if let Some(current) = decision.current {
-            if decision.yielding {
-                // Below every other thread, demoted ones included (see the module docs).
-                self.yield_floor -= 1;
-                let floor = self.yield_floor;
-                self.priority(current);
-                self.priorities[current.index()] = floor;
-            }
+        if let Some(current) = decision.current
+            && decision.yielding
+        {
+            // Below every other thread, demoted ones included (see the module docs).
+            self.yield_floor -= 1;
+            let floor = self.yield_floor;
+            self.priority(current);
+            self.priorities[current.index()] = floor;
         }
         let mut best: Option<(u64, ThreadId)> = None;
         for thread in decision.runnable.iter() {

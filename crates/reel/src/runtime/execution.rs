@@ -247,6 +247,10 @@ pub(crate) struct ThreadSlot {
     spawned_at: &'static std::panic::Location<'static>,
     /// The panic its hook saw last, until its entry (or a report) takes it.
     last_panic: Option<PanicRecord>,
+    /// Its thread-local values, by key id (`thread::LocalKey`).
+    locals: Vec<Option<Box<dyn Any>>>,
+    /// Set once its thread-local values are being dropped.
+    locals_destroyed: bool,
 }
 
 /// Per-object bookkeeping of the execution; fields are used as the kind needs.
@@ -1196,6 +1200,8 @@ impl Execution {
             location: None,
             spawned_at,
             last_panic: None,
+            locals: Vec::new(),
+            locals_destroyed: false,
         });
         self.runnable.reserve(index);
         self.runnable.insert(index);
@@ -1205,6 +1211,41 @@ impl Execution {
     /// The stack size a thread gets when its Builder sets none.
     pub(crate) fn default_stack_bytes(&self) -> usize {
         self.config.stack_bytes
+    }
+
+    /// The current thread's value for thread-local key `id`, if it has one; `Err` once its
+    /// values are being dropped.
+    pub(crate) fn local_value(
+        &self,
+        id: usize,
+    ) -> Result<Option<*const dyn Any>, crate::thread::AccessError> {
+        let slot = &self.threads[self.current];
+        if slot.locals_destroyed {
+            return Err(crate::thread::AccessError);
+        }
+        Ok(slot
+            .locals
+            .get(id)
+            .and_then(Option::as_deref)
+            .map(|value| value as *const dyn Any))
+    }
+
+    /// Stores the current thread's first value for key `id` (kept if the initialiser set one
+    /// meanwhile) and returns where it lives.
+    pub(crate) fn set_local_value(
+        &mut self,
+        id: usize,
+        value: Box<dyn Any>,
+    ) -> Result<*const dyn Any, crate::thread::AccessError> {
+        let slot = &mut self.threads[self.current];
+        if slot.locals_destroyed {
+            return Err(crate::thread::AccessError);
+        }
+        if slot.locals.len() <= id {
+            slot.locals.resize_with(id + 1, || None);
+        }
+        let stored = slot.locals[id].get_or_insert(value);
+        Ok(&**stored as *const dyn Any)
     }
 
     /// Whether the current thread is unwinding from its own panic (not merely running while
@@ -1256,7 +1297,24 @@ fn thread_entry(yielder: &Yielder<Wake, ()>, body: Box<dyn FnOnce()>) {
         execution.threads[current].yielder = yielder as *const _;
     });
     body();
+    drop_locals();
     thread_exit();
+}
+
+/// Drops the current thread's thread-local values, on the thread, as std does at exit. A
+/// destructor that panics is a panic of the thread.
+fn drop_locals() {
+    let locals = with(|execution| {
+        let slot = &mut execution.threads[execution.current];
+        slot.locals_destroyed = true;
+        std::mem::take(&mut slot.locals)
+    });
+    if locals.is_empty() {
+        return;
+    }
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(locals))) {
+        note_panic(payload.as_ref());
+    }
 }
 
 /// Called when the current green thread's body panicked: decides whether that fails the

@@ -13,6 +13,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod local;
+
+pub use local::{AccessError, LocalKey};
+
 use crate::runtime::execution::{self, Blocker, Op, Wake};
 use crate::runtime::stack;
 

@@ -100,5 +100,8 @@ fn try_with_fails_once_the_values_are_being_destroyed() {
         .join()
         .unwrap();
     });
-    assert!(REFUSED.load(Ordering::SeqCst), "try_with must refuse during destruction");
+    assert!(
+        REFUSED.load(Ordering::SeqCst),
+        "try_with must refuse during destruction"
+    );
 }

@@ -5,6 +5,7 @@
 
 mod barrier;
 mod condvar;
+mod lazy_lock;
 pub mod mpsc;
 mod mutex;
 mod once;
@@ -17,6 +18,7 @@ pub use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult, W
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
+pub use lazy_lock::LazyLock;
 pub use mutex::{Mutex, MutexGuard};
 pub use once::{Once, OnceState};
 pub use once_lock::OnceLock;

@@ -337,6 +337,8 @@ pub(crate) struct Execution {
     scheduler_keeps_running: bool,
     runnable: RunnableSet,
     pub(crate) objects: Vec<ObjectState>,
+    /// See `Buffers::spare_objects`.
+    spare_objects: Vec<ObjectState>,
     pub(crate) generation: u32,
     timers: BTreeSet<(u64, usize)>,
     pub(crate) clock: Clock,
@@ -523,12 +525,18 @@ impl Execution {
     #[cold]
     #[inline(never)]
     pub(crate) fn register_object(&mut self, kind: ObjectKind) -> usize {
+        // Reuse the queues of an earlier execution's object: no allocation per execution.
+        let (waiters, readers) = match self.spare_objects.pop() {
+            Some(spare) => (spare.waiters, spare.readers),
+            None => (VecDeque::new(), Vec::new()),
+        };
+        debug_assert!(waiters.is_empty() && readers.is_empty());
         self.objects.push(ObjectState {
             kind,
-            waiters: VecDeque::new(),
+            waiters,
             owner: None,
             owner_location: None,
-            readers: Vec::new(),
+            readers,
             poisoned: false,
             count: 0,
             round: 0,
@@ -1439,6 +1447,7 @@ pub(crate) fn run_execution(
         scheduler,
         runnable: buffers.runnable,
         objects: buffers.objects,
+        spare_objects: buffers.spare_objects,
         generation: live.generation(),
         timers: BTreeSet::new(),
         clock,
@@ -1471,7 +1480,7 @@ pub(crate) fn run_execution(
     // SAFETY: as above.
     unsafe {
         cell.borrow_mut().spawn_thread(
-            Some(Arc::from("main")),
+            Some(MAIN_NAME.with(Arc::clone)),
             main_stack,
             main_body,
             std::panic::Location::caller(),
@@ -1518,12 +1527,17 @@ pub(crate) fn run_execution(
     tear_down(&cell);
     let mut execution = cell.into_inner();
     execution.threads.clear();
-    execution.objects.clear();
+    for mut object in execution.objects.drain(..) {
+        object.waiters.clear();
+        object.readers.clear();
+        execution.spare_objects.push(object);
+    }
     execution.recent.clear();
     execution.runnable.clear();
     let buffers = Buffers {
         threads: execution.threads,
         objects: execution.objects,
+        spare_objects: execution.spare_objects,
         recent: execution.recent,
         runnable: execution.runnable,
     };
@@ -1541,11 +1555,15 @@ pub(crate) fn run_execution(
 struct Buffers {
     threads: Vec<ThreadSlot>,
     objects: Vec<ObjectState>,
+    /// Objects of earlier executions, emptied, whose queues can be reused.
+    spare_objects: Vec<ObjectState>,
     recent: Vec<RecentStep>,
     runnable: RunnableSet,
 }
 
 thread_local! {
+    /// The main thread's name, shared by every execution on this kernel thread.
+    static MAIN_NAME: Arc<str> = Arc::from("main");
     static SPARE_BUFFERS: Cell<Option<Buffers>> = const { Cell::new(None) };
 }
 

@@ -96,17 +96,25 @@ impl RunnableSet {
     /// The `n`th runnable thread in id order (0-based), if there are more than `n`.
     pub fn nth(&self, mut n: usize) -> Option<ThreadId> {
         for (word_index, &word) in self.words.iter().enumerate() {
-            let ones = word.count_ones() as usize;
-            if n < ones {
-                let mut bits = word;
-                for _ in 0..n {
-                    bits &= bits - 1;
+            // Skip whole words by counting their bits only when `n` is large: with a few
+            // threads, walking the bits is cheaper than a population count.
+            if n >= 64 {
+                let ones = word.count_ones() as usize;
+                if n >= ones {
+                    n -= ones;
+                    continue;
                 }
-                return Some(ThreadId::from_index(
-                    word_index * 64 + bits.trailing_zeros() as usize,
-                ));
             }
-            n -= ones;
+            let mut bits = word;
+            while bits != 0 {
+                if n == 0 {
+                    return Some(ThreadId::from_index(
+                        word_index * 64 + bits.trailing_zeros() as usize,
+                    ));
+                }
+                bits &= bits - 1;
+                n -= 1;
+            }
         }
         None
     }

@@ -180,6 +180,7 @@ impl Checker {
             scheduler.end_execution(outcome.steps);
             if let Some(failure) = outcome.failure {
                 return Report {
+                    test_name: test_name(),
                     strategy,
                     seed,
                     iterations: iteration,
@@ -189,6 +190,7 @@ impl Checker {
             }
         }
         Report {
+            test_name: test_name(),
             strategy,
             seed,
             iterations,
@@ -220,6 +222,9 @@ pub struct Report {
     pub iteration: Option<usize>,
     /// The first failure, if any.
     pub failure: Option<Failure>,
+    /// The test that explored, when run by the test harness (which names its threads after
+    /// the tests).
+    pub test_name: Option<String>,
 }
 
 impl Report {
@@ -240,9 +245,13 @@ impl fmt::Display for Report {
                     self.strategy, self.seed
                 )?;
                 write!(f, "{failure}")?;
+                let rerun = match &self.test_name {
+                    Some(test) => format!(" cargo test {test} -- --exact"),
+                    None => String::new(),
+                };
                 writeln!(
                     f,
-                    "reproduce: REEL_SEED={:#x} REEL_ITERATIONS={iteration} \
+                    "reproduce: REEL_SEED={:#x} REEL_ITERATIONS={iteration}{rerun} \
                      (the same seed gives the same schedules)",
                     self.seed
                 )
@@ -281,6 +290,15 @@ fn env_u64(name: &str) -> Option<u64> {
         Ok(value) => Some(value),
         Err(error) => panic!("reel: {name}={text:?} is not a number (decimal or 0x-hex): {error}"),
     }
+}
+
+/// The running test's name: libtest runs each test on a thread named after it; a program's
+/// own main thread is called "main".
+fn test_name() -> Option<String> {
+    std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map(str::to_owned)
 }
 
 /// A seed derived from the running test's name (libtest names its threads after the test),

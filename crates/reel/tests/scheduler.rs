@@ -83,3 +83,23 @@ fn a_custom_scheduler_that_never_interleaves_finds_nothing() {
     assert_eq!(report.iterations, 5);
     assert_eq!(report.strategy, "lowest first");
 }
+
+#[test]
+fn a_report_says_how_to_rerun_the_test_that_found_it() {
+    let report = Checker::new()
+        .iterations(5)
+        .run_with_scheduler(Box::new(AlwaysSwitch), lost_update);
+    assert_eq!(
+        report.test_name.as_deref(),
+        Some("a_report_says_how_to_rerun_the_test_that_found_it")
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "REEL_SEED={:#x} REEL_ITERATIONS=1 cargo test \
+             a_report_says_how_to_rerun_the_test_that_found_it -- --exact",
+            report.seed
+        )),
+        "{text}"
+    );
+}

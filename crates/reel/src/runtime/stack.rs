@@ -18,6 +18,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::sync::OnceLock;
 
+use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack, StackPointer};
 
 /// `MADV_GUARD_INSTALL` from Linux's uapi (not yet in the libc crate).
@@ -47,6 +48,9 @@ pub(crate) struct GreenStack {
     mapped_bytes: usize,
     /// Bytes of guard at the low end.
     guard_bytes: usize,
+    /// Tells Valgrind (when running under it) that this is a stack, so that switching to it
+    /// is not taken for a corrupt stack pointer. A no-op otherwise.
+    _valgrind: ValgrindStackRegistration,
 }
 
 impl GreenStack {
@@ -75,6 +79,7 @@ impl GreenStack {
             low: addr as usize,
             mapped_bytes,
             guard_bytes,
+            _valgrind: ValgrindStackRegistration::new(addr.cast(), mapped_bytes),
         };
         // SAFETY: the range is the first page of the mapping made above, which nothing uses yet.
         let guarded = unsafe { libc::madvise(addr, guard_bytes, MADV_GUARD_INSTALL) } == 0;

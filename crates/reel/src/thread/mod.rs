@@ -153,8 +153,8 @@ impl Builder {
         T: Send + 'static,
     {
         // SAFETY: F and T are 'static, so the body outlives anything.
-        let (thread, packet) = unsafe { self.spawn_inner(f, None)? };
-        Ok(JoinHandle { thread, packet })
+        let handle = unsafe { self.spawn_inner(f, None)? };
+        Ok(JoinHandle { handle })
     }
 
     /// Spawns a scoped green thread, as `std::thread::Builder::spawn_scoped`.
@@ -170,10 +170,9 @@ impl Builder {
     {
         // SAFETY: the scope joins this thread before 'scope ends; if the execution ends first,
         // the thread is abandoned and never runs again (execution rule 5).
-        let (thread, packet) = unsafe { self.spawn_inner(f, Some(scope))? };
+        let handle = unsafe { self.spawn_inner(f, Some(scope))? };
         Ok(ScopedJoinHandle {
-            thread,
-            packet,
+            handle,
             scope: PhantomData,
         })
     }
@@ -185,7 +184,7 @@ impl Builder {
         self,
         f: F,
         scope: Option<&Scope<'_, '_>>,
-    ) -> io::Result<(Thread, Arc<Packet<T>>)>
+    ) -> io::Result<Handle<T>>
     where
         F: FnOnce() -> T + Send + 'a,
         T: Send + 'a,
@@ -226,7 +225,7 @@ impl Builder {
             name,
             generation,
         };
-        Ok((thread, packet))
+        Ok(Handle { thread, packet })
     }
 }
 
@@ -262,39 +261,56 @@ fn wait_for_exit(index: usize) {
     }
 }
 
-/// An owned permission to join a thread, as `std::thread::JoinHandle`.
-pub struct JoinHandle<T> {
+/// What both kinds of join handle hold: the thread and where its result lands.
+struct Handle<T> {
     thread: Thread,
     packet: Arc<Packet<T>>,
 }
 
-impl<T> JoinHandle<T> {
-    /// Waits for the thread to finish; its result, or `Err` with its panic payload.
+impl<T> Handle<T> {
     #[track_caller]
-    pub fn join(self) -> Result<T> {
+    fn join(self) -> Result<T> {
         wait_for_exit(self.thread.id.index());
         self.packet
             .take()
             .expect("a finished thread left its result")
     }
 
+    #[track_caller]
+    fn is_finished(&self) -> bool {
+        execution::schedule_point(Op::Join, None);
+        execution::with(|execution| execution.is_finished(self.thread.id.index()))
+    }
+}
+
+/// An owned permission to join a thread, as `std::thread::JoinHandle`.
+pub struct JoinHandle<T> {
+    handle: Handle<T>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the thread to finish; its result, or `Err` with its panic payload.
+    #[track_caller]
+    pub fn join(self) -> Result<T> {
+        self.handle.join()
+    }
+
     /// The thread's handle.
     pub fn thread(&self) -> &Thread {
-        &self.thread
+        &self.handle.thread
     }
 
     /// Whether the thread has finished running.
     #[track_caller]
     pub fn is_finished(&self) -> bool {
-        execution::schedule_point(Op::Join, None);
-        execution::with(|execution| execution.is_finished(self.thread.id.index()))
+        self.handle.is_finished()
     }
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("thread", &self.thread)
+            .field("thread", &self.handle.thread)
             .finish_non_exhaustive()
     }
 }
@@ -348,8 +364,7 @@ impl fmt::Debug for Scope<'_, '_> {
 
 /// An owned permission to join a scoped thread.
 pub struct ScopedJoinHandle<'scope, T> {
-    thread: Thread,
-    packet: Arc<Packet<T>>,
+    handle: Handle<T>,
     scope: PhantomData<&'scope ()>,
 }
 
@@ -357,29 +372,25 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the thread to finish; its result, or `Err` with its panic payload.
     #[track_caller]
     pub fn join(self) -> Result<T> {
-        wait_for_exit(self.thread.id.index());
-        self.packet
-            .take()
-            .expect("a finished thread left its result")
+        self.handle.join()
     }
 
     /// The thread's handle.
     pub fn thread(&self) -> &Thread {
-        &self.thread
+        &self.handle.thread
     }
 
     /// Whether the thread has finished running.
     #[track_caller]
     pub fn is_finished(&self) -> bool {
-        execution::schedule_point(Op::Join, None);
-        execution::with(|execution| execution.is_finished(self.thread.id.index()))
+        self.handle.is_finished()
     }
 }
 
 impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopedJoinHandle")
-            .field("thread", &self.thread)
+            .field("thread", &self.handle.thread)
             .finish_non_exhaustive()
     }
 }

@@ -151,10 +151,8 @@ impl Checker {
             PanicPolicy::AnyThreadFails
         };
         let mut body = || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&f));
-            if let Err(payload) = result {
-                execution::note_panic(payload.as_ref());
-            }
+            // A panic of main fails the execution (noted inside); nothing else to do with it.
+            let _ = execution::run_program(&f);
         };
         // Withdrawn however the loop ends, so a later plain run is not reported as explored.
         struct WithdrawContext;

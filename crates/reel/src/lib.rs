@@ -72,7 +72,7 @@ pub mod thread;
 pub use check::{Checker, DEFAULT_MAX_STEPS, Report, Strategy, check_pct, check_random};
 pub use runtime::failure::{BlockedThread, Failure, FailureKind, Location, StepRecord, ThreadInfo};
 
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 
 use runtime::clock::Clock;
 use runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy};
@@ -146,12 +146,9 @@ impl Runtime {
         let mut panic_payload = None;
         let mut body = || {
             let f = f.take().expect("the main closure runs once");
-            match panic::catch_unwind(AssertUnwindSafe(f)) {
+            match execution::run_program(f) {
                 Ok(value) => result = Some(value),
-                Err(payload) => {
-                    execution::note_panic(payload.as_ref());
-                    panic_payload = Some(payload);
-                }
+                Err(payload) => panic_payload = Some(payload),
             }
         };
         let config = ExecutionConfig {

@@ -1297,8 +1297,8 @@ impl Execution {
 }
 
 /// The outermost frame of every green thread. `body` catches the program's panics itself
-/// (see `thread::Builder::spawn_inner`); a panic that gets through is reel's own bug and
-/// reaches `internal_error` in the main loop.
+/// (with `run_program`); a panic that gets through is reel's own bug and reaches
+/// `internal_error` in the main loop.
 fn thread_entry(yielder: &Yielder<Wake, ()>, body: Box<dyn FnOnce()>) {
     with(|execution| {
         let current = execution.current;
@@ -1323,6 +1323,12 @@ fn drop_locals() {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(locals))) {
         note_panic(payload.as_ref());
     }
+}
+
+/// Runs a thread's program code (its body, or main), catching its panic: the panic is noted
+/// (it may fail the execution) and handed back, for `join` or for `reel::run` to resume.
+pub(crate) fn run_program<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    panic::catch_unwind(AssertUnwindSafe(f)).inspect_err(|payload| note_panic(payload.as_ref()))
 }
 
 /// Called when the current green thread's body panicked: decides whether that fails the

@@ -193,10 +193,7 @@ impl Builder {
         let packet = Arc::new(Packet::new());
         let their_packet = Arc::clone(&packet);
         let body: Box<dyn FnOnce() + 'a> = Box::new(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(f)).inspect_err(|payload| {
-                execution::note_panic(payload.as_ref());
-            });
-            their_packet.set(result);
+            their_packet.set(execution::run_program(f));
         });
         let name: Option<Arc<str>> = self.name.map(Arc::from);
         // Map the stack outside any borrow of the execution: on failure `body` drops here,

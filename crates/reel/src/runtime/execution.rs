@@ -1320,9 +1320,7 @@ fn drop_locals() {
     if locals.is_empty() {
         return;
     }
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(locals))) {
-        note_panic(payload.as_ref());
-    }
+    let _ = run_program(|| drop(locals));
 }
 
 /// Runs a thread's program code (its body, or main), catching its panic: the panic is noted
@@ -1333,7 +1331,7 @@ pub(crate) fn run_program<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
 
 /// Called when the current green thread's body panicked: decides whether that fails the
 /// execution (always for main; for others, by the panic policy).
-pub(crate) fn note_panic(payload: &(dyn Any + Send)) {
+fn note_panic(payload: &(dyn Any + Send)) {
     with(|execution| {
         let current = execution.current;
         // The hook's record belongs to this panic only if the messages agree: a panic the

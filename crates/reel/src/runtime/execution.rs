@@ -8,8 +8,8 @@
 //! 2. Every operation through which threads can affect each other begins with
 //!    [`schedule_point`]: one step. The scheduler picks the next thread among the runnable
 //!    ones; when it picks another, the current thread suspends.
-//! 3. A thread that must wait marks itself blocked on a [`Blocker`] and calls [`block`],
-//!    which is also a step. Whoever makes the awaited thing possible wakes it; the woken
+//! 3. A thread that must wait marks itself blocked on a [`Blocker`] with [`block_at`] (or
+//!    [`Execution::begin_block`] and [`wait`]), which is also a step. Whoever makes the awaited thing possible wakes it; the woken
 //!    thread re-checks its condition (wake-ups are hints, never hand-offs).
 //! 4. No `RefCell` borrow of the execution is held across a suspend or resume.
 //! 5. When the execution ends (main returned, or a failure), the threads still alive are
@@ -20,8 +20,9 @@
 //!    which cannot be done in the middle of an unwind.
 //! 6. A thread that is unwinding from a panic is not switched away from at a step. Rust
 //!    counts panics in flight per kernel thread, not per green thread, so another green
-//!    thread running mid-unwind would see `thread::panicking()` true (wrongly poisoning
-//!    locks) and would abort if it panicked too. Only blocking can interleave an unwind.
+//!    thread running mid-unwind would see `thread::panicking()` true and would abort if it
+//!    panicked too. Only blocking can interleave an unwind; for that case the execution
+//!    remembers whose panic is in flight (`unwinding`), so only that thread's guards poison.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -40,7 +41,6 @@ use super::stack::{self, GreenStack};
 use crate::scheduler::{Decision, RunnableSet, Scheduler};
 use crate::thread::ThreadId;
 
-/// A green thread's coroutine.
 /// A green thread's coroutine. It is resumed with how it was woken (read by `block_at`).
 pub(crate) type GreenCoroutine = Coroutine<Wake, (), (), GreenStack>;
 
@@ -345,7 +345,6 @@ pub(crate) struct Execution {
     config: ExecutionConfig,
     failure: Option<Failure>,
     main_finished: bool,
-    main_panicked: bool,
     spin: SpinDetector,
     /// The green thread whose panic is (or was last) in flight. Rust counts panics per kernel
     /// thread, so when that thread blocks mid-unwind the others see `thread::panicking()`;
@@ -1341,9 +1340,6 @@ fn note_panic(payload: &(dyn Any + Send)) {
             .last_panic
             .take()
             .filter(|record| record.message == message);
-        if current == 0 {
-            execution.main_panicked = true;
-        }
         if current == 0 || execution.config.panic_policy == PanicPolicy::AnyThreadFails {
             let location = record.and_then(|record| record.location);
             let failure = Failure {
@@ -1458,7 +1454,6 @@ pub(crate) fn run_execution(
         config,
         failure: None,
         main_finished: false,
-        main_panicked: false,
         in_green_thread: false,
         spin: SpinDetector::default(),
         unwinding: None,

@@ -713,8 +713,7 @@ impl Execution {
     #[inline(never)]
     fn consult_scheduler(&mut self, yielding: bool) -> Action {
         let current = self.current;
-        self.fire_expired_timers();
-        if self.runnable.is_empty() && !self.wait_for_timer() {
+        if (!self.timers.is_empty() || self.runnable.is_empty()) && !self.settle_timers() {
             self.fail_deadlock(FailureKind::Deadlock, Vec::new());
             return Action::Switch(self.threads[current].yielder);
         }
@@ -755,6 +754,15 @@ impl Execution {
             self.threads[thread].woken_by = Wake::TimedOut;
             self.runnable.insert(thread);
         }
+    }
+
+    /// Fires the timers that are due, and lets time pass when nothing can run; false when
+    /// nothing can run and no timer is pending (a deadlock).
+    #[cold]
+    #[inline(never)]
+    fn settle_timers(&mut self) -> bool {
+        self.fire_expired_timers();
+        !self.runnable.is_empty() || self.wait_for_timer()
     }
 
     /// Fires every timer whose deadline has passed.

@@ -117,6 +117,7 @@ impl Checker {
     }
 
     /// Explores `f` and reports the first failure, if any.
+    #[must_use = "the Report says whether a failure was found; `check` panics on one instead"]
     pub fn run<F: Fn()>(&self, f: F) -> Report {
         let seed = self.effective_seed();
         let scheduler: Box<dyn Scheduler> = match self.strategy {
@@ -129,6 +130,7 @@ impl Checker {
     /// Explores `f` with a scheduler of your own instead of the configured strategy; the
     /// other settings (iterations, step bound, stacks, panics) apply as for [`Checker::run`].
     /// The report's seed is the checker's, which your scheduler may or may not use.
+    #[must_use = "the Report says whether a failure was found"]
     pub fn run_with_scheduler<F: Fn()>(&self, scheduler: Box<dyn Scheduler>, f: F) -> Report {
         self.explore(scheduler, self.effective_seed(), f)
     }

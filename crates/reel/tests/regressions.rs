@@ -169,3 +169,166 @@ fn senders_cloned_and_dropped_on_other_kernel_threads_keep_an_exact_count() {
     let received = reel::run(move || receiver.try_recv());
     assert_eq!(received, Err(mpsc::TryRecvError::Disconnected));
 }
+
+/// An abandoned thread's thread-local values are leaked with it, not dropped after the
+/// execution ended (their destructors could no longer use reel).
+#[test]
+fn an_abandoned_threads_thread_locals_are_not_dropped() {
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    struct YieldsOnDrop;
+    impl Drop for YieldsOnDrop {
+        fn drop(&mut self) {
+            DROPPED.store(true, Ordering::SeqCst);
+            thread::yield_now();
+        }
+    }
+    reel::thread_local! {
+        static VALUE: std::cell::RefCell<Option<YieldsOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    reel::check_random(
+        || {
+            let (sender, receiver) = mpsc::channel::<()>();
+            thread::spawn(move || {
+                VALUE.set(Some(YieldsOnDrop));
+                let _ = receiver.recv();
+            });
+            thread::yield_now();
+            thread::yield_now();
+            std::mem::forget(sender);
+        },
+        20,
+    );
+    assert!(
+        !DROPPED.load(Ordering::SeqCst),
+        "an abandoned thread's value was dropped"
+    );
+}
+
+/// A thread-local initialiser that reaches its own key: as in std, the outer value wins and
+/// the inner one is dropped, outside reel's borrow (its destructor may use reel).
+#[test]
+fn a_thread_local_initialiser_that_reaches_its_own_key() {
+    static DEPTH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    struct Numbered(u32);
+    impl Drop for Numbered {
+        fn drop(&mut self) {
+            thread::yield_now();
+        }
+    }
+    fn make() -> Numbered {
+        let depth = DEPTH.fetch_add(1, Ordering::SeqCst);
+        if depth == 0 {
+            KEY.with(|inner| assert_eq!(inner.0, 1));
+        }
+        Numbered(depth)
+    }
+    reel::thread_local! {
+        static KEY: Numbered = make();
+    }
+    let outer = reel::run(|| thread::spawn(|| KEY.with(|value| value.0)).join().unwrap());
+    assert_eq!(outer, 0);
+}
+
+/// A thread-local destructor may read another key that is not destroyed yet, as in std.
+#[test]
+fn a_thread_local_destructor_reads_another_live_key() {
+    static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    struct ReadsOther;
+    impl Drop for ReadsOther {
+        fn drop(&mut self) {
+            if let Ok(value) = OTHER.try_with(std::cell::Cell::get) {
+                SEEN.store(value, Ordering::SeqCst);
+            }
+        }
+    }
+    reel::thread_local! {
+        static FIRST: std::cell::RefCell<Option<ReadsOther>> = const { std::cell::RefCell::new(None) };
+        static OTHER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    reel::run(|| {
+        thread::spawn(|| {
+            FIRST.set(Some(ReadsOther));
+            OTHER.set(7);
+        })
+        .join()
+        .unwrap();
+    });
+    assert_eq!(SEEN.load(Ordering::SeqCst), 7);
+}
+
+/// A guard dropped while unwinding from `resume_unwind` (which runs no panic hook) poisons
+/// its lock, as in std.
+#[test]
+fn resume_unwind_with_a_guard_held_poisons() {
+    let poisoned = reel::run(|| {
+        let mutex = Arc::new(Mutex::new(0));
+        let holder = {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                let _guard = mutex.lock().unwrap();
+                std::panic::resume_unwind(Box::new("propagated"));
+            })
+        };
+        assert!(holder.join().is_err());
+        mutex.is_poisoned()
+    });
+    assert!(poisoned);
+}
+
+/// While one thread is blocked in the middle of an unwind, the others are scheduled as
+/// usual (a spin-yield loop waiting for a third thread must not livelock).
+#[test]
+fn threads_run_while_another_is_blocked_mid_unwind() {
+    struct LocksOnDrop(Arc<Mutex<()>>);
+    impl Drop for LocksOnDrop {
+        fn drop(&mut self) {
+            let _guard = self.0.lock();
+        }
+    }
+    let report = reel::Checker::new()
+        .iterations(200)
+        .allow_thread_panics(true)
+        .run(|| {
+            let lock = Arc::new(Mutex::new(()));
+            let flag = Arc::new(AtomicUsizeFlag::new(false));
+            let guard = lock.lock().unwrap();
+            let unwinding = {
+                let (lock, flag) = (Arc::clone(&lock), Arc::clone(&flag));
+                thread::spawn(move || {
+                    thread::spawn(move || flag.store(true, reel::sync::atomic::Ordering::SeqCst));
+                    let _locks = LocksOnDrop(lock);
+                    panic!("the unwind blocks on the lock main holds");
+                })
+            };
+            while !flag.load(reel::sync::atomic::Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            drop(guard);
+            let _ = unwinding.join();
+        });
+    assert!(!report.found(), "{report}");
+}
+
+type AtomicUsizeFlag = reel::sync::atomic::AtomicBool;
+
+/// Two runtimes (parallel tests) may read one completed `static LazyLock` at once: it is
+/// immutable, so sharing it is not the error that sharing a lock is.
+#[test]
+fn parallel_runtimes_read_one_completed_static_lazy_lock() {
+    static CONFIG: reel::sync::LazyLock<Vec<u32>> = reel::sync::LazyLock::new(|| vec![1, 2, 3]);
+    // Initialised first: two runtimes racing to run one initialiser would share a lock.
+    reel::run(|| assert_eq!(CONFIG.len(), 3));
+    let runners: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                reel::Checker::new()
+                    .iterations(2_000)
+                    .run(|| assert_eq!(CONFIG.len(), 3))
+            })
+        })
+        .collect();
+    for runner in runners {
+        let report = runner.join().unwrap();
+        assert!(!report.found(), "{report}");
+    }
+}

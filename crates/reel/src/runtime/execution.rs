@@ -18,11 +18,11 @@
 //!    as they are, since something outside may still borrow from them. Unwinding them
 //!    instead would run destructors that may block on a lock that will never be released,
 //!    which cannot be done in the middle of an unwind.
-//! 6. A thread that is unwinding from a panic is not switched away from at a step. Rust
-//!    counts panics in flight per kernel thread, not per green thread, so another green
-//!    thread running mid-unwind would see `thread::panicking()` true and would abort if it
-//!    panicked too. Only blocking can interleave an unwind; for that case the execution
-//!    remembers whose panic is in flight (`unwinding`), so only that thread's guards poison.
+//! 6. A thread that is unwinding from a panic is not switched away from at a step: Rust
+//!    counts panics in flight per kernel thread, not per green thread, so every other green
+//!    thread would see `thread::panicking()` true. Only blocking can interleave an unwind;
+//!    for that case the execution marks whose unwind is in flight (`unwinding`), so that
+//!    only that thread's guards poison and the others are scheduled as usual.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -248,9 +248,18 @@ pub(crate) struct ThreadSlot {
     /// The panic its hook saw last, until its entry (or a report) takes it.
     last_panic: Option<PanicRecord>,
     /// Its thread-local values, by key id (`thread::LocalKey`).
-    locals: Vec<Option<Box<dyn Any>>>,
-    /// Set once its thread-local values are being dropped.
-    locals_destroyed: bool,
+    locals: Vec<LocalSlot>,
+}
+
+/// Where a thread-local value now lives, and the value it replaced (to drop after the borrow).
+pub(crate) type StoredLocal = (*const dyn Any, Option<Box<dyn Any>>);
+
+/// One thread-local key's value in one thread.
+enum LocalSlot {
+    Empty,
+    Value(Box<dyn Any>),
+    /// Dropped at the thread's exit; further access is an `AccessError`, as in std.
+    Destroyed,
 }
 
 /// Per-object bookkeeping of the execution; fields are used as the kind needs.
@@ -339,17 +348,17 @@ pub(crate) struct Execution {
     pub(crate) objects: Vec<ObjectState>,
     /// See `Buffers::spare_objects`.
     spare_objects: Vec<ObjectState>,
-    pub(crate) generation: u32,
+    pub(crate) generation: u64,
     timers: BTreeSet<(u64, usize)>,
     pub(crate) clock: Clock,
     config: ExecutionConfig,
     failure: Option<Failure>,
     main_finished: bool,
     spin: SpinDetector,
-    /// The green thread whose panic is (or was last) in flight. Rust counts panics per kernel
-    /// thread, so when that thread blocks mid-unwind the others see `thread::panicking()`;
-    /// this says whose panic it is.
-    unwinding: Option<usize>,
+    /// The green threads known to be unwinding (rule 6). Rust counts panics per kernel
+    /// thread, so while one green thread is blocked mid-unwind the others see
+    /// `thread::panicking()`; these marks say whose unwind it is.
+    unwinding: Vec<usize>,
     /// Whether a green thread is running (the main loop is inside `resume`).
     in_green_thread: bool,
     /// The last RECENT_STEPS steps, as a ring indexed by step number (exploration only).
@@ -615,7 +624,7 @@ impl Execution {
             self.fail_step_bound(max_steps);
             return Action::Switch(self.threads[current].yielder);
         }
-        if std::thread::panicking() {
+        if self.current_is_unwinding() {
             return Action::Continue; // Rule 6.
         }
         self.decide(yielding)
@@ -635,6 +644,9 @@ impl Execution {
         self.clock.tick();
         let thread = self.current;
         self.threads[thread].location = Some(location);
+        if !self.unwinding.is_empty() && !std::thread::panicking() {
+            self.unwinding.clear(); // No unwind is in flight any more, anywhere.
+        }
         if self.config.max_steps.is_some() {
             let entry = RecentStep {
                 step: self.step,
@@ -673,6 +685,9 @@ impl Execution {
     ) -> Action {
         let current = self.current;
         self.begin_step(Op::Block, on.object(), Some(on), location);
+        if self.current_is_unwinding() && !self.unwinding.contains(&current) {
+            self.unwinding.push(current); // Its unwind goes on after others have run.
+        }
         self.threads[current].state = ThreadState::Blocked {
             on,
             location,
@@ -1216,7 +1231,6 @@ impl Execution {
             spawned_at,
             last_panic: None,
             locals: Vec::new(),
-            locals_destroyed: false,
         });
         self.runnable.reserve(index);
         self.runnable.insert(index);
@@ -1228,45 +1242,66 @@ impl Execution {
         self.config.stack_bytes
     }
 
-    /// The current thread's value for thread-local key `id`, if it has one; `Err` once its
-    /// values are being dropped.
+    /// The current thread's value for thread-local key `id`, if it has one; `Err` once that
+    /// key's value has been dropped at the thread's exit.
     pub(crate) fn local_value(
         &self,
         id: usize,
     ) -> Result<Option<*const dyn Any>, crate::thread::AccessError> {
-        let slot = &self.threads[self.current];
-        if slot.locals_destroyed {
-            return Err(crate::thread::AccessError);
+        match self.threads[self.current].locals.get(id) {
+            Some(LocalSlot::Destroyed) => Err(crate::thread::AccessError),
+            Some(LocalSlot::Value(value)) => Ok(Some(&**value as *const dyn Any)),
+            Some(LocalSlot::Empty) | None => Ok(None),
         }
-        Ok(slot
-            .locals
-            .get(id)
-            .and_then(Option::as_deref)
-            .map(|value| value as *const dyn Any))
     }
 
-    /// Stores the current thread's first value for key `id` (kept if the initialiser set one
-    /// meanwhile) and returns where it lives.
+    /// Stores the current thread's value for key `id` and returns where it lives, with the
+    /// value it replaced (an initialiser that reached its own key set one meanwhile; as in
+    /// std, the outer value wins). The caller drops the replaced value after the borrow.
     pub(crate) fn set_local_value(
         &mut self,
         id: usize,
         value: Box<dyn Any>,
-    ) -> Result<*const dyn Any, crate::thread::AccessError> {
-        let slot = &mut self.threads[self.current];
-        if slot.locals_destroyed {
-            return Err(crate::thread::AccessError);
+    ) -> Result<StoredLocal, crate::thread::AccessError> {
+        let locals = &mut self.threads[self.current].locals;
+        if locals.len() <= id {
+            locals.resize_with(id + 1, || LocalSlot::Empty);
         }
-        if slot.locals.len() <= id {
-            slot.locals.resize_with(id + 1, || None);
+        let replaced = match std::mem::replace(&mut locals[id], LocalSlot::Value(value)) {
+            LocalSlot::Value(old) => Some(old),
+            LocalSlot::Empty => None,
+            LocalSlot::Destroyed => {
+                locals[id] = LocalSlot::Destroyed;
+                return Err(crate::thread::AccessError);
+            }
+        };
+        let LocalSlot::Value(stored) = &locals[id] else {
+            unreachable!("just stored")
+        };
+        Ok((&**stored as *const dyn Any, replaced))
+    }
+
+    /// Takes the current thread's next live thread-local value for destruction, marking its
+    /// key destroyed; None when none is left.
+    fn take_next_local(&mut self) -> Option<Box<dyn Any>> {
+        let locals = &mut self.threads[self.current].locals;
+        let slot = locals
+            .iter_mut()
+            .find(|slot| matches!(slot, LocalSlot::Value(_)))?;
+        match std::mem::replace(slot, LocalSlot::Destroyed) {
+            LocalSlot::Value(value) => Some(value),
+            LocalSlot::Empty | LocalSlot::Destroyed => None,
         }
-        let stored = slot.locals[id].get_or_insert(value);
-        Ok(&**stored as *const dyn Any)
     }
 
     /// Whether the current thread is unwinding from its own panic (not merely running while
-    /// another green thread is blocked mid-unwind).
+    /// another green thread is blocked mid-unwind). A thread is marked by the panic hook, or
+    /// when it blocks while a panic is in flight and no other thread is marked (an unwind
+    /// begun by `resume_unwind`, which calls no hook); with no marks at all, a panic in flight
+    /// can only be the current thread's.
     pub(crate) fn current_is_unwinding(&self) -> bool {
-        std::thread::panicking() && self.unwinding == Some(self.current)
+        std::thread::panicking()
+            && (self.unwinding.is_empty() || self.unwinding.contains(&self.current))
     }
 
     /// Whether `thread` has finished.
@@ -1319,15 +1354,11 @@ fn thread_entry(yielder: &Yielder<Wake, ()>, body: Box<dyn FnOnce()>) {
 /// Drops the current thread's thread-local values, on the thread, as std does at exit. A
 /// destructor that panics is a panic of the thread.
 fn drop_locals() {
-    let locals = with(|execution| {
-        let slot = &mut execution.threads[execution.current];
-        slot.locals_destroyed = true;
-        std::mem::take(&mut slot.locals)
-    });
-    if locals.is_empty() {
-        return;
+    // One key at a time, outside the borrow: a destructor may use reel, and may read keys
+    // not destroyed yet (only the ones already destroyed give `AccessError`).
+    while let Some(value) = with(Execution::take_next_local) {
+        let _ = run_program(|| drop(value));
     }
-    let _ = run_program(|| drop(locals));
 }
 
 /// Runs a thread's program code (its body, or main), catching its panic: the panic is noted
@@ -1418,7 +1449,9 @@ pub(crate) fn record_panic(message: String, location: Option<Location>) -> Optio
         let who = execution.thread_info(current).to_string();
         let current = execution.current;
         execution.threads[current].last_panic = Some(PanicRecord { message, location });
-        execution.unwinding = Some(current);
+        if !execution.unwinding.contains(&current) {
+            execution.unwinding.push(current);
+        }
         Some((print, who))
     })
     .flatten()
@@ -1464,7 +1497,7 @@ pub(crate) fn run_execution(
         main_finished: false,
         in_green_thread: false,
         spin: SpinDetector::default(),
-        unwinding: None,
+        unwinding: Vec::new(),
         recent: buffers.recent,
     });
     CURRENT.with(|current| current.set(&cell));
@@ -1532,6 +1565,10 @@ pub(crate) fn run_execution(
     }
 
     tear_down(&cell);
+    // No reel call may reach this execution from here on: the slots dropped below hold
+    // names and queues only (abandoned threads' values were leaked by `tear_down`), but
+    // clear the pointer first anyway.
+    drop(_clear);
     let mut execution = cell.into_inner();
     execution.threads.clear();
     for mut object in execution.objects.drain(..) {
@@ -1599,6 +1636,9 @@ fn tear_down(cell: &RefCell<Execution>) {
     let mut execution = cell.borrow_mut();
     for slot in &mut execution.threads {
         if let Some(mut coroutine) = slot.coroutine.take() {
+            // Its thread-local values are part of what it owned: leaked with it, since the
+            // thread may have lent them out (and their destructors must not run now).
+            std::mem::forget(std::mem::take(&mut slot.locals));
             let ran = coroutine.started() && !coroutine.done();
             // SAFETY: the coroutine is suspended (or never started) and is never resumed
             // again, so none of its frames' destructors run: that is a leak, not a use. The
@@ -1625,9 +1665,13 @@ impl Default for ObjectCell {
 /// A lazily registered object id: which execution (generation) and which index.
 #[derive(Debug)]
 pub(crate) struct ObjectCell {
-    /// `generation << 32 | index`; generation 0 means never registered.
+    /// `generation << INDEX_BITS | index`; generation 0 means never registered.
     slot: AtomicU64,
 }
+
+/// Bits of an object index in an `ObjectCell` (the rest hold the generation).
+const INDEX_BITS: u32 = 64 - live::GENERATION_BITS;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 
 impl ObjectCell {
     pub(crate) const fn new() -> ObjectCell {
@@ -1639,15 +1683,15 @@ impl ObjectCell {
     /// This object's index in `execution`, if it was used there.
     pub(crate) fn current_id(&self, execution: &Execution) -> Option<usize> {
         let slot = self.slot.load(Ordering::Relaxed);
-        ((slot >> 32) as u32 == execution.generation).then_some((slot & 0xffff_ffff) as usize)
+        (slot >> INDEX_BITS == execution.generation).then_some((slot & INDEX_MASK) as usize)
     }
 
     /// This object's index in `execution`, registering it there on first use.
     #[inline]
     pub(crate) fn id(&self, execution: &mut Execution, kind: ObjectKind) -> usize {
         let slot = self.slot.load(Ordering::Acquire);
-        if (slot >> 32) as u32 == execution.generation {
-            return (slot & 0xffff_ffff) as usize;
+        if slot >> INDEX_BITS == execution.generation {
+            return (slot & INDEX_MASK) as usize;
         }
         self.register(execution, kind, slot)
     }
@@ -1658,7 +1702,7 @@ impl ObjectCell {
     #[inline(never)]
     fn register(&self, execution: &mut Execution, kind: ObjectKind, mut seen: u64) -> usize {
         loop {
-            let owner = (seen >> 32) as u32;
+            let owner = seen >> INDEX_BITS;
             assert!(
                 !live::is_running(owner),
                 "reel: this {} is in use by another reel execution running on another kernel \
@@ -1668,7 +1712,11 @@ impl ObjectCell {
                 kind.name()
             );
             let index = execution.objects.len();
-            let claimed = ((execution.generation as u64) << 32) | index as u64;
+            assert!(
+                (index as u64) < INDEX_MASK,
+                "reel: more than 2^24 shared objects in one execution"
+            );
+            let claimed = (execution.generation << INDEX_BITS) | index as u64;
             match self
                 .slot
                 .compare_exchange(seen, claimed, Ordering::AcqRel, Ordering::Acquire)

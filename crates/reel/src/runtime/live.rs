@@ -7,16 +7,20 @@
 //! it over only when that generation is no longer in the table.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Executions that can run at once and still be checked; beyond this, sharing goes unchecked.
 const SLOTS: usize = 1024;
 
-static LIVE: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+static LIVE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 /// One more than the highest slot ever claimed: lookups scan only this far.
 static SLOTS_USED: AtomicUsize = AtomicUsize::new(0);
-/// Source of generations; 0 is never handed out (it means "no generation").
-static NEXT_GENERATION: AtomicU32 = AtomicU32::new(1);
+/// Source of generations; 0 is never handed out (it means "no generation"). Generations
+/// have GENERATION_BITS bits (see `ObjectCell`): 2^40 executions, which no process reaches.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Bits of a generation, as an `ObjectCell` stores it.
+pub(crate) const GENERATION_BITS: u32 = 40;
 
 thread_local! {
     /// The slot this kernel thread used last, tried first next time.
@@ -26,18 +30,18 @@ thread_local! {
 /// An execution's claim on the table; released on drop, even when the execution panics.
 #[derive(Debug)]
 pub(crate) struct LiveExecution {
-    generation: u32,
+    generation: u64,
     slot: Option<usize>,
 }
 
 impl LiveExecution {
     /// A new generation, entered in the table.
     pub(crate) fn begin() -> LiveExecution {
-        let mut generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
-        if generation == 0 {
-            // After 2^32 executions the counter wraps; skip the reserved value.
-            generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
-        }
+        let generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            generation < 1 << GENERATION_BITS,
+            "reel: more than 2^40 executions in one process"
+        );
         let hint = HINT.with(Cell::get);
         let slot = (hint..SLOTS).chain(0..hint).find(|&slot| {
             LIVE[slot]
@@ -51,7 +55,7 @@ impl LiveExecution {
         LiveExecution { generation, slot }
     }
 
-    pub(crate) fn generation(&self) -> u32 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 }
@@ -65,7 +69,7 @@ impl Drop for LiveExecution {
 }
 
 /// Whether the execution of `generation` is running now (on any kernel thread).
-pub(crate) fn is_running(generation: u32) -> bool {
+pub(crate) fn is_running(generation: u64) -> bool {
     generation != 0
         && LIVE[..SLOTS_USED.load(Ordering::Acquire)]
             .iter()

@@ -5,13 +5,18 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::Deref;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::OnceLock;
+use crate::runtime::execution;
 
 /// A value initialised on first access, from any thread; later accesses see the same value.
 /// Like [`OnceLock`], a `static` one keeps its value in later executions.
 pub struct LazyLock<T, F = fn() -> T> {
     once: OnceLock<T>,
     init: UnsafeCell<Option<F>>,
+    /// The execution (generation) that took `init` to run it; 0 before.
+    taken_in: AtomicU64,
 }
 
 // SAFETY: `init` is taken only inside the OnceLock's initialiser, which runs on one thread
@@ -25,6 +30,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         LazyLock {
             once: OnceLock::new(),
             init: UnsafeCell::new(Some(init)),
+            taken_in: AtomicU64::new(0),
         }
     }
 
@@ -34,9 +40,21 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         this.once.get_or_init(|| {
             // SAFETY: see the Sync impl: only this initialiser touches `init`.
             let init = unsafe { (*this.init.get()).take() };
+            let generation = execution::with(|execution| execution.generation);
             match init {
-                Some(init) => init(),
-                None => panic!("LazyLock instance has previously been poisoned"),
+                Some(init) => {
+                    this.taken_in.store(generation, Ordering::Relaxed);
+                    init()
+                }
+                None if this.taken_in.load(Ordering::Relaxed) == generation => {
+                    panic!("LazyLock instance has previously been poisoned")
+                }
+                None => panic!(
+                    "reel: this LazyLock's initialiser was started in an earlier execution \
+                     that ended before it finished (its thread was abandoned), so it can never \
+                     be initialised: a static LazyLock, like a static in a process, is \
+                     initialised once"
+                ),
             }
         })
     }

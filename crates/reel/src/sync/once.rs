@@ -64,13 +64,23 @@ impl Once {
     /// Whether an initialiser has completed (a scheduling point, like std's atomic load).
     #[track_caller]
     pub fn is_completed(&self) -> bool {
-        execution::object_point(
-            &self.object,
-            ObjectKind::Once,
-            Op::OnceCall,
-            std::panic::Location::caller(),
-        );
+        let location = std::panic::Location::caller();
+        if self.completed_point(location) {
+            return true;
+        }
+        execution::object_point(&self.object, ObjectKind::Once, Op::OnceCall, location);
         self.completed.load(Ordering::Acquire)
+    }
+
+    /// If the Once is completed, takes its scheduling step without registering it and says
+    /// so: a completed Once is immutable, so runtimes on several kernel threads (parallel
+    /// tests reading one `static OnceLock`) may all read it.
+    fn completed_point(&self, location: &'static std::panic::Location<'static>) -> bool {
+        let completed = self.completed.load(Ordering::Acquire);
+        if completed {
+            execution::schedule_point_at(Op::OnceCall, None, false, location);
+        }
+        completed
     }
 
     fn call<F: FnOnce(&OnceState)>(
@@ -79,6 +89,9 @@ impl Once {
         location: &'static std::panic::Location<'static>,
         f: F,
     ) {
+        if self.completed_point(location) {
+            return;
+        }
         let object =
             execution::object_point(&self.object, ObjectKind::Once, Op::OnceCall, location);
         let mut f = Some(f);

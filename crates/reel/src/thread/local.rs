@@ -84,12 +84,18 @@ impl<T: 'static> LocalKey<T> {
             None => {
                 // The initialiser runs outside any borrow of the execution: it may use reel.
                 let value: Box<dyn Any> = Box::new((self.init)());
-                execution::with(|execution| execution.set_local_value(id, value))?
+                let (stored, replaced) =
+                    execution::with(|execution| execution.set_local_value(id, value))?;
+                // A value the initialiser set through this same key; its destructor may use
+                // reel, so it is dropped here, outside the borrow.
+                drop(replaced);
+                stored
             }
         };
-        // SAFETY: the value is boxed in this thread's table, which drops it only when the
-        // thread exits (after `f` returns) or never; only this thread reaches its own table,
-        // and a key's box is never replaced once set.
+        // SAFETY: the value is boxed in this thread's table; only this thread reaches its own
+        // table. The box is dropped only at the thread's exit (after `f` returns), or when an
+        // initialiser of this key, running before `f`, is overtaken by its caller's: never
+        // while `f` holds the reference. An abandoned thread's values are leaked, not dropped.
         let value = unsafe { &*value };
         Ok(f(value
             .downcast_ref::<T>()

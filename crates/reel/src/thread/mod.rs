@@ -60,7 +60,7 @@ impl fmt::Display for ThreadId {
 pub struct Thread {
     id: ThreadId,
     name: Option<Arc<str>>,
-    generation: u32,
+    generation: u64,
 }
 
 impl Thread {

@@ -290,7 +290,7 @@ fn threads_run_while_another_is_blocked_mid_unwind() {
         .allow_thread_panics(true)
         .run(|| {
             let lock = Arc::new(Mutex::new(()));
-            let flag = Arc::new(AtomicUsizeFlag::new(false));
+            let flag = Arc::new(ReelAtomicBool::new(false));
             let guard = lock.lock().unwrap();
             let unwinding = {
                 let (lock, flag) = (Arc::clone(&lock), Arc::clone(&flag));
@@ -309,7 +309,8 @@ fn threads_run_while_another_is_blocked_mid_unwind() {
     assert!(!report.found(), "{report}");
 }
 
-type AtomicUsizeFlag = reel::sync::atomic::AtomicBool;
+/// reel's AtomicBool (std's is imported above, for observing from outside).
+type ReelAtomicBool = reel::sync::atomic::AtomicBool;
 
 /// Two runtimes (parallel tests) may read one completed `static LazyLock` at once: it is
 /// immutable, so sharing it is not the error that sharing a lock is.

@@ -44,6 +44,12 @@ use crate::thread::ThreadId;
 /// A green thread's coroutine. It is resumed with how it was woken (read by `block_at`).
 pub(crate) type GreenCoroutine = Coroutine<Wake, (), (), GreenStack>;
 
+/// Where a thread's coroutine lives: boxed, so that it does not move while it runs (the main
+/// loop resumes it through a pointer while `threads` may grow). Empty once the thread
+/// finished or was abandoned; the box itself is kept for the next thread (`Buffers`), so
+/// that spawning does not allocate it every time.
+type CoroutineBox = Box<Option<GreenCoroutine>>;
+
 /// Default usable stack size of a green thread.
 pub(crate) const DEFAULT_STACK_BYTES: usize = 256 * 1024;
 
@@ -231,7 +237,7 @@ pub(crate) enum ThreadState {
 
 /// Per-thread bookkeeping of the execution.
 pub(crate) struct ThreadSlot {
-    coroutine: Option<Box<GreenCoroutine>>,
+    coroutine: CoroutineBox,
     yielder: *const Yielder<Wake, ()>,
     pub(crate) state: ThreadState,
     pub(crate) name: Option<Arc<str>>,
@@ -348,6 +354,8 @@ pub(crate) struct Execution {
     pub(crate) objects: Vec<ObjectState>,
     /// See `Buffers::spare_objects`.
     spare_objects: Vec<ObjectState>,
+    /// See `Buffers::spare_coroutines`.
+    spare_coroutines: Vec<CoroutineBox>,
     pub(crate) generation: u64,
     timers: BTreeSet<(u64, usize)>,
     pub(crate) clock: Clock,
@@ -1194,7 +1202,7 @@ impl Execution {
         &mut self,
         name: Option<Arc<str>>,
         stack: GreenStack,
-        body: Box<dyn FnOnce() + 'a>,
+        body: impl FnOnce() + 'a,
         spawned_at: &'static std::panic::Location<'static>,
     ) -> usize {
         let index = self.threads.len();
@@ -1210,16 +1218,26 @@ impl Execution {
             name_ptr: name_bytes.as_ptr(),
             name_len: name_bytes.len(),
         };
-        // SAFETY: the body's lifetime is erased to 'static; the caller promises it outlives
-        // the thread (this function's contract), and every thread finishes or is abandoned
-        // (rule 5) before `run_execution` returns.
-        let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
-        let coroutine =
-            Coroutine::with_stack(stack, move |yielder: &Yielder<Wake, ()>, _first: Wake| {
-                thread_entry(yielder, body);
-            });
+        // The body moves onto the thread's own stack: no allocation per spawn.
+        // SAFETY: `with_stack_unchecked` drops the 'static bound of `with_stack`: what `body`
+        // borrows must stay valid until the coroutine completes or is dropped, or forever if
+        // it is leaked. The caller promises that it outlives the thread (this function's
+        // contract), and every thread finishes or is abandoned (rule 5) before
+        // `run_execution` returns; an abandoned coroutine is reset and never resumed, so its
+        // frames (this closure's captures included) are never touched again.
+        let coroutine = unsafe {
+            Coroutine::with_stack_unchecked(
+                stack,
+                move |yielder: &Yielder<Wake, ()>, _first: Wake| {
+                    thread_entry(yielder, body);
+                },
+            )
+        };
+        let mut boxed = self.spare_coroutines.pop().unwrap_or_default();
+        debug_assert!(boxed.is_none());
+        *boxed = Some(coroutine);
         self.threads.push(ThreadSlot {
-            coroutine: Some(Box::new(coroutine)),
+            coroutine: boxed,
             yielder: std::ptr::null(),
             state: ThreadState::Runnable,
             name,
@@ -1341,7 +1359,7 @@ impl Execution {
 /// The outermost frame of every green thread. `body` catches the program's panics itself
 /// (with `run_program`); a panic that gets through is reel's own bug and reaches
 /// `internal_error` in the main loop.
-fn thread_entry(yielder: &Yielder<Wake, ()>, body: Box<dyn FnOnce()>) {
+fn thread_entry(yielder: &Yielder<Wake, ()>, body: impl FnOnce()) {
     with(|execution| {
         let current = execution.current;
         execution.threads[current].yielder = yielder as *const _;
@@ -1489,6 +1507,7 @@ pub(crate) fn run_execution(
         runnable: buffers.runnable,
         objects: buffers.objects,
         spare_objects: buffers.spare_objects,
+        spare_coroutines: buffers.spare_coroutines,
         generation: live.generation(),
         timers: BTreeSet::new(),
         clock,
@@ -1512,9 +1531,9 @@ pub(crate) fn run_execution(
     }
     let _clear = ClearCurrent;
 
-    let main_body: Box<dyn FnOnce() + '_> = Box::new(main);
-    // SAFETY: `main` is borrowed for the whole of this function, and the main thread finishes
-    // or is abandoned before it returns.
+    // `main` is borrowed for the whole of this function, and the main thread finishes or is
+    // abandoned before it returns.
+    let main_body = move || main();
     let main_stack = stack::allocate(cell.borrow().config.stack_bytes)
         .expect("reel: could not map a stack for the main green thread");
     // SAFETY: as above.
@@ -1535,8 +1554,7 @@ pub(crate) fn run_execution(
             execution.in_green_thread = true;
             let slot = &mut execution.threads[next];
             let wake = slot.woken_by;
-            let coroutine: *mut GreenCoroutine = &mut **slot
-                .coroutine
+            let coroutine: *mut GreenCoroutine = (*slot.coroutine)
                 .as_mut()
                 .expect("the scheduler picked a finished thread");
             (coroutine, slot.running_stack, wake)
@@ -1555,7 +1573,7 @@ pub(crate) fn run_execution(
         if let CoroutineResult::Return(()) = result {
             overflow::clear_running(); // Its stack goes back to the pool.
             let current = execution.current;
-            if let Some(coroutine) = execution.threads[current].coroutine.take() {
+            if let Some(coroutine) = (*execution.threads[current].coroutine).take() {
                 stack::release(coroutine.into_stack());
             }
         }
@@ -1570,7 +1588,12 @@ pub(crate) fn run_execution(
     // clear the pointer first anyway.
     drop(_clear);
     let mut execution = cell.into_inner();
-    execution.threads.clear();
+    // Every coroutine finished or was taken by `tear_down`: keep their boxes.
+    for slot in execution.threads.drain(..) {
+        if slot.coroutine.is_none() {
+            execution.spare_coroutines.push(slot.coroutine);
+        }
+    }
     for mut object in execution.objects.drain(..) {
         object.waiters.clear();
         object.readers.clear();
@@ -1582,6 +1605,7 @@ pub(crate) fn run_execution(
         threads: execution.threads,
         objects: execution.objects,
         spare_objects: execution.spare_objects,
+        spare_coroutines: execution.spare_coroutines,
         recent: execution.recent,
         runnable: execution.runnable,
     };
@@ -1601,6 +1625,8 @@ struct Buffers {
     objects: Vec<ObjectState>,
     /// Objects of earlier executions, emptied, whose queues can be reused.
     spare_objects: Vec<ObjectState>,
+    /// Emptied coroutine boxes of earlier threads, for the threads to come.
+    spare_coroutines: Vec<CoroutineBox>,
     recent: Vec<RecentStep>,
     runnable: RunnableSet,
 }
@@ -1635,7 +1661,7 @@ fn internal_error(cell: &RefCell<Execution>, payload: &(dyn Any + Send)) -> ! {
 fn tear_down(cell: &RefCell<Execution>) {
     let mut execution = cell.borrow_mut();
     for slot in &mut execution.threads {
-        if let Some(mut coroutine) = slot.coroutine.take() {
+        if let Some(mut coroutine) = (*slot.coroutine).take() {
             // Its thread-local values are part of what it owned: leaked with it, since the
             // thread may have lent them out (and their destructors must not run now).
             std::mem::forget(std::mem::take(&mut slot.locals));

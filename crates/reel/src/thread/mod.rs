@@ -192,9 +192,9 @@ impl Builder {
         let location = std::panic::Location::caller();
         let packet = Arc::new(Packet::new());
         let their_packet = Arc::clone(&packet);
-        let body: Box<dyn FnOnce() + 'a> = Box::new(move || {
+        let body = move || {
             their_packet.set(execution::run_program(f));
-        });
+        };
         let name: Option<Arc<str>> = self.name.map(Arc::from);
         // Map the stack outside any borrow of the execution: on failure `body` drops here,
         // and what it captured may use reel in its destructors.

@@ -23,7 +23,7 @@ pub struct LocalKey<T: 'static> {
     id: AtomicUsize,
 }
 
-/// The error of [`LocalKey::try_with`]: the thread's values are being (or have been) dropped.
+/// The error of [`LocalKey::try_with`]: the key's value is being (or has been) dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AccessError;
 
@@ -60,19 +60,18 @@ impl<T: 'static> LocalKey<T> {
         }
     }
 
-    /// Runs `f` with this thread's value, creating it first if needed. Panics if the thread's
-    /// values are being dropped.
+    /// Runs `f` with this thread's value, creating it first if needed. Panics if this key's
+    /// value is being (or has been) dropped at the thread's exit.
     pub fn with<F, R>(&'static self, f: F) -> R
     where
         F: FnOnce(&T) -> R,
     {
-        self.try_with(f).expect(
-            "cannot access a reel thread-local value during or after its thread's values are \
-             destroyed",
-        )
+        self.try_with(f)
+            .expect("cannot access a reel thread-local value during or after its destruction")
     }
 
-    /// Like [`with`](LocalKey::with), but `Err` while the thread's values are being dropped.
+    /// Like [`with`](LocalKey::with), but `Err` once this key's value is being (or has been)
+    /// dropped at the thread's exit.
     pub fn try_with<F, R>(&'static self, f: F) -> Result<R, AccessError>
     where
         F: FnOnce(&T) -> R,

@@ -632,7 +632,7 @@ impl Execution {
             self.fail_step_bound(max_steps);
             return Action::Switch(self.threads[current].yielder);
         }
-        if self.current_is_unwinding() {
+        if self.note_unwinding() {
             return Action::Continue; // Rule 6.
         }
         self.decide(yielding)
@@ -640,7 +640,7 @@ impl Execution {
 
     /// The bookkeeping every step shares: count it, let virtual time pass, remember where
     /// the thread is and (when a step bound may need explaining) what it did.
-    #[inline]
+    #[inline(always)]
     fn begin_step(
         &mut self,
         op: Op,
@@ -652,9 +652,6 @@ impl Execution {
         self.clock.tick();
         let thread = self.current;
         self.threads[thread].location = Some(location);
-        if !self.unwinding.is_empty() && !std::thread::panicking() {
-            self.unwinding.clear(); // No unwind is in flight any more, anywhere.
-        }
         if self.config.max_steps.is_some() {
             let entry = RecentStep {
                 step: self.step,
@@ -693,7 +690,7 @@ impl Execution {
     ) -> Action {
         let current = self.current;
         self.begin_step(Op::Block, on.object(), Some(on), location);
-        if self.current_is_unwinding() && !self.unwinding.contains(&current) {
+        if self.note_unwinding() && !self.unwinding.contains(&current) {
             self.unwinding.push(current); // Its unwind goes on after others have run.
         }
         self.threads[current].state = ThreadState::Blocked {
@@ -1309,6 +1306,20 @@ impl Execution {
         match std::mem::replace(slot, LocalSlot::Destroyed) {
             LocalSlot::Value(value) => Some(value),
             LocalSlot::Empty | LocalSlot::Destroyed => None,
+        }
+    }
+
+    /// At a step: whether the current thread is unwinding (rule 6); with no panic in flight,
+    /// forgets the marks of unwinds that have ended.
+    #[inline(always)]
+    fn note_unwinding(&mut self) -> bool {
+        if std::thread::panicking() {
+            self.current_is_unwinding()
+        } else {
+            if !self.unwinding.is_empty() {
+                self.unwinding.clear();
+            }
+            false
         }
     }
 

@@ -106,77 +106,39 @@ fn pct_finds_nothing_in_fix(name: &str) {
     assert_fix_holds(scenario, "PCT", &report);
 }
 
-mod lost_update {
-    const NAME: &str = "lost_update";
+/// One module of tests per scenario, named after it: each bug is found by both strategies,
+/// and neither finds anything in the fix.
+macro_rules! scenario_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                const NAME: &str = stringify!($name);
 
-    #[test]
-    fn random_finds_bug() {
-        super::random_finds_bug(NAME);
-    }
+                #[test]
+                fn random_finds_bug() {
+                    super::random_finds_bug(NAME);
+                }
 
-    #[test]
-    fn pct_finds_bug() {
-        super::pct_finds_bug(NAME);
-    }
+                #[test]
+                fn pct_finds_bug() {
+                    super::pct_finds_bug(NAME);
+                }
 
-    #[test]
-    fn random_finds_nothing_in_fix() {
-        super::random_finds_nothing_in_fix(NAME);
-    }
+                #[test]
+                fn random_finds_nothing_in_fix() {
+                    super::random_finds_nothing_in_fix(NAME);
+                }
 
-    #[test]
-    fn pct_finds_nothing_in_fix() {
-        super::pct_finds_nothing_in_fix(NAME);
-    }
+                #[test]
+                fn pct_finds_nothing_in_fix() {
+                    super::pct_finds_nothing_in_fix(NAME);
+                }
+            }
+        )*
+    };
 }
 
-mod lock_order {
-    const NAME: &str = "lock_order";
-
-    #[test]
-    fn random_finds_bug() {
-        super::random_finds_bug(NAME);
-    }
-
-    #[test]
-    fn pct_finds_bug() {
-        super::pct_finds_bug(NAME);
-    }
-
-    #[test]
-    fn random_finds_nothing_in_fix() {
-        super::random_finds_nothing_in_fix(NAME);
-    }
-
-    #[test]
-    fn pct_finds_nothing_in_fix() {
-        super::pct_finds_nothing_in_fix(NAME);
-    }
-}
-
-mod check_then_act {
-    const NAME: &str = "check_then_act";
-
-    #[test]
-    fn random_finds_bug() {
-        super::random_finds_bug(NAME);
-    }
-
-    #[test]
-    fn pct_finds_bug() {
-        super::pct_finds_bug(NAME);
-    }
-
-    #[test]
-    fn random_finds_nothing_in_fix() {
-        super::random_finds_nothing_in_fix(NAME);
-    }
-
-    #[test]
-    fn pct_finds_nothing_in_fix() {
-        super::pct_finds_nothing_in_fix(NAME);
-    }
-}
+scenario_tests!(lost_update, lock_order, check_then_act);
 
 /// The scenario table and the modules agree: each scenario's name is its module's name, and
 /// the examples exist under that name.

@@ -87,6 +87,22 @@ fn recurse_forever(depth: u64) -> u64 {
     }
 }
 
+/// Runs test `test_name` again in a child process (which overflows a stack), checks that
+/// the child did not survive, and returns what it printed on stderr.
+fn overflowing_child_stderr(test_name: &str) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_MARKER, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "the child survived a stack overflow\nstderr:\n{stderr}"
+    );
+    stderr
+}
+
 #[test]
 fn a_stack_overflow_names_the_green_thread() {
     const TEST_NAME: &str = "a_stack_overflow_names_the_green_thread";
@@ -102,16 +118,7 @@ fn a_stack_overflow_names_the_green_thread() {
         unreachable!("the green thread should have overflowed its stack");
     }
 
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(CHILD_MARKER, "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "the child survived a stack overflow\nstderr:\n{stderr}"
-    );
+    let stderr = overflowing_child_stderr(TEST_NAME);
     assert!(stderr.contains("bottomless"), "stderr:\n{stderr}");
     assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
 }
@@ -133,16 +140,7 @@ fn a_stack_overflow_under_exploration_names_the_green_thread() {
         unreachable!("the green thread should have overflowed its stack");
     }
 
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(CHILD_MARKER, "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "the child survived a stack overflow\nstderr:\n{stderr}"
-    );
+    let stderr = overflowing_child_stderr(TEST_NAME);
     assert!(stderr.contains("abyss"), "stderr:\n{stderr}");
     assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
     // The report says which execution overflowed and how to get back to it.
@@ -163,16 +161,7 @@ fn a_stack_overflow_of_main_names_main() {
         unreachable!("the main green thread should have overflowed its stack");
     }
 
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(CHILD_MARKER, "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "the child survived a stack overflow\nstderr:\n{stderr}"
-    );
+    let stderr = overflowing_child_stderr(TEST_NAME);
     assert!(stderr.contains("'main'"), "stderr:\n{stderr}");
     assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
 }

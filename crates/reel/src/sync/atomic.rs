@@ -68,8 +68,7 @@ macro_rules! atomic_common {
                 success: Ordering,
                 failure: Ordering,
             ) -> Result<$value, $value> {
-                access(&self.object, Op::AtomicUpdate);
-                self.inner.compare_exchange(current, new, success, failure)
+                self.compare_exchange(current, new, success, failure)
             }
 
             /// Applies `f` until it succeeds or returns None, as std; one scheduling point.
@@ -268,8 +267,7 @@ impl<T> AtomicPtr<T> {
         success: Ordering,
         failure: Ordering,
     ) -> Result<*mut T, *mut T> {
-        access(&self.object, Op::AtomicUpdate);
-        self.inner.compare_exchange(current, new, success, failure)
+        self.compare_exchange(current, new, success, failure)
     }
 
     /// Applies `f` until it succeeds or returns None; one scheduling point.

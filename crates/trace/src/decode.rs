@@ -1,0 +1,509 @@
+//! Reading a trace: every length is checked against the input before anything is
+//! allocated, every chunk against its checksum, every event against what came before it.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, ErrorKind};
+use crate::model::{
+    Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, Spawn, Step,
+};
+use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
+use crate::{FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, OLDEST_READABLE_VERSION};
+
+/// A decoded trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// The format version it was written in.
+    pub version: u16,
+    /// The program and the run.
+    pub header: Header,
+    /// The threads, by id: who spawned each, and its name.
+    pub threads: Vec<Spawn>,
+    /// The shared objects, by id.
+    pub objects: Vec<ObjectKind>,
+    /// The source files, by id.
+    pub files: Vec<String>,
+    /// The source locations, by id.
+    pub locations: Vec<LocationDef>,
+    /// The events in order (definitions of files and locations are in the tables above).
+    pub events: Vec<Event>,
+    /// How the run ended; `None` when the recording was cut short.
+    pub outcome: Option<Outcome>,
+    /// The number of steps.
+    pub steps: u64,
+    /// Bytes of the trace that were read and used.
+    pub bytes: u64,
+    /// When read with [`decode_prefix`]: the truncation that ended the readable part.
+    pub cut: Option<Error>,
+}
+
+impl Trace {
+    /// The steps, in order.
+    pub fn step_events(&self) -> impl Iterator<Item = &Step> {
+        self.events.iter().filter_map(|event| match event {
+            Event::Step(step) => Some(step),
+            _ => None,
+        })
+    }
+
+    /// A location's file path, line and column.
+    pub fn location(&self, location: u32) -> (&str, u32, u32) {
+        let definition = self.locations[location as usize];
+        (
+            &self.files[definition.file as usize],
+            definition.line,
+            definition.column,
+        )
+    }
+
+    /// How reports name a thread: `T3 'writer'` or `T3`.
+    pub fn thread_name(&self, thread: u32) -> String {
+        match self.threads.get(thread as usize).and_then(|spawn| spawn.name.as_deref()) {
+            Some(name) => format!("T{thread} '{name}'"),
+            None => format!("T{thread}"),
+        }
+    }
+
+    /// How reports name a step's object: `Mutex#2`, or `T3` for a join's target.
+    pub fn object_name(&self, op: OpKind, object: u32) -> String {
+        if op.object_is_thread() {
+            format!("T{object}")
+        } else {
+            format!("{}#{object}", self.objects[object as usize].name())
+        }
+    }
+}
+
+/// Decodes a whole trace; any damage, truncation included, is an error.
+pub fn decode(bytes: &[u8]) -> Result<Trace, Error> {
+    let mut trace = decode_prefix(bytes)?;
+    match trace.cut.take() {
+        Some(error) => Err(error),
+        None => Ok(trace),
+    }
+}
+
+/// Decodes a trace that may have been cut short (a recording that crashed or was killed):
+/// the complete chunks are returned, and the truncation that ended them is in
+/// [`Trace::cut`]. Any other damage is an error.
+pub fn decode_prefix(bytes: &[u8]) -> Result<Trace, Error> {
+    let mut reader = Reader {
+        bytes,
+        at: 0,
+        chunk: None,
+    };
+    let magic = reader.take(MAGIC.len())?;
+    if magic != MAGIC {
+        return Err(Error::new(ErrorKind::NotATrace, 0, None));
+    }
+    let version_bytes = reader.take(2)?;
+    let version = u16::from_le_bytes([version_bytes[0], version_bytes[1]]);
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
+        return Err(Error::new(
+            ErrorKind::UnsupportedVersion { found: version },
+            MAGIC.len() as u64,
+            None,
+        ));
+    }
+    let (header_at, payload) = reader.chunk()?;
+    if payload.first() != Some(&(ChunkKind::Header as u8)) {
+        return Err(Error::new(ErrorKind::MissingHeader, header_at, None));
+    }
+    let header: Header = match postcard::take_from_bytes(&payload[1..]) {
+        Ok((header, [])) => header,
+        Ok((_, rest)) => {
+            return Err(Error::new(
+                ErrorKind::BadHeader(format!("{} bytes left over", rest.len())),
+                header_at,
+                None,
+            ));
+        }
+        Err(error) => {
+            return Err(Error::new(
+                ErrorKind::BadHeader(error.to_string()),
+                header_at,
+                None,
+            ));
+        }
+    };
+    let mut events = EventDecoder {
+        trace: Trace {
+            version,
+            header,
+            threads: Vec::new(),
+            objects: Vec::new(),
+            files: Vec::new(),
+            locations: Vec::new(),
+            events: Vec::new(),
+            outcome: None,
+            steps: 0,
+            bytes: 0,
+            cut: None,
+        },
+        sequence: 0,
+    };
+    loop {
+        events.trace.bytes = reader.at as u64;
+        if reader.at == bytes.len() {
+            break;
+        }
+        reader.chunk = Some(events.sequence);
+        let (chunk_at, payload) = match reader.chunk() {
+            Ok(chunk) => chunk,
+            Err(error) if error.is_truncation() => {
+                events.trace.cut = Some(error);
+                break;
+            }
+            Err(error) => return Err(error),
+        };
+        events.chunk(payload, chunk_at + FRAME_BYTES as u64)?;
+    }
+    Ok(events.trace)
+}
+
+/// Reads and decodes a trace file (see [`decode`]).
+pub fn read_file(path: impl AsRef<Path>) -> Result<Trace, Error> {
+    read_with(path.as_ref(), decode)
+}
+
+/// Reads and decodes a trace file that may have been cut short (see [`decode_prefix`]).
+pub fn read_file_prefix(path: impl AsRef<Path>) -> Result<Trace, Error> {
+    read_with(path.as_ref(), decode_prefix)
+}
+
+fn read_with(path: &Path, decode: fn(&[u8]) -> Result<Trace, Error>) -> Result<Trace, Error> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| Error {
+        kind: ErrorKind::Io(error.to_string()),
+        offset: 0,
+        chunk: None,
+        path: Some(name.clone()),
+    })?;
+    decode(&bytes).map_err(|mut error| {
+        error.path = Some(name);
+        error
+    })
+}
+
+/// A cursor over the file's bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    /// The event chunk being read, for errors.
+    chunk: Option<u32>,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], Error> {
+        let available = self.bytes.len() - self.at;
+        if count > available {
+            return Err(Error::new(
+                ErrorKind::Truncated {
+                    missing: (count - available) as u64,
+                },
+                self.bytes.len() as u64,
+                self.chunk,
+            ));
+        }
+        let taken = &self.bytes[self.at..self.at + count];
+        self.at += count;
+        Ok(taken)
+    }
+
+    /// One framed chunk: its offset and its checked payload.
+    fn chunk(&mut self) -> Result<(u64, &'a [u8]), Error> {
+        let chunk_at = self.at as u64;
+        let frame = self.take(FRAME_BYTES).inspect_err(|_| self.at = chunk_at as usize)?;
+        let length = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        let stored = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        if length > MAX_CHUNK_BYTES {
+            return Err(Error::new(
+                ErrorKind::ChunkTooLarge {
+                    length: length as u64,
+                },
+                chunk_at,
+                self.chunk,
+            ));
+        }
+        let payload = self.take(length)?;
+        let computed = crc32fast::hash(payload);
+        if computed != stored {
+            return Err(Error::new(
+                ErrorKind::BadChecksum { stored, computed },
+                chunk_at,
+                self.chunk,
+            ));
+        }
+        Ok((chunk_at, payload))
+    }
+}
+
+/// Decodes event chunks into a trace, checking each event against the tables so far.
+struct EventDecoder {
+    trace: Trace,
+    sequence: u32,
+}
+
+/// A cursor over one chunk's payload; `base` is the payload's offset in the file.
+struct Payload<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    base: u64,
+    chunk: u32,
+}
+
+impl<'a> Payload<'a> {
+    fn offset(&self) -> u64 {
+        self.base + self.at as u64
+    }
+
+    fn error(&self, kind: ErrorKind) -> Error {
+        Error::new(kind, self.offset(), Some(self.chunk))
+    }
+
+    fn malformed(&self, message: String) -> Error {
+        self.error(ErrorKind::Malformed(message))
+    }
+
+    fn byte(&mut self) -> Result<u8, Error> {
+        let byte = *self
+            .bytes
+            .get(self.at)
+            .ok_or_else(|| self.malformed("the chunk ends inside an event".to_owned()))?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    /// A postcard varint of at most `max_bits` bits.
+    fn varint(&mut self, max_bits: u32) -> Result<u64, Error> {
+        let start = self.at;
+        let mut value = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = self.byte()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift >= max_bits || (shift > 0 && bits >> (max_bits - shift).min(63) != 0) {
+                self.at = start;
+                return Err(self.malformed(format!("a varint overflows {max_bits} bits")));
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+        }
+    }
+
+    fn u32(&mut self) -> Result<u32, Error> {
+        Ok(self.varint(32)? as u32)
+    }
+
+    fn body<T: DeserializeOwned>(&mut self, what: &str) -> Result<T, Error> {
+        match postcard::take_from_bytes::<T>(&self.bytes[self.at..]) {
+            Ok((value, rest)) => {
+                self.at = self.bytes.len() - rest.len();
+                Ok(value)
+            }
+            Err(error) => Err(self.malformed(format!("{what} does not decode: {error}"))),
+        }
+    }
+}
+
+impl EventDecoder {
+    fn chunk(&mut self, bytes: &[u8], base: u64) -> Result<(), Error> {
+        let mut payload = Payload {
+            bytes,
+            at: 0,
+            base,
+            chunk: self.sequence,
+        };
+        let kind = payload.byte()?;
+        if kind != ChunkKind::Events as u8 {
+            payload.at = 0;
+            return Err(payload.error(ErrorKind::UnknownChunk(kind)));
+        }
+        let sequence = payload.varint(32)?;
+        if sequence != u64::from(self.sequence) {
+            return Err(payload.error(ErrorKind::OutOfSequence {
+                expected: self.sequence,
+                found: sequence,
+            }));
+        }
+        let first_step = payload.varint(64)?;
+        if first_step != self.trace.steps + 1 {
+            return Err(payload.malformed(format!(
+                "the chunk says it starts at step {first_step}, but {} steps came before it",
+                self.trace.steps
+            )));
+        }
+        let mut previous_thread = None;
+        while payload.at < bytes.len() {
+            if self.trace.outcome.is_some() {
+                return Err(payload.malformed("an event follows the outcome".to_owned()));
+            }
+            let event_at = payload.at;
+            let tag = payload.byte()?;
+            if tag < 0x80 {
+                let step = self.step(&mut payload, tag, previous_thread)?;
+                previous_thread = Some(step.thread);
+                self.trace.steps += 1;
+                self.trace.events.push(Event::Step(step));
+                continue;
+            }
+            let Some(tag) = Tag::from_byte(tag) else {
+                payload.at = event_at;
+                return Err(payload.error(match wire::reserved(tag) {
+                    Some(kind) => ErrorKind::ReservedEvent(kind),
+                    None => ErrorKind::UnknownEvent(tag),
+                }));
+            };
+            self.event(&mut payload, tag)?;
+        }
+        self.sequence += 1;
+        Ok(())
+    }
+
+    fn step(
+        &self,
+        payload: &mut Payload<'_>,
+        tag: u8,
+        previous_thread: Option<u32>,
+    ) -> Result<Step, Error> {
+        let op = OpKind::from_code(tag & !wire::SAME_THREAD)
+            .ok_or_else(|| payload.error(ErrorKind::UnknownEvent(tag)))?;
+        let thread = if tag & wire::SAME_THREAD != 0 {
+            previous_thread.ok_or_else(|| {
+                payload.malformed("a step repeats the thread of a step before it, but it is the first in its chunk".to_owned())
+            })?
+        } else {
+            payload.u32()?
+        };
+        let threads = self.trace.threads.len();
+        if thread as usize >= threads {
+            return Err(payload.malformed(format!(
+                "a step of thread {thread}, but only {threads} threads were spawned"
+            )));
+        }
+        let object = match payload.varint(33)? {
+            0 => None,
+            object => Some((object - 1) as u32),
+        };
+        if let Some(object) = object {
+            let (known, what) = if op.object_is_thread() {
+                (threads, "threads")
+            } else {
+                (self.trace.objects.len(), "objects")
+            };
+            if object as usize >= known {
+                return Err(payload.malformed(format!(
+                    "a step on object {object}, but only {known} {what} are known"
+                )));
+            }
+        }
+        let location = payload.u32()?;
+        let locations = self.trace.locations.len();
+        if location as usize >= locations {
+            return Err(payload.malformed(format!(
+                "a step at location {location}, but only {locations} locations are defined"
+            )));
+        }
+        Ok(Step {
+            thread,
+            op,
+            object,
+            location,
+        })
+    }
+
+    fn event(&mut self, payload: &mut Payload<'_>, tag: Tag) -> Result<(), Error> {
+        let event_at = payload.at - 1;
+        let trace = &mut self.trace;
+        let check = |payload: &mut Payload<'_>, ok: bool, message: String| {
+            if ok {
+                Ok(())
+            } else {
+                payload.at = event_at;
+                Err(payload.malformed(message))
+            }
+        };
+        match tag {
+            Tag::Spawn => {
+                let spawn: Spawn = payload.body("a spawn")?;
+                let threads = trace.threads.len();
+                let parent_ok = match spawn.parent {
+                    None => threads == 0,
+                    Some(parent) => (parent as usize) < threads,
+                };
+                check(
+                    payload,
+                    parent_ok,
+                    format!(
+                        "thread {threads} was spawned by {:?}, which is not a thread yet",
+                        spawn.parent
+                    ),
+                )?;
+                trace.threads.push(spawn.clone());
+                trace.events.push(Event::Spawn(Box::new(spawn)));
+            }
+            Tag::Object => {
+                let kind: ObjectKind = payload.body("an object")?;
+                trace.objects.push(kind);
+                trace.events.push(Event::Object(kind));
+            }
+            Tag::File => {
+                let file: FileDef = payload.body("a file")?;
+                trace.files.push(file.path);
+            }
+            Tag::Location => {
+                let location: LocationDef = payload.body("a location")?;
+                let files = trace.files.len();
+                check(
+                    payload,
+                    (location.file as usize) < files,
+                    format!(
+                        "a location in file {}, but only {files} files are defined",
+                        location.file
+                    ),
+                )?;
+                trace.locations.push(location);
+            }
+            Tag::Timeout => {
+                let thread: u32 = payload.body("a timeout")?;
+                let threads = trace.threads.len();
+                check(
+                    payload,
+                    (thread as usize) < threads,
+                    format!("a timeout of thread {thread}, but only {threads} threads exist"),
+                )?;
+                trace.events.push(Event::Timeout { thread });
+            }
+            Tag::Outcome => {
+                let outcome: Outcome = payload.body("the outcome")?;
+                let threads = trace.threads.len();
+                let threads_ok = outcome
+                    .thread
+                    .iter()
+                    .chain(&outcome.cycle)
+                    .all(|&thread| (thread as usize) < threads);
+                check(
+                    payload,
+                    threads_ok,
+                    format!("the outcome names a thread beyond the {threads} that exist"),
+                )?;
+                check(
+                    payload,
+                    outcome.step == trace.steps,
+                    format!(
+                        "the outcome is at step {}, but the trace has {} steps",
+                        outcome.step, trace.steps
+                    ),
+                )?;
+                trace.events.push(Event::Outcome(Box::new(outcome.clone())));
+                trace.outcome = Some(outcome);
+            }
+        }
+        Ok(())
+    }
+}

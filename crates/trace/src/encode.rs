@@ -1,0 +1,294 @@
+//! Writing a trace: the prologue (magic, version, header chunk) and event chunks, built one
+//! event at a time into a buffer that never reallocates, so that a fatal-signal handler can
+//! write out the open chunk as it stands.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, Spawn};
+use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
+use crate::{CHUNK_TARGET_BYTES, FORMAT_VERSION, MAGIC, MAX_EVENT_BYTES, MAX_STRING_BYTES};
+
+/// The most bytes one step takes: a tag and three 32-bit varints.
+const MAX_STEP_BYTES: usize = 1 + 3 * 5;
+
+/// Capacity of the open chunk: frame, chunk prefix, the target payload, and one more event.
+const CHUNK_CAPACITY: usize = FRAME_BYTES + 16 + CHUNK_TARGET_BYTES + MAX_EVENT_BYTES;
+
+/// The prologue of a trace file: magic, format version, and the header chunk.
+pub fn encode_prologue(header: &Header) -> Vec<u8> {
+    let mut header = header.clone();
+    bound_header(&mut header);
+    let mut payload = vec![ChunkKind::Header as u8];
+    let body = postcard::to_allocvec(&header).expect("a header always serializes");
+    payload.extend_from_slice(&body);
+    let mut out = Vec::with_capacity(MAGIC.len() + 2 + FRAME_BYTES + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&wire::frame(&payload));
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Cuts a string to at most `MAX_STRING_BYTES`, on a character boundary.
+pub(crate) fn bound_string(text: &mut String) {
+    if text.len() > MAX_STRING_BYTES {
+        let mut end = MAX_STRING_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+fn bound_header(header: &mut Header) {
+    header.program.args.truncate(crate::MAX_ARGS);
+    let program = &mut header.program;
+    for text in program
+        .args
+        .iter_mut()
+        .chain([
+            &mut program.exe_path,
+            &mut program.exe_name,
+            &mut program.reel_version,
+            &mut program.rustc_version,
+            &mut program.target,
+            &mut program.profile,
+        ])
+        .chain(program.entry.as_mut())
+    {
+        bound_string(text);
+    }
+    let run = &mut header.run;
+    for text in [&mut run.strategy, &mut run.host]
+        .into_iter()
+        .chain(run.ci_commit.as_mut())
+    {
+        bound_string(text);
+    }
+}
+
+/// Builds event chunks. Sealed chunks (framed, ready to append to a file) collect in
+/// [`ChunkEncoder::sealed`] until the owner takes them.
+pub struct ChunkEncoder {
+    /// The open chunk: room for the frame, then the payload. Fixed size, never reallocated.
+    chunk: Box<[u8]>,
+    /// Bytes of `chunk` in use (frame included).
+    len: usize,
+    /// `len` at the end of the last complete event, for a signal handler (see
+    /// [`ChunkEncoder::committed_chunk`]).
+    committed: AtomicUsize,
+    /// Framed chunks sealed and not yet taken.
+    sealed: Vec<u8>,
+    /// The thread of the previous step in the open chunk.
+    previous_thread: Option<u32>,
+    /// The sequence number of the open (or next) chunk.
+    sequence: u32,
+    /// Steps encoded so far.
+    steps: u64,
+}
+
+impl Default for ChunkEncoder {
+    fn default() -> ChunkEncoder {
+        ChunkEncoder::new()
+    }
+}
+
+impl ChunkEncoder {
+    /// An encoder for a new trace (its first chunk has sequence number 0).
+    pub fn new() -> ChunkEncoder {
+        ChunkEncoder {
+            chunk: vec![0; CHUNK_CAPACITY].into_boxed_slice(),
+            len: 0,
+            committed: AtomicUsize::new(0),
+            sealed: Vec::new(),
+            previous_thread: None,
+            sequence: 0,
+            steps: 0,
+        }
+    }
+
+    /// Starts a new trace, keeping the buffers.
+    pub fn reset(&mut self) {
+        self.len = 0;
+        self.committed.store(0, Ordering::Release);
+        self.sealed.clear();
+        self.previous_thread = None;
+        self.sequence = 0;
+        self.steps = 0;
+    }
+
+    /// Steps encoded so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Opens a chunk if none is open, sealing the open one first if `needed` more bytes
+    /// would not fit.
+    #[inline(always)]
+    fn make_room(&mut self, needed: usize) {
+        if self.len != 0 && self.len + needed > self.chunk.len() {
+            self.seal();
+        }
+        if self.len == 0 {
+            self.open();
+        }
+    }
+
+    #[cold]
+    fn open(&mut self) {
+        let mut len = FRAME_BYTES;
+        self.chunk[len] = ChunkKind::Events as u8;
+        len += 1;
+        len += wire::put_varint(&mut self.chunk[len..], u64::from(self.sequence));
+        len += wire::put_varint(&mut self.chunk[len..], self.steps + 1);
+        self.len = len;
+        self.previous_thread = None;
+        self.committed.store(len, Ordering::Release);
+    }
+
+    /// Ends an event: publishes it to a signal handler, and seals the chunk once it reached
+    /// its target size.
+    #[inline(always)]
+    fn commit(&mut self) {
+        self.committed.store(self.len, Ordering::Release);
+        if self.len >= FRAME_BYTES + CHUNK_TARGET_BYTES {
+            self.seal();
+        }
+    }
+
+    /// Records one scheduling step: the hot path.
+    #[inline]
+    pub fn step(&mut self, thread: u32, op: OpKind, object: Option<u32>, location: u32) {
+        self.make_room(MAX_STEP_BYTES);
+        let buffer = &mut self.chunk[self.len..];
+        let mut at = 0;
+        if self.previous_thread == Some(thread) {
+            buffer[0] = op.code() | wire::SAME_THREAD;
+            at += 1;
+        } else {
+            buffer[0] = op.code();
+            at += 1;
+            at += wire::put_varint(&mut buffer[at..], u64::from(thread));
+            self.previous_thread = Some(thread);
+        }
+        let object = object.map_or(0, |object| u64::from(object) + 1);
+        at += wire::put_varint(&mut buffer[at..], object);
+        at += wire::put_varint(&mut buffer[at..], u64::from(location));
+        self.len += at;
+        self.steps += 1;
+        self.commit();
+    }
+
+    /// Records that a thread was created (it gets the next thread id).
+    pub fn spawn(&mut self, parent: Option<u32>, name: Option<&str>) {
+        let mut name = name.map(str::to_owned);
+        if let Some(name) = &mut name {
+            bound_string(name);
+        }
+        self.body(Tag::Spawn, &Spawn { parent, name });
+    }
+
+    /// Records that a shared object was first used (it gets the next object id).
+    pub fn object(&mut self, kind: ObjectKind) {
+        self.body(Tag::Object, &kind);
+    }
+
+    /// Defines the next source file.
+    pub fn file(&mut self, path: &str) {
+        let mut path = path.to_owned();
+        bound_string(&mut path);
+        self.body(Tag::File, &FileDef { path });
+    }
+
+    /// Defines the next location.
+    pub fn location(&mut self, location: LocationDef) {
+        self.body(Tag::Location, &location);
+    }
+
+    /// Records that `thread`'s timed wait ran out.
+    pub fn timeout(&mut self, thread: u32) {
+        self.body(Tag::Timeout, &thread);
+    }
+
+    /// Records how the run ended.
+    pub fn outcome(&mut self, outcome: &Outcome) {
+        let mut outcome = outcome.clone();
+        bound_string(&mut outcome.message);
+        if let Some(location) = &mut outcome.location {
+            bound_string(&mut location.file);
+        }
+        outcome.cycle.truncate(crate::MAX_CYCLE_THREADS);
+        self.body(Tag::Outcome, &outcome);
+    }
+
+    /// A tag byte, then the postcard encoding of `body`.
+    fn body(&mut self, tag: Tag, body: &impl Serialize) {
+        self.make_room(MAX_EVENT_BYTES);
+        self.chunk[self.len] = tag as u8;
+        let written = postcard::to_slice(body, &mut self.chunk[self.len + 1..])
+            .expect("an event with bounded strings fits in MAX_EVENT_BYTES")
+            .len();
+        debug_assert!(1 + written <= MAX_EVENT_BYTES);
+        self.len += 1 + written;
+        self.commit();
+    }
+
+    /// Seals the open chunk, if any, into `sealed`.
+    pub fn seal(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        let frame = wire::frame(&self.chunk[FRAME_BYTES..self.len]);
+        self.chunk[..FRAME_BYTES].copy_from_slice(&frame);
+        self.sealed.extend_from_slice(&self.chunk[..self.len]);
+        self.len = 0;
+        self.committed.store(0, Ordering::Release);
+        self.sequence += 1;
+    }
+
+    /// The sealed chunks, framed, not yet taken.
+    pub fn sealed(&self) -> &[u8] {
+        &self.sealed
+    }
+
+    /// Forgets the sealed chunks (after writing them out).
+    pub fn clear_sealed(&mut self) {
+        self.sealed.clear();
+    }
+
+    /// Whether sealed chunks wait to be taken.
+    #[inline(always)]
+    pub fn has_sealed(&self) -> bool {
+        !self.sealed.is_empty()
+    }
+
+    /// The open chunk's payload up to its last complete event, and the frame that seals it,
+    /// without changing the encoder: for a fatal-signal handler, which may have interrupted
+    /// an event half-way. Allocates nothing.
+    ///
+    /// # Safety
+    /// `encoder` must point to a live encoder. The payload returned may be read while the
+    /// encoder's owner is suspended (interrupted by a signal on the same kernel thread):
+    /// bytes before the committed length are never written again until the chunk is sealed.
+    /// The result must not be used after the owner resumes.
+    pub unsafe fn committed_chunk<'a>(
+        encoder: *const ChunkEncoder,
+    ) -> Option<([u8; FRAME_BYTES], &'a [u8])> {
+        // SAFETY: the caller guarantees `encoder` is live; `committed` is an atomic, and the
+        // boxed buffer's address never changes.
+        let (committed, chunk) = unsafe {
+            let committed = (*encoder).committed.load(Ordering::Acquire);
+            let chunk: *const [u8] = &*(*encoder).chunk;
+            (committed, chunk)
+        };
+        if committed <= FRAME_BYTES {
+            return None;
+        }
+        // SAFETY: `committed` never exceeds the buffer's length, and the bytes before it
+        // were written before it was published (Release/Acquire).
+        let payload = unsafe { &(&*chunk)[FRAME_BYTES..committed] };
+        Some((wire::frame(payload), payload))
+    }
+}

@@ -1,0 +1,456 @@
+//! The trace's data model: the header that names the program and the run, and the events
+//! that record what the run did.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a trace says about the program and the run before its first event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Which program was recorded.
+    pub program: Program,
+    /// How and where it ran.
+    pub run: RunInfo,
+    /// The runtime settings a replay must use to reproduce it.
+    pub settings: Settings,
+}
+
+/// The identity of the recorded program.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    /// The executable's path when it was recorded.
+    pub exe_path: String,
+    /// The executable's name without cargo's `-<hash>` suffix: the same for a debug and a
+    /// release build of one program, so that either replays the other's traces.
+    pub exe_name: String,
+    /// xxh3-64 of the executable's contents, when it could be read.
+    pub exe_hash: Option<u64>,
+    /// The test (or entry point) that was recorded, when there is one.
+    pub entry: Option<String>,
+    /// The process's arguments (at most [`crate::MAX_ARGS`], each at most
+    /// [`crate::MAX_STRING_BYTES`]).
+    pub args: Vec<String>,
+    /// The reel version that recorded it.
+    pub reel_version: String,
+    /// `rustc --version` of the toolchain that built it.
+    pub rustc_version: String,
+    /// The target triple it was built for.
+    pub target: String,
+    /// `debug` or `release` (whether debug assertions were on).
+    pub profile: String,
+}
+
+/// How and where the program ran.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The exploration strategy ("random", "pct (depth 3)"), or "run" for a plain run.
+    pub strategy: String,
+    /// The exploration's seed.
+    pub seed: Option<u64>,
+    /// The 1-based execution of the exploration that this trace records.
+    pub iteration: Option<u64>,
+    /// The host name.
+    pub host: String,
+    /// When the recording started, in milliseconds since the Unix epoch.
+    pub start_unix_ms: u64,
+    /// The process id.
+    pub pid: u32,
+    /// The kernel thread id that ran every green thread.
+    pub kernel_thread: u64,
+    /// The commit CI was building, when the environment named one (`GITHUB_SHA`,
+    /// `CI_COMMIT_SHA`, ...).
+    pub ci_commit: Option<String>,
+}
+
+/// The runtime settings of the recorded run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The step bound, if any.
+    pub max_steps: Option<u64>,
+    /// The plain run's spin detector limit, if any.
+    pub spin_limit: Option<u64>,
+    /// Usable stack bytes of each green thread.
+    pub stack_bytes: u64,
+    /// Whether a panic in any thread failed the run (exploration) or only main's (a plain run).
+    pub any_thread_panic_fails: bool,
+    /// Which clock the run used.
+    pub clock: ClockKind,
+}
+
+/// The clock a run used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClockKind {
+    /// Virtual time, a function of the schedule.
+    Virtual,
+    /// Real time; its effects (timeouts that fired) are recorded as events.
+    Real,
+}
+
+/// The kind of operation a scheduling step performed. The wire code of each is fixed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum OpKind {
+    /// Spawned a thread.
+    Spawn = 0,
+    /// Joined (or asked whether a thread finished).
+    Join = 1,
+    /// The thread exited.
+    Exit = 2,
+    /// Yielded.
+    Yield = 3,
+    /// Began a sleep.
+    Sleep = 4,
+    /// Parked.
+    Park = 5,
+    /// Unparked another thread.
+    Unpark = 6,
+    /// Locked a mutex.
+    Lock = 7,
+    /// Unlocked a mutex.
+    Unlock = 8,
+    /// Read-locked an RwLock.
+    ReadLock = 9,
+    /// Write-locked an RwLock.
+    WriteLock = 10,
+    /// Released a read lock.
+    ReadUnlock = 11,
+    /// Released a write lock.
+    WriteUnlock = 12,
+    /// Waited on a condvar.
+    CondvarWait = 13,
+    /// Notified a condvar.
+    CondvarNotify = 14,
+    /// Waited at a barrier.
+    BarrierWait = 15,
+    /// Called a Once (or OnceLock, LazyLock) initialiser.
+    OnceCall = 16,
+    /// Sent on a channel.
+    Send = 17,
+    /// Received from a channel.
+    Recv = 18,
+    /// Loaded an atomic.
+    AtomicLoad = 19,
+    /// Stored an atomic.
+    AtomicStore = 20,
+    /// Read-modify-wrote an atomic.
+    AtomicUpdate = 21,
+    /// A fence.
+    Fence = 22,
+    /// Blocked: waiting to lock a mutex.
+    BlockLock = 32,
+    /// Blocked: waiting to read-lock an RwLock.
+    BlockRead = 33,
+    /// Blocked: waiting to write-lock an RwLock.
+    BlockWrite = 34,
+    /// Blocked: waiting for a condvar notification.
+    BlockCondvar = 35,
+    /// Blocked: waiting for a thread (the step's object is that thread's id) to finish.
+    BlockJoin = 36,
+    /// Blocked: waiting for a message.
+    BlockRecv = 37,
+    /// Blocked: waiting for room on a channel (or a rendezvous).
+    BlockSend = 38,
+    /// Blocked: waiting for the rest of a barrier's threads.
+    BlockBarrier = 39,
+    /// Blocked: waiting for another thread's Once initialiser.
+    BlockOnce = 40,
+    /// Blocked: parked, waiting for an unpark.
+    BlockPark = 41,
+    /// Blocked: sleeping.
+    BlockSleep = 42,
+}
+
+impl OpKind {
+    /// Every operation kind, in code order.
+    pub const ALL: [OpKind; 34] = [
+        OpKind::Spawn,
+        OpKind::Join,
+        OpKind::Exit,
+        OpKind::Yield,
+        OpKind::Sleep,
+        OpKind::Park,
+        OpKind::Unpark,
+        OpKind::Lock,
+        OpKind::Unlock,
+        OpKind::ReadLock,
+        OpKind::WriteLock,
+        OpKind::ReadUnlock,
+        OpKind::WriteUnlock,
+        OpKind::CondvarWait,
+        OpKind::CondvarNotify,
+        OpKind::BarrierWait,
+        OpKind::OnceCall,
+        OpKind::Send,
+        OpKind::Recv,
+        OpKind::AtomicLoad,
+        OpKind::AtomicStore,
+        OpKind::AtomicUpdate,
+        OpKind::Fence,
+        OpKind::BlockLock,
+        OpKind::BlockRead,
+        OpKind::BlockWrite,
+        OpKind::BlockCondvar,
+        OpKind::BlockJoin,
+        OpKind::BlockRecv,
+        OpKind::BlockSend,
+        OpKind::BlockBarrier,
+        OpKind::BlockOnce,
+        OpKind::BlockPark,
+        OpKind::BlockSleep,
+    ];
+
+    /// The wire code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind with this wire code, if there is one.
+    pub fn from_code(code: u8) -> Option<OpKind> {
+        OpKind::ALL.iter().copied().find(|kind| kind.code() == code)
+    }
+
+    /// Whether the thread blocks at this step.
+    pub fn is_block(self) -> bool {
+        self.code() >= OpKind::BlockLock.code()
+    }
+
+    /// Whether the step's object is a thread id (a join's target) rather than a shared object.
+    pub fn object_is_thread(self) -> bool {
+        self == OpKind::BlockJoin
+    }
+
+    /// How reports and `reel show` name the operation.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Spawn => "spawn",
+            OpKind::Join => "join",
+            OpKind::Exit => "exit",
+            OpKind::Yield => "yield",
+            OpKind::Sleep => "sleep",
+            OpKind::Park => "park",
+            OpKind::Unpark => "unpark",
+            OpKind::Lock => "lock",
+            OpKind::Unlock => "unlock",
+            OpKind::ReadLock => "read-lock",
+            OpKind::WriteLock => "write-lock",
+            OpKind::ReadUnlock => "read-unlock",
+            OpKind::WriteUnlock => "write-unlock",
+            OpKind::CondvarWait => "condvar wait",
+            OpKind::CondvarNotify => "condvar notify",
+            OpKind::BarrierWait => "barrier wait",
+            OpKind::OnceCall => "once call",
+            OpKind::Send => "send",
+            OpKind::Recv => "receive",
+            OpKind::AtomicLoad => "atomic load",
+            OpKind::AtomicStore => "atomic store",
+            OpKind::AtomicUpdate => "atomic read-modify-write",
+            OpKind::Fence => "fence",
+            OpKind::BlockLock => "blocks: lock",
+            OpKind::BlockRead => "blocks: read-lock",
+            OpKind::BlockWrite => "blocks: write-lock",
+            OpKind::BlockCondvar => "blocks: condvar wait",
+            OpKind::BlockJoin => "blocks: join",
+            OpKind::BlockRecv => "blocks: receive",
+            OpKind::BlockSend => "blocks: send",
+            OpKind::BlockBarrier => "blocks: barrier",
+            OpKind::BlockOnce => "blocks: once",
+            OpKind::BlockPark => "blocks: park",
+            OpKind::BlockSleep => "blocks: sleep",
+        }
+    }
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The kind of a shared object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ObjectKind {
+    /// `sync::Mutex`.
+    Mutex,
+    /// `sync::RwLock`.
+    RwLock,
+    /// `sync::Condvar`.
+    Condvar,
+    /// `sync::Barrier`.
+    Barrier,
+    /// `sync::Once` (and what is built on it).
+    Once,
+    /// An mpsc channel.
+    Channel,
+    /// An atomic.
+    Atomic,
+}
+
+impl ObjectKind {
+    /// The type's name, as in "Mutex#3".
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Mutex => "Mutex",
+            ObjectKind::RwLock => "RwLock",
+            ObjectKind::Condvar => "Condvar",
+            ObjectKind::Barrier => "Barrier",
+            ObjectKind::Once => "Once",
+            ObjectKind::Channel => "Channel",
+            ObjectKind::Atomic => "Atomic",
+        }
+    }
+}
+
+/// One scheduling step: `thread` performed `op` on `object` at `location`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// The green thread (0 is main).
+    pub thread: u32,
+    /// What it did.
+    pub op: OpKind,
+    /// The object it did it to: an index into [`crate::Trace::objects`], or a thread id when
+    /// [`OpKind::object_is_thread`].
+    pub object: Option<u32>,
+    /// Where: an index into [`crate::Trace::locations`].
+    pub location: u32,
+}
+
+/// A thread came to be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spawn {
+    /// The thread that spawned it (`None` for main).
+    pub parent: Option<u32>,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+}
+
+/// A source file, interned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDef {
+    /// The path as the compiler saw it.
+    pub path: String,
+}
+
+/// A source location, interned: an index into the trace's files, a line and a column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LocationDef {
+    /// Index into [`crate::Trace::files`].
+    pub file: u32,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+/// A source location spelled out (for outcomes, whose locations are not step locations).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceLocation {
+    /// The path as the compiler saw it.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// How a recorded run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OutcomeKind {
+    /// Main returned and nothing failed.
+    Ok,
+    /// A thread panicked.
+    Panic,
+    /// No thread could run.
+    Deadlock,
+    /// Threads waited for each other in a cycle while others could run.
+    PartialDeadlock,
+    /// A thread locked a lock it held.
+    ReentrantLock,
+    /// The step bound (or the spin detector) stopped a likely livelock.
+    StepBoundExceeded,
+}
+
+impl OutcomeKind {
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeKind::Ok => "ok",
+            OutcomeKind::Panic => "panic",
+            OutcomeKind::Deadlock => "deadlock",
+            OutcomeKind::PartialDeadlock => "partial deadlock",
+            OutcomeKind::ReentrantLock => "re-entrant lock",
+            OutcomeKind::StepBoundExceeded => "step bound exceeded",
+        }
+    }
+}
+
+/// The end of a recorded run: the last event of a complete trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// How it ended.
+    pub kind: OutcomeKind,
+    /// The step at which it ended.
+    pub step: u64,
+    /// The thread it is blamed on, if one.
+    pub thread: Option<u32>,
+    /// Where, if known.
+    pub location: Option<SourceLocation>,
+    /// The panic message or the report's summary (at most [`crate::MAX_STRING_BYTES`]).
+    pub message: String,
+    /// A deadlock's wait-for cycle, in order.
+    pub cycle: Vec<u32>,
+}
+
+/// One event of a trace, as the reader gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A scheduling step. The scheduler's decision at each point is the thread of the step
+    /// that follows it.
+    Step(Step),
+    /// A thread was created; it gets the next thread id (main is 0).
+    Spawn(Box<Spawn>),
+    /// A shared object was first used; it gets the next object id.
+    Object(ObjectKind),
+    /// A timed wait of this thread ran out, before the next step.
+    Timeout {
+        /// The thread whose timeout fired.
+        thread: u32,
+    },
+    /// The run ended.
+    Outcome(Box<Outcome>),
+}
+
+/// Event kinds that the format reserves for nondeterministic inputs that this version of the
+/// runtime does not produce yet; a reader rejects them by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReservedKind {
+    /// A signal arrived.
+    Signal,
+    /// A timer preempted the running thread.
+    TimerPreemption,
+    /// The program read the clock.
+    ClockRead,
+    /// The program read random bytes.
+    RandomRead,
+    /// An I/O operation completed.
+    IoResult,
+}
+
+impl ReservedKind {
+    /// How errors name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReservedKind::Signal => "signal arrival",
+            ReservedKind::TimerPreemption => "timer preemption",
+            ReservedKind::ClockRead => "clock read",
+            ReservedKind::RandomRead => "random read",
+            ReservedKind::IoResult => "I/O result",
+        }
+    }
+}

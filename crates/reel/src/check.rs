@@ -2,10 +2,15 @@
 //! failure with everything needed to reproduce it.
 
 use std::fmt;
+use std::path::PathBuf;
 
+use crate::recording::TraceMode;
+use crate::recording::program::{self, RunDescription};
+use crate::recording::recorder::Recorder;
+use crate::replay::{Replay, ReplayResult};
 use crate::runtime::clock::Clock;
 use crate::runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy};
-use crate::runtime::failure::Failure;
+use crate::runtime::failure::{Failure, FailureKind};
 use crate::runtime::overflow::{self, ExplorationContext};
 use crate::scheduler::{PctScheduler, RandomScheduler, Scheduler};
 
@@ -37,7 +42,12 @@ impl fmt::Display for Strategy {
 /// [`check_pct`] for the panicking shorthands.
 ///
 /// `REEL_SEED` and `REEL_ITERATIONS` in the environment override the seed and the number of
-/// executions.
+/// executions. Every execution is recorded in memory; the trace of a failing one is saved
+/// to `target/reel/traces/<test>-<seed>-<iteration>.reel` (`REEL_TRACE_DIR` or
+/// [`Checker::trace_dir`] choose another directory). `REEL_REPLAY=<trace>` replays that
+/// trace instead of exploring, in the test that recorded it. `REEL_CHECK_DETERMINISM=1`
+/// (or [`Checker::check_determinism`]) runs every execution twice and reports a
+/// [`FailureKind::Nondeterminism`] if the two differ.
 #[derive(Clone, Debug)]
 pub struct Checker {
     strategy: Strategy,
@@ -46,6 +56,9 @@ pub struct Checker {
     max_steps: u64,
     stack_bytes: usize,
     allow_thread_panics: bool,
+    record: bool,
+    trace_dir: Option<PathBuf>,
+    check_determinism: bool,
 }
 
 impl Default for Checker {
@@ -64,7 +77,33 @@ impl Checker {
             max_steps: DEFAULT_MAX_STEPS,
             stack_bytes: DEFAULT_STACK_BYTES,
             allow_thread_panics: false,
+            record: true,
+            trace_dir: None,
+            check_determinism: false,
         }
+    }
+
+    /// Whether executions are recorded (on by default), so that a failing one's trace is
+    /// saved. Recording costs a few nanoseconds a step.
+    pub fn record(mut self, record: bool) -> Checker {
+        self.record = record;
+        self
+    }
+
+    /// Where the trace of a failing execution is saved (default `target/reel/traces`;
+    /// REEL_TRACE_DIR overrides both).
+    pub fn trace_dir(mut self, dir: impl Into<PathBuf>) -> Checker {
+        self.trace_dir = Some(dir.into());
+        self
+    }
+
+    /// Runs every execution twice, the second time as a replay of the first, and reports a
+    /// [`FailureKind::Nondeterminism`] failure at the first step where they differ: the
+    /// program depends on something reel does not control. REEL_CHECK_DETERMINISM=1 turns it
+    /// on too.
+    pub fn check_determinism(mut self, check: bool) -> Checker {
+        self.check_determinism = check;
+        self
     }
 
     /// Uses the random strategy.
@@ -143,6 +182,9 @@ impl Checker {
     }
 
     fn explore<F: Fn()>(&self, mut scheduler: Box<dyn Scheduler>, seed: u64, f: F) -> Report {
+        if let Some(report) = replay_from_env(&f) {
+            return report;
+        }
         let iterations = env_u64("REEL_ITERATIONS")
             .map(|iterations| usize::try_from(iterations).unwrap_or(usize::MAX))
             .unwrap_or(self.iterations);
@@ -152,10 +194,27 @@ impl Checker {
         } else {
             PanicPolicy::AnyThreadFails
         };
+        let check_determinism = self.check_determinism || env_flag("REEL_CHECK_DETERMINISM");
         let mut body = || {
             // A panic of main fails the execution (noted inside); nothing else to do with it.
             let _ = execution::run_program(&f);
         };
+        let config = ExecutionConfig {
+            max_steps: Some(self.max_steps),
+            stack_bytes: self.stack_bytes,
+            panic_policy,
+            spin_limit: None,
+            print_panics: false,
+            clock: Clock::new_virtual(),
+        };
+        let mut recorder = (self.record || check_determinism).then(|| {
+            let run = RunDescription {
+                strategy: strategy.clone(),
+                seed: Some(seed),
+                iteration: None,
+            };
+            Box::new(Recorder::in_memory(program::header(run, &config)))
+        });
         // Withdrawn however the loop ends, so a later plain run is not reported as explored.
         struct WithdrawContext;
         impl Drop for WithdrawContext {
@@ -167,18 +226,44 @@ impl Checker {
         for iteration in 1..=iterations {
             overflow::set_exploration(Some(ExplorationContext { seed, iteration }));
             scheduler.begin_execution(iteration);
-            let config = ExecutionConfig {
-                max_steps: Some(self.max_steps),
-                stack_bytes: self.stack_bytes,
-                panic_policy,
-                spin_limit: None,
-                print_panics: false,
-                clock: Clock::new_virtual(),
+            let trace = match recorder.take() {
+                Some(recorder) => TraceMode::Record(recorder),
+                None => TraceMode::Off,
             };
-            let outcome = execution::run_execution(&mut body, scheduler, config);
+            let outcome = execution::run_execution(&mut body, scheduler, config.clone(), trace);
             scheduler = outcome.scheduler;
             scheduler.end_execution(outcome.steps);
-            if let Some(failure) = outcome.failure {
+            if let TraceMode::Record(mut returned) = outcome.trace {
+                returned.header_mut().run.iteration = Some(iteration as u64);
+                recorder = Some(returned);
+            }
+            let mut failure = outcome.failure;
+            if check_determinism && let Some(recorder) = &mut recorder {
+                if let Some(nondeterminism) = rerun(recorder, &mut body, &config, &failure) {
+                    failure = Some(nondeterminism);
+                }
+            }
+            if let Some(failure) = failure {
+                let saved = match &mut recorder {
+                    Some(recorder) if self.record => {
+                        let dir = program::env_trace_dir()
+                            .or_else(|| self.trace_dir.clone())
+                            .unwrap_or_else(program::trace_dir);
+                        let name = program::trace_file_name(
+                            program::test_name().as_deref(),
+                            seed,
+                            iteration,
+                        );
+                        let path = dir.join(name);
+                        Some(
+                            recorder
+                                .write_to(&path)
+                                .map(|()| path.clone())
+                                .map_err(|error| format!("{}: {error}", path.display())),
+                        )
+                    }
+                    _ => None,
+                };
                 return Report {
                     test_name: test_name(),
                     strategy,
@@ -186,6 +271,9 @@ impl Checker {
                     iterations: iteration,
                     iteration: Some(iteration),
                     failure: Some(failure),
+                    trace: saved.clone().and_then(Result::ok),
+                    trace_error: saved.and_then(Result::err),
+                    replayed: None,
                 };
             }
         }
@@ -196,6 +284,9 @@ impl Checker {
             iterations,
             iteration: None,
             failure: None,
+            trace: None,
+            trace_error: None,
+            replayed: None,
         }
     }
 
@@ -225,6 +316,12 @@ pub struct Report {
     /// The test that explored, when run by the test harness (which names its threads after
     /// the tests).
     pub test_name: Option<String>,
+    /// Where the failing execution's trace was saved.
+    pub trace: Option<PathBuf>,
+    /// Why it could not be saved, if it could not.
+    pub trace_error: Option<String>,
+    /// The trace this report comes from, when REEL_REPLAY replayed one instead of exploring.
+    pub replayed: Option<PathBuf>,
 }
 
 impl Report {
@@ -236,8 +333,17 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.failure, self.iteration) {
-            (Some(failure), Some(iteration)) => {
+        match (&self.failure, self.iteration, &self.replayed) {
+            (Some(failure), _, Some(path)) => {
+                writeln!(
+                    f,
+                    "reel replayed {} ({}) and reproduced its failure:",
+                    path.display(),
+                    self.strategy
+                )?;
+                write!(f, "{failure}")
+            }
+            (Some(failure), Some(iteration), None) => {
                 writeln!(
                     f,
                     "reel found a failure in execution {iteration} of the exploration \
@@ -254,8 +360,28 @@ impl fmt::Display for Report {
                     "reproduce: REEL_SEED={:#x} REEL_ITERATIONS={iteration}{rerun} \
                      (the same seed gives the same schedules)",
                     self.seed
-                )
+                )?;
+                if let Some(path) = &self.trace {
+                    let path = path.display();
+                    let command = match &self.test_name {
+                        Some(test) => format!("cargo test {test} -- --exact"),
+                        None => std::env::args().next().unwrap_or_default(),
+                    };
+                    writeln!(f, "trace saved: {path}")?;
+                    writeln!(f, "replay it:   REEL_REPLAY={path} {command}")?;
+                    writeln!(f, "         or: reel replay {path}")?;
+                }
+                if let Some(error) = &self.trace_error {
+                    writeln!(f, "the trace could not be saved: {error}")?;
+                }
+                Ok(())
             }
+            (None, _, Some(path)) => writeln!(
+                f,
+                "reel replayed {} ({}): the run ends without a failure, as recorded",
+                path.display(),
+                self.strategy
+            ),
             _ => writeln!(
                 f,
                 "reel explored {} executions (strategy {}, seed {:#x}) and found no failure",
@@ -263,6 +389,100 @@ impl fmt::Display for Report {
             ),
         }
     }
+}
+
+/// The determinism self-check: replays the execution just recorded and returns a
+/// nondeterminism failure if the replay leaves the trace.
+fn rerun(
+    recorder: &mut Recorder,
+    body: &mut dyn FnMut(),
+    config: &ExecutionConfig,
+    first: &Option<Failure>,
+) -> Option<Failure> {
+    let bytes = recorder.trace_bytes();
+    let replay = Replay::from_bytes(&bytes).expect("a trace just recorded decodes");
+    let report = replay.run_body(body, config.clone());
+    let ReplayResult::Diverged(divergence) = report.result else {
+        return None;
+    };
+    let first = match first {
+        Some(failure) => format!(" (the first run ended with a {})", failure.kind),
+        None => String::new(),
+    };
+    Some(Failure {
+        kind: FailureKind::Nondeterminism,
+        step: divergence.step,
+        thread: None,
+        location: None,
+        message: format!("the same schedule, run twice, went two ways{first}: {divergence}"),
+        cycle: Vec::new(),
+        blocked: Vec::new(),
+        last_steps: Vec::new(),
+    })
+}
+
+/// REEL_REPLAY: replays the named trace instead of exploring, if it was recorded by this
+/// test. Panics with a clear message if it cannot be read or the replay diverges.
+fn replay_from_env<F: Fn()>(f: &F) -> Option<Report> {
+    let path = crate::env_path("REEL_REPLAY")?;
+    let replay = Replay::from_file(&path)
+        .and_then(|replay| replay.check_program().map(|()| replay))
+        .unwrap_or_else(|error| panic!("reel: cannot replay REEL_REPLAY: {error}"));
+    let header = &replay.trace().header;
+    let this_test = program::test_name();
+    if header.program.entry != this_test {
+        eprintln!(
+            "reel: REEL_REPLAY={} is a trace of {}; {} explores as usual",
+            path.display(),
+            header
+                .program
+                .entry
+                .as_deref()
+                .unwrap_or("a program's main"),
+            this_test.as_deref().unwrap_or("this program")
+        );
+        return None;
+    }
+    let strategy = match (header.run.iteration, header.run.seed) {
+        (Some(iteration), Some(seed)) => format!(
+            "execution {iteration} of a {} exploration with seed {seed:#x}",
+            header.run.strategy
+        ),
+        _ => header.run.strategy.clone(),
+    };
+    let seed = header.run.seed.unwrap_or(0);
+    let iteration = header.run.iteration.map(|iteration| iteration as usize);
+    let mut body = || {
+        let _ = execution::run_program(f);
+    };
+    let report = replay.run_body(&mut body, replay.config());
+    if !report.reproduced() {
+        panic!("{report}");
+    }
+    for note in report
+        .moved
+        .iter()
+        .map(ToString::to_string)
+        .chain(report.notes.clone())
+    {
+        eprintln!("reel: note: {note}");
+    }
+    Some(Report {
+        strategy,
+        seed,
+        iterations: 1,
+        iteration: report.failure.as_ref().and(iteration.or(Some(1))),
+        failure: report.failure,
+        test_name: this_test,
+        trace: Some(path.clone()),
+        trace_error: None,
+        replayed: Some(path),
+    })
+}
+
+/// Whether an environment variable is set to something other than "", "0" or "false".
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|value| !matches!(value.trim(), "" | "0" | "false"))
 }
 
 /// Explores `f` under `iterations` random schedules; panics with a report on a failure.

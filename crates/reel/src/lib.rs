@@ -64,15 +64,24 @@
 struct ReadmeExamples;
 
 mod check;
+mod recording;
+mod replay;
 mod runtime;
 pub mod scheduler;
 pub mod sync;
 pub mod thread;
 
 pub use check::{Checker, DEFAULT_MAX_STEPS, Report, Strategy, check_pct, check_random};
+pub use reel_trace;
+pub use replay::{
+    Divergence, MovedLocation, Replay, ReplayError, ReplayReport, ReplayResult, replay,
+};
 pub use runtime::failure::{BlockedThread, Failure, FailureKind, Location, StepRecord, ThreadInfo};
 
 use std::panic;
+use std::path::PathBuf;
+
+use recording::TraceMode;
 
 use runtime::clock::Clock;
 use runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy};
@@ -96,6 +105,7 @@ pub struct Runtime {
     stack_bytes: usize,
     max_steps: Option<u64>,
     spin_limit: Option<u64>,
+    record: Option<PathBuf>,
 }
 
 /// Consecutive identical atomic loads after which a plain run reports a spinning thread.
@@ -114,7 +124,17 @@ impl Runtime {
             stack_bytes: DEFAULT_STACK_BYTES,
             max_steps: None,
             spin_limit: Some(DEFAULT_SPIN_LIMIT),
+            record: None,
         }
+    }
+
+    /// Records the run to a trace file at `path` (created or replaced), written chunk by
+    /// chunk as the run goes, so that a run that crashes or is killed leaves a trace readable
+    /// up to its last complete chunk. The REEL_RECORD environment variable does the same for
+    /// a program that does not set it.
+    pub fn record(mut self, path: impl Into<PathBuf>) -> Runtime {
+        self.record = Some(path.into());
+        self
     }
 
     /// Default usable stack size of the runtime's green threads, in bytes.
@@ -159,15 +179,76 @@ impl Runtime {
             print_panics: true,
             clock: Clock::new_real(),
         };
-        let outcome = execution::run_execution(&mut body, Box::new(RunUntilBlock::new()), config);
+        let failure = match env_path("REEL_REPLAY") {
+            Some(path) => replay_run(&mut body, &path),
+            None => self.record_run(&mut body, config),
+        };
         if let Some(payload) = panic_payload {
             panic::resume_unwind(payload);
         }
-        if let Some(failure) = outcome.failure {
+        if let Some(failure) = failure {
             panic!("reel: the program failed: {failure}");
         }
         result.expect("the main thread returned a value")
     }
+
+    /// A plain run, recorded if asked to.
+    fn record_run(&self, body: &mut dyn FnMut(), config: ExecutionConfig) -> Option<Failure> {
+        let trace = match self.record.clone().or_else(|| env_path("REEL_RECORD")) {
+            Some(path) => {
+                let run = recording::program::RunDescription {
+                    strategy: "run".to_owned(),
+                    seed: None,
+                    iteration: None,
+                };
+                let header = recording::program::header(run, &config);
+                match recording::recorder::Recorder::to_file(header, &path) {
+                    Ok(recorder) => TraceMode::Record(Box::new(recorder)),
+                    Err(error) => {
+                        panic!("reel: cannot record the run to {}: {error}", path.display())
+                    }
+                }
+            }
+            None => TraceMode::Off,
+        };
+        let outcome = execution::run_execution(body, Box::new(RunUntilBlock::new()), config, trace);
+        if let TraceMode::Record(recorder) = &outcome.trace
+            && let Some((path, error)) = recorder.file_error()
+        {
+            eprintln!(
+                "reel: writing the trace {} failed: {error}; it holds the run up to that point",
+                path.display()
+            );
+        }
+        outcome.failure
+    }
+}
+
+/// A replay of the trace at `path` in place of a plain run (REEL_REPLAY).
+fn replay_run(body: &mut dyn FnMut(), path: &std::path::Path) -> Option<Failure> {
+    let replay = Replay::from_file(path)
+        .and_then(|replay| replay.check_program().map(|()| replay))
+        .unwrap_or_else(|error| panic!("reel: cannot replay REEL_REPLAY: {error}"));
+    let mut config = replay.config();
+    config.print_panics = true;
+    let report = replay.run_body(body, config);
+    eprint!("{report}");
+    match report.result {
+        ReplayResult::Reproduced => report.failure,
+        ReplayResult::Diverged(_) | ReplayResult::EndOfTrace => {
+            panic!(
+                "reel: the replay of {} stopped before the program's end",
+                path.display()
+            )
+        }
+    }
+}
+
+/// A path from the environment, if set and not empty.
+pub(crate) fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Runs `f` as the main green thread of a fresh runtime; see [`Runtime::run`].

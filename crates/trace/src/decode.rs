@@ -6,9 +6,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
-use crate::model::{
-    Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, Spawn, Step,
-};
+use crate::model::{Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, Spawn, Step};
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, OLDEST_READABLE_VERSION};
 
@@ -35,7 +33,8 @@ pub struct Trace {
     pub steps: u64,
     /// Bytes of the trace that were read and used.
     pub bytes: u64,
-    /// When read with [`decode_prefix`]: the truncation that ended the readable part.
+    /// When read with [`decode_prefix`]: the truncation that ended the readable part, or
+    /// `None` when the trace is complete (it ends with its outcome).
     pub cut: Option<Error>,
 }
 
@@ -60,7 +59,11 @@ impl Trace {
 
     /// How reports name a thread: `T3 'writer'` or `T3`.
     pub fn thread_name(&self, thread: u32) -> String {
-        match self.threads.get(thread as usize).and_then(|spawn| spawn.name.as_deref()) {
+        match self
+            .threads
+            .get(thread as usize)
+            .and_then(|spawn| spawn.name.as_deref())
+        {
             Some(name) => format!("T{thread} '{name}'"),
             None => format!("T{thread}"),
         }
@@ -76,7 +79,8 @@ impl Trace {
     }
 }
 
-/// Decodes a whole trace; any damage, truncation included, is an error.
+/// Decodes a whole trace. A complete trace ends with its outcome; any damage, truncation
+/// included (a file that ends before the outcome, even between two chunks), is an error.
 pub fn decode(bytes: &[u8]) -> Result<Trace, Error> {
     let mut trace = decode_prefix(bytes)?;
     match trace.cut.take() {
@@ -87,17 +91,20 @@ pub fn decode(bytes: &[u8]) -> Result<Trace, Error> {
 
 /// Decodes a trace that may have been cut short (a recording that crashed or was killed):
 /// the complete chunks are returned, and the truncation that ended them is in
-/// [`Trace::cut`]. Any other damage is an error.
+/// [`Trace::cut`] (an [`ErrorKind::Truncated`] with `missing: 0` when every chunk is whole
+/// but the outcome is missing). Any other damage is an error.
 pub fn decode_prefix(bytes: &[u8]) -> Result<Trace, Error> {
     let mut reader = Reader {
         bytes,
         at: 0,
         chunk: None,
     };
-    let magic = reader.take(MAGIC.len())?;
-    if magic != MAGIC {
+    // A file shorter than the magic is a truncated trace if what there is of it matches.
+    let start = &bytes[..bytes.len().min(MAGIC.len())];
+    if start != &MAGIC[..start.len()] {
         return Err(Error::new(ErrorKind::NotATrace, 0, None));
     }
+    reader.take(MAGIC.len())?;
     let version_bytes = reader.take(2)?;
     let version = u16::from_le_bytes([version_bytes[0], version_bytes[1]]);
     if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
@@ -160,6 +167,15 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<Trace, Error> {
         };
         events.chunk(payload, chunk_at + FRAME_BYTES as u64)?;
     }
+    if events.trace.cut.is_none() && events.trace.outcome.is_none() {
+        // Every chunk is whole, but the run's last event is missing: the file was cut
+        // between two chunks.
+        events.trace.cut = Some(Error::new(
+            ErrorKind::Truncated { missing: 0 },
+            bytes.len() as u64,
+            None,
+        ));
+    }
     Ok(events.trace)
 }
 
@@ -215,7 +231,9 @@ impl<'a> Reader<'a> {
     /// One framed chunk: its offset and its checked payload.
     fn chunk(&mut self) -> Result<(u64, &'a [u8]), Error> {
         let chunk_at = self.at as u64;
-        let frame = self.take(FRAME_BYTES).inspect_err(|_| self.at = chunk_at as usize)?;
+        let frame = self
+            .take(FRAME_BYTES)
+            .inspect_err(|_| self.at = chunk_at as usize)?;
         let length = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
         let stored = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
         if length > MAX_CHUNK_BYTES {
@@ -238,6 +256,13 @@ impl<'a> Reader<'a> {
         }
         Ok((chunk_at, payload))
     }
+}
+
+/// Reports whatever is wrong with an event at its tag byte (`event_at` in the payload that
+/// starts at `base`).
+fn at_event(mut error: Error, base: u64, event_at: usize) -> Error {
+    error.offset = base + event_at as u64;
+    error
 }
 
 /// Decodes event chunks into a trace, checking each event against the tables so far.
@@ -319,7 +344,13 @@ impl EventDecoder {
             base,
             chunk: self.sequence,
         };
+        if self.trace.outcome.is_some() {
+            return Err(payload.malformed("a chunk follows the one with the outcome".to_owned()));
+        }
         let kind = payload.byte()?;
+        if kind == ChunkKind::Definitions as u8 {
+            return self.definitions(&mut payload);
+        }
         if kind != ChunkKind::Events as u8 {
             payload.at = 0;
             return Err(payload.error(ErrorKind::UnknownChunk(kind)));
@@ -346,7 +377,9 @@ impl EventDecoder {
             let event_at = payload.at;
             let tag = payload.byte()?;
             if tag < 0x80 {
-                let step = self.step(&mut payload, tag, previous_thread)?;
+                let step = self
+                    .step(&mut payload, tag, previous_thread)
+                    .map_err(|error| at_event(error, base, event_at))?;
                 previous_thread = Some(step.thread);
                 self.trace.steps += 1;
                 self.trace.events.push(Event::Step(step));
@@ -359,9 +392,31 @@ impl EventDecoder {
                     None => ErrorKind::UnknownEvent(tag),
                 }));
             };
-            self.event(&mut payload, tag)?;
+            self.event(&mut payload, tag)
+                .map_err(|error| at_event(error, base, event_at))?;
         }
         self.sequence += 1;
+        Ok(())
+    }
+
+    /// A definitions chunk: files and locations only.
+    fn definitions(&mut self, payload: &mut Payload<'_>) -> Result<(), Error> {
+        while payload.at < payload.bytes.len() {
+            let event_at = payload.at;
+            let tag = payload.byte()?;
+            match Tag::from_byte(tag) {
+                Some(tag @ (Tag::File | Tag::Location)) => self
+                    .event(payload, tag)
+                    .map_err(|error| at_event(error, payload.base, event_at))?,
+                _ => {
+                    payload.at = event_at;
+                    return Err(payload.malformed(format!(
+                        "event kind {tag:#04x} in a definitions chunk, which holds only files \
+                         and locations"
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -386,9 +441,12 @@ impl EventDecoder {
                 "a step of thread {thread}, but only {threads} threads were spawned"
             )));
         }
+        // The object is written as id + 1 (0 for none), so it takes up to 33 bits.
         let object = match payload.varint(33)? {
             0 => None,
-            object => Some((object - 1) as u32),
+            object => Some(u32::try_from(object - 1).map_err(|_| {
+                payload.malformed(format!("a step on object {}, beyond 32 bits", object - 1))
+            })?),
         };
         if let Some(object) = object {
             let (known, what) = if op.object_is_thread() {

@@ -31,6 +31,39 @@ pub fn encode_prologue(header: &Header) -> Vec<u8> {
     out
 }
 
+/// Framed definition chunks ('D') defining `files`, then `locations`, in order.
+pub fn encode_definitions(files: &[&str], locations: &[LocationDef]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut payload = vec![ChunkKind::Definitions as u8];
+    let flush = |payload: &mut Vec<u8>, out: &mut Vec<u8>| {
+        out.extend_from_slice(&wire::frame(payload));
+        out.extend_from_slice(payload);
+        payload.truncate(1);
+    };
+    let mut buffer = vec![0; MAX_EVENT_BYTES];
+    let put = |payload: &mut Vec<u8>, out: &mut Vec<u8>, tag: Tag, body: &[u8]| {
+        if payload.len() + 1 + body.len() > CHUNK_TARGET_BYTES {
+            flush(payload, out);
+        }
+        payload.push(tag as u8);
+        payload.extend_from_slice(body);
+    };
+    for file in files {
+        let mut path = (*file).to_owned();
+        bound_string(&mut path);
+        let body = postcard::to_slice(&FileDef { path }, &mut buffer).expect("bounded");
+        put(&mut payload, &mut out, Tag::File, body);
+    }
+    for location in locations {
+        let body = postcard::to_slice(location, &mut buffer).expect("bounded");
+        put(&mut payload, &mut out, Tag::Location, body);
+    }
+    if payload.len() > 1 {
+        flush(&mut payload, &mut out);
+    }
+    out
+}
+
 /// Cuts a string to at most `MAX_STRING_BYTES`, on a character boundary.
 pub(crate) fn bound_string(text: &mut String) {
     if text.len() > MAX_STRING_BYTES {
@@ -230,7 +263,7 @@ impl ChunkEncoder {
         let written = postcard::to_slice(body, &mut self.chunk[self.len + 1..])
             .expect("an event with bounded strings fits in MAX_EVENT_BYTES")
             .len();
-        debug_assert!(1 + written <= MAX_EVENT_BYTES);
+        debug_assert!(written < MAX_EVENT_BYTES);
         self.len += 1 + written;
         self.commit();
     }

@@ -48,7 +48,7 @@ mod model;
 mod wire;
 
 pub use decode::{Trace, decode, decode_prefix, read_file, read_file_prefix};
-pub use encode::{ChunkEncoder, encode_prologue};
+pub use encode::{ChunkEncoder, encode_definitions, encode_prologue};
 pub use error::{Error, ErrorKind};
 pub use model::{
     ClockKind, Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind,
@@ -80,8 +80,10 @@ pub const MAX_ARGS: usize = 64;
 /// The most threads an outcome's cycle records.
 pub const MAX_CYCLE_THREADS: usize = 1024;
 
-/// The most bytes one event other than a step takes when encoded.
-pub const MAX_EVENT_BYTES: usize = 3 * MAX_STRING_BYTES;
+/// The most bytes one event other than a step takes when encoded, its tag included. The
+/// largest is an outcome: two strings (its message and its location's file), a cycle of
+/// 32-bit varints (five bytes each at most), and fewer than 64 bytes of other fields.
+pub const MAX_EVENT_BYTES: usize = 2 * MAX_STRING_BYTES + 5 * MAX_CYCLE_THREADS + 64;
 
 /// Helpers for examples and tests of code that handles traces.
 #[doc(hidden)]

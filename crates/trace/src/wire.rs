@@ -14,6 +14,9 @@ pub(crate) enum ChunkKind {
     Header = b'H',
     /// Events: varint sequence number, varint first step, then events.
     Events = b'E',
+    /// Definitions only (files and locations), outside the sequence of event chunks: how a
+    /// trace kept in memory gets the locations that earlier recordings defined.
+    Definitions = b'D',
 }
 
 /// Set in a step's tag when the step's thread is that of the previous step in the chunk,

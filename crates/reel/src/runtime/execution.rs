@@ -38,6 +38,8 @@ use super::failure::{BlockedThread, Failure, FailureKind, Location, StepRecord, 
 use super::live::{self, LiveExecution};
 use super::overflow::{self, RunningStack};
 use super::stack::{self, GreenStack};
+use crate::recording::replayer::{Next, Stop};
+use crate::recording::{self, TraceMode};
 use crate::scheduler::{Decision, RunnableSet, Scheduler};
 use crate::thread::ThreadId;
 
@@ -371,6 +373,11 @@ pub(crate) struct Execution {
     in_green_thread: bool,
     /// The last RECENT_STEPS steps, as a ring indexed by step number (exploration only).
     recent: Vec<RecentStep>,
+    /// Recording or replaying the trace.
+    pub(crate) trace: TraceMode,
+    /// A replay left its trace (or reached its end): the execution stops, like a failure,
+    /// but the program did not fail.
+    stopped: bool,
 }
 
 thread_local! {
@@ -547,6 +554,22 @@ impl Execution {
             None => (VecDeque::new(), Vec::new()),
         };
         debug_assert!(waiters.is_empty() && readers.is_empty());
+        match &mut self.trace {
+            TraceMode::Off => {}
+            TraceMode::Record(recorder) => recorder.object(recording::wire_object(kind)),
+            TraceMode::Replay(replayer) => {
+                if let Err(expected) = replayer.object(recording::wire_object(kind)) {
+                    let actual = format!(
+                        "{} uses a new {} (which would be {}#{})",
+                        self.thread_info(self.current),
+                        kind.name(),
+                        kind.name(),
+                        self.objects.len()
+                    );
+                    self.diverge(expected, actual);
+                }
+            }
+        }
         self.objects.push(ObjectState {
             kind,
             waiters,
@@ -618,6 +641,9 @@ impl Execution {
     ) -> Action {
         self.begin_step(op, object, None, location);
         let current = self.current;
+        if self.stopped {
+            return Action::Switch(self.threads[current].yielder);
+        }
         if let Some(spin_limit) = self.config.spin_limit
             && op == Op::AtomicLoad
             && self.spin.observe((current, object, location)) >= spin_limit
@@ -652,6 +678,16 @@ impl Execution {
         self.clock.tick();
         let thread = self.current;
         self.threads[thread].location = Some(location);
+        match &mut self.trace {
+            TraceMode::Off => {}
+            // Steps after a failure (a panicking main's exit) are not part of the run's story.
+            _ if self.failure.is_some() => {}
+            TraceMode::Record(recorder) => {
+                let (op, object) = recording::wire_op(op, object, blocker);
+                recorder.step(thread, op, object, location);
+            }
+            TraceMode::Replay(_) => self.replay_step(op, object, blocker, location),
+        }
         if self.config.max_steps.is_some() {
             let entry = RecentStep {
                 step: self.step,
@@ -690,6 +726,9 @@ impl Execution {
     ) -> Action {
         let current = self.current;
         self.begin_step(Op::Block, on.object(), Some(on), location);
+        if self.stopped {
+            return Action::Switch(self.threads[current].yielder);
+        }
         if self.note_unwinding() && !self.unwinding.contains(&current) {
             self.unwinding.push(current); // Its unwind goes on after others have run.
         }
@@ -733,6 +772,9 @@ impl Execution {
     #[inline(never)]
     fn consult_scheduler(&mut self, yielding: bool) -> Action {
         let current = self.current;
+        if let TraceMode::Replay(_) = self.trace {
+            return self.replay_decide();
+        }
         if (!self.timers.is_empty() || self.runnable.is_empty()) && !self.settle_timers() {
             self.fail_deadlock(FailureKind::Deadlock, Vec::new());
             return Action::Switch(self.threads[current].yielder);
@@ -773,6 +815,9 @@ impl Execution {
             self.threads[thread].state = ThreadState::Runnable;
             self.threads[thread].woken_by = Wake::TimedOut;
             self.runnable.insert(thread);
+            if let TraceMode::Record(recorder) = &mut self.trace {
+                recorder.timeout(thread);
+            }
         }
     }
 
@@ -1203,6 +1248,22 @@ impl Execution {
         spawned_at: &'static std::panic::Location<'static>,
     ) -> usize {
         let index = self.threads.len();
+        let parent = (index > 0).then_some(self.current);
+        match &mut self.trace {
+            TraceMode::Off => {}
+            TraceMode::Record(recorder) => recorder.spawn(parent, name.as_deref()),
+            TraceMode::Replay(replayer) => {
+                if let Err(expected) = replayer.spawn(parent) {
+                    let actual = match parent {
+                        Some(parent) => {
+                            format!("{} spawns a new thread", self.thread_info(parent))
+                        }
+                        None => "the runtime starts main".to_owned(),
+                    };
+                    self.diverge(expected, actual);
+                }
+            }
+        }
         let (guard_start, guard_end) = stack.guard_range();
         let usable = stack.usable_bytes();
         // The name's bytes live in the Arc, which the slot keeps until the execution ends.
@@ -1370,6 +1431,177 @@ impl Execution {
 /// The outermost frame of every green thread. `body` catches the program's panics itself
 /// (with `run_program`); a panic that gets through is reel's own bug and reaches
 /// `internal_error` in the main loop.
+/// Replay (see `crate::recording`): the trace decides, and every step is checked against it.
+impl Execution {
+    /// Checks the step just begun against the trace.
+    #[inline]
+    fn replay_step(
+        &mut self,
+        op: Op,
+        object: Option<usize>,
+        blocker: Option<Blocker>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        let TraceMode::Replay(replayer) = &mut self.trace else {
+            return;
+        };
+        if replayer.stop.is_some() {
+            return;
+        }
+        let (wire, wire_object) = recording::wire_op(op, object, blocker);
+        if let Err(expected) = replayer.step(self.step, self.current, wire, wire_object, location) {
+            let what = match (blocker, object) {
+                (Some(blocker), _) => format!("blocks: {}", self.describe_blocker(blocker)),
+                (None, Some(object)) => format!("{} {}", op.describe(), self.object_name(object)),
+                (None, None) => op.describe().to_owned(),
+            };
+            let actual = format!("{} {what} at {location}", self.thread_info(self.current));
+            self.diverge(expected, actual);
+        }
+    }
+
+    /// Stops a replay that left its trace.
+    #[cold]
+    #[inline(never)]
+    fn diverge(&mut self, expected: String, actual: String) {
+        let step = self.step;
+        if let TraceMode::Replay(replayer) = &mut self.trace
+            && replayer.stop.is_none()
+        {
+            replayer.stop = Some(Stop::Diverged(recording::replayer::Divergence {
+                step,
+                expected,
+                actual,
+            }));
+        }
+        self.stopped = true;
+    }
+
+    /// The decision at a scheduling point, read from the trace: the timeouts recorded here
+    /// fire, then the recorded thread runs.
+    #[cold]
+    #[inline(never)]
+    fn replay_decide(&mut self) -> Action {
+        let current = self.current;
+        let stop = Action::Switch(self.threads[current].yielder);
+        loop {
+            let TraceMode::Replay(replayer) = &mut self.trace else {
+                unreachable!("replay_decide runs in replay mode");
+            };
+            let next = match replayer.next() {
+                Next::Timeout(thread) => Err(Some(thread)),
+                Next::Run(thread) => Ok(thread),
+                Next::Outcome(outcome) => match (outcome.kind, outcome.thread) {
+                    // The recorded run panicked between steps in this thread.
+                    (reel_trace::OutcomeKind::Panic, Some(thread)) if !self.runnable.is_empty() => {
+                        Ok(thread as usize)
+                    }
+                    _ => Err(None),
+                },
+                Next::Other => Err(None),
+                Next::End => {
+                    replayer.stop = Some(Stop::EndOfTrace);
+                    self.stopped = true;
+                    return stop;
+                }
+            };
+            match next {
+                Err(Some(thread)) => {
+                    let timed = matches!(
+                        self.threads.get(thread).map(|slot| &slot.state),
+                        Some(ThreadState::Blocked {
+                            deadline: Some(_),
+                            ..
+                        })
+                    );
+                    if !timed {
+                        let expected = replayer.describe_next();
+                        let actual = match self.threads.get(thread) {
+                            Some(_) => {
+                                format!("{} is not in a timed wait", self.thread_info(thread))
+                            }
+                            None => format!("there is no thread T{thread}"),
+                        };
+                        self.diverge(expected, actual);
+                        return stop;
+                    }
+                    replayer.consume_timeout();
+                    self.fire_timer_of(thread);
+                }
+                Err(None) => {
+                    if self.runnable.is_empty() {
+                        // As the recording did: nothing can run, a deadlock (checked
+                        // against the recorded outcome at the end).
+                        self.fail_deadlock(FailureKind::Deadlock, Vec::new());
+                        return stop;
+                    }
+                    let expected = replayer.describe_next();
+                    let actual = format!(
+                        "the program goes on ({} can run)",
+                        self.runnable
+                            .iter()
+                            .map(|thread| self.thread_info(thread.index()).to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    self.diverge(expected, actual);
+                    return stop;
+                }
+                Ok(thread) => {
+                    if self.runnable.is_empty() {
+                        self.fail_deadlock(FailureKind::Deadlock, Vec::new());
+                        return stop;
+                    }
+                    if !self.runnable.contains(ThreadId::from_index(thread)) {
+                        let expected = replayer.describe_next();
+                        let actual = match self.threads.get(thread) {
+                            Some(slot) => match slot.state {
+                                ThreadState::Blocked { .. } => format!(
+                                    "{} cannot run: it waits to {}",
+                                    self.thread_info(thread),
+                                    self.describe_wait(thread).waiting_for
+                                ),
+                                _ => format!("{} has finished", self.thread_info(thread)),
+                            },
+                            None => "the program has no such thread".to_owned(),
+                        };
+                        self.diverge(expected, actual);
+                        return stop;
+                    }
+                    if thread == current {
+                        return Action::Continue;
+                    }
+                    self.next = thread;
+                    return stop;
+                }
+            }
+        }
+    }
+
+    /// The execution ended: records its outcome, or checks it against the recorded one.
+    fn finish_trace(&mut self) {
+        let outcome = recording::outcome_of(self.failure.as_ref(), self.step);
+        match &mut self.trace {
+            TraceMode::Off => {}
+            TraceMode::Record(recorder) => {
+                recorder.finish(&outcome);
+                recorder.end_emergency();
+            }
+            TraceMode::Replay(replayer) => {
+                if replayer.stop.is_some() {
+                    return;
+                }
+                let expected = match replayer.outcome_here() {
+                    Some(recorded) if recording::same_outcome(recorded, &outcome) => return,
+                    Some(_) | None => replayer.describe_next(),
+                };
+                let actual = recording::replayer::describe_outcome(&replayer.trace, &outcome);
+                self.diverge(expected, actual);
+            }
+        }
+    }
+}
+
 fn thread_entry(yielder: &Yielder<Wake, ()>, body: impl FnOnce()) {
     with(|execution| {
         let current = execution.current;
@@ -1438,7 +1670,7 @@ fn thread_exit() {
             execution.main_finished = true;
             return Action::Continue;
         }
-        if execution.failure.is_some() {
+        if execution.failure.is_some() || execution.stopped {
             return Action::Continue;
         }
         // The exiting thread is not runnable, so decide() picks another (or records a
@@ -1481,6 +1713,10 @@ pub(crate) fn record_panic(message: String, location: Option<Location>) -> Optio
         if !execution.unwinding.contains(&current) {
             execution.unwinding.push(current);
         }
+        // The panic path: whatever happens next, what was recorded so far is on disk.
+        if let TraceMode::Record(recorder) = &mut execution.trace {
+            recorder.flush();
+        }
         Some((print, who))
     })
     .flatten()
@@ -1491,6 +1727,8 @@ pub(crate) struct Outcome {
     pub(crate) failure: Option<Failure>,
     pub(crate) steps: u64,
     pub(crate) scheduler: Box<dyn Scheduler>,
+    /// The recorder or replayer, given back.
+    pub(crate) trace: TraceMode,
 }
 
 /// Runs one execution of `main` to its end under `scheduler`.
@@ -1498,6 +1736,7 @@ pub(crate) fn run_execution(
     main: &mut dyn FnMut(),
     scheduler: Box<dyn Scheduler>,
     config: ExecutionConfig,
+    trace: TraceMode,
 ) -> Outcome {
     assert!(
         !in_runtime(),
@@ -1513,7 +1752,9 @@ pub(crate) fn run_execution(
         current: 0,
         next: 0,
         step: 0,
-        scheduler_keeps_running: scheduler.keeps_running_thread(),
+        // A replay asks the trace at every step.
+        scheduler_keeps_running: scheduler.keeps_running_thread()
+            && !matches!(trace, TraceMode::Replay(_)),
         scheduler,
         runnable: buffers.runnable,
         objects: buffers.objects,
@@ -1529,7 +1770,13 @@ pub(crate) fn run_execution(
         spin: SpinDetector::default(),
         unwinding: Vec::new(),
         recent: buffers.recent,
+        trace,
+        stopped: false,
     });
+    if let TraceMode::Record(recorder) = &mut cell.borrow_mut().trace {
+        recorder.begin_execution();
+        recorder.begin_emergency();
+    }
     CURRENT.with(|current| current.set(&cell));
     // Clear CURRENT even if the loop below panics (a runtime bug), so the dangling pointer
     // is never seen.
@@ -1588,7 +1835,7 @@ pub(crate) fn run_execution(
                 stack::release(coroutine.into_stack());
             }
         }
-        if execution.failure.is_some() || execution.main_finished {
+        if execution.failure.is_some() || execution.main_finished || execution.stopped {
             break;
         }
     }
@@ -1612,6 +1859,7 @@ pub(crate) fn run_execution(
     }
     execution.recent.clear();
     execution.runnable.clear();
+    execution.finish_trace();
     let buffers = Buffers {
         threads: execution.threads,
         objects: execution.objects,
@@ -1625,6 +1873,7 @@ pub(crate) fn run_execution(
         failure: execution.failure,
         steps: execution.step,
         scheduler: execution.scheduler,
+        trace: execution.trace,
     }
 }
 

@@ -17,6 +17,9 @@ pub enum FailureKind {
     ReentrantLock,
     /// The execution took more scheduling steps than its bound: a likely livelock.
     StepBoundExceeded,
+    /// The determinism self-check ran the same schedule twice and the two runs differed:
+    /// the program depends on something reel does not control.
+    Nondeterminism,
 }
 
 impl fmt::Display for FailureKind {
@@ -27,6 +30,7 @@ impl fmt::Display for FailureKind {
             FailureKind::PartialDeadlock => "partial deadlock",
             FailureKind::ReentrantLock => "re-entrant lock",
             FailureKind::StepBoundExceeded => "step bound exceeded",
+            FailureKind::Nondeterminism => "nondeterminism",
         })
     }
 }

@@ -1,0 +1,149 @@
+//! Recording and replay: the one place where an execution's scheduling decisions and
+//! nondeterministic inputs (timeouts that fired) are written to a trace, or read back from
+//! one. The trace's wire types live in `reel_trace`; this module maps the runtime onto them.
+
+pub(crate) mod emergency;
+pub(crate) mod program;
+pub(crate) mod recorder;
+pub(crate) mod replayer;
+
+use reel_trace::{ObjectKind as WireObject, OpKind, Outcome, OutcomeKind, SourceLocation};
+
+use crate::runtime::execution::{Blocker, ObjectKind, Op};
+use crate::runtime::failure::{Failure, FailureKind};
+use recorder::Recorder;
+use replayer::Replayer;
+
+/// What an execution does with its trace.
+pub(crate) enum TraceMode {
+    /// Nothing.
+    Off,
+    /// Records it.
+    Record(Box<Recorder>),
+    /// Follows one.
+    Replay(Box<Replayer>),
+}
+
+/// The trace's name for a step: its operation kind, and its object (a thread for a join).
+#[inline]
+pub(crate) fn wire_op(
+    op: Op,
+    object: Option<usize>,
+    blocker: Option<Blocker>,
+) -> (OpKind, Option<usize>) {
+    let Some(blocker) = blocker else {
+        let kind = match op {
+            Op::Spawn => OpKind::Spawn,
+            Op::Join => OpKind::Join,
+            Op::Exit => OpKind::Exit,
+            Op::Yield => OpKind::Yield,
+            Op::Sleep => OpKind::Sleep,
+            Op::Park => OpKind::Park,
+            Op::Unpark => OpKind::Unpark,
+            Op::Lock => OpKind::Lock,
+            Op::Unlock => OpKind::Unlock,
+            Op::Read => OpKind::ReadLock,
+            Op::Write => OpKind::WriteLock,
+            Op::ReadUnlock => OpKind::ReadUnlock,
+            Op::WriteUnlock => OpKind::WriteUnlock,
+            Op::Wait => OpKind::CondvarWait,
+            Op::Notify => OpKind::CondvarNotify,
+            Op::BarrierWait => OpKind::BarrierWait,
+            Op::OnceCall => OpKind::OnceCall,
+            Op::Send => OpKind::Send,
+            Op::Recv => OpKind::Recv,
+            Op::AtomicLoad => OpKind::AtomicLoad,
+            Op::AtomicStore => OpKind::AtomicStore,
+            Op::AtomicUpdate => OpKind::AtomicUpdate,
+            Op::Fence => OpKind::Fence,
+            Op::Block => unreachable!("a block step names its blocker"),
+        };
+        return (kind, object);
+    };
+    match blocker {
+        Blocker::Lock(object) => (OpKind::BlockLock, Some(object)),
+        Blocker::Read(object) => (OpKind::BlockRead, Some(object)),
+        Blocker::Write(object) => (OpKind::BlockWrite, Some(object)),
+        Blocker::Condvar(object) => (OpKind::BlockCondvar, Some(object)),
+        Blocker::Join(thread) => (OpKind::BlockJoin, Some(thread)),
+        Blocker::Recv(object) => (OpKind::BlockRecv, Some(object)),
+        Blocker::Send(object) => (OpKind::BlockSend, Some(object)),
+        Blocker::Barrier(object) => (OpKind::BlockBarrier, Some(object)),
+        Blocker::Once(object) => (OpKind::BlockOnce, Some(object)),
+        Blocker::Park => (OpKind::BlockPark, None),
+        Blocker::Sleep => (OpKind::BlockSleep, None),
+    }
+}
+
+/// The trace's name for an object kind.
+pub(crate) fn wire_object(kind: ObjectKind) -> WireObject {
+    match kind {
+        ObjectKind::Mutex => WireObject::Mutex,
+        ObjectKind::RwLock => WireObject::RwLock,
+        ObjectKind::Condvar => WireObject::Condvar,
+        ObjectKind::Barrier => WireObject::Barrier,
+        ObjectKind::Once => WireObject::Once,
+        ObjectKind::Channel => WireObject::Channel,
+        ObjectKind::Atomic => WireObject::Atomic,
+    }
+}
+
+/// The outcome a trace records for an execution that ended with `failure` after `steps`.
+pub(crate) fn outcome_of(failure: Option<&Failure>, steps: u64) -> Outcome {
+    let Some(failure) = failure else {
+        return Outcome {
+            kind: OutcomeKind::Ok,
+            step: steps,
+            thread: None,
+            location: None,
+            message: String::new(),
+            cycle: Vec::new(),
+        };
+    };
+    Outcome {
+        kind: match failure.kind {
+            FailureKind::Panic => OutcomeKind::Panic,
+            FailureKind::Deadlock => OutcomeKind::Deadlock,
+            FailureKind::PartialDeadlock => OutcomeKind::PartialDeadlock,
+            FailureKind::ReentrantLock => OutcomeKind::ReentrantLock,
+            FailureKind::StepBoundExceeded => OutcomeKind::StepBoundExceeded,
+            // Found by comparing two runs, never the end of one.
+            FailureKind::Nondeterminism => unreachable!("no execution ends in nondeterminism"),
+        },
+        step: failure.step,
+        thread: failure
+            .thread
+            .as_ref()
+            .map(|thread| thread.id.index() as u32),
+        location: failure.location.as_ref().map(|location| SourceLocation {
+            file: location.file.clone(),
+            line: location.line,
+            column: location.column,
+        }),
+        message: failure.message.clone(),
+        cycle: failure
+            .cycle
+            .iter()
+            .map(|blocked| blocked.thread.id.index() as u32)
+            .collect(),
+    }
+}
+
+/// Whether a replay's outcome is the recorded one. Locations may have moved (a note, not a
+/// difference); messages are cut as the recorder cuts them.
+pub(crate) fn same_outcome(recorded: &Outcome, replayed: &Outcome) -> bool {
+    let mut replayed = replayed.clone();
+    if replayed.message.len() > reel_trace::MAX_STRING_BYTES {
+        let mut end = reel_trace::MAX_STRING_BYTES;
+        while !replayed.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        replayed.message.truncate(end);
+    }
+    replayed.cycle.truncate(reel_trace::MAX_CYCLE_THREADS);
+    recorded.kind == replayed.kind
+        && recorded.step == replayed.step
+        && recorded.thread == replayed.thread
+        && recorded.message == replayed.message
+        && recorded.cycle == replayed.cycle
+}

@@ -1,0 +1,301 @@
+//! The recorder: turns an execution's steps, threads, objects, timeouts and outcome into
+//! trace events, in memory (an exploration keeps each execution until it fails) or straight
+//! to a file (a recorded program), flushing whole chunks as they fill.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use reel_trace::{ChunkEncoder, Header, LocationDef, ObjectKind, OpKind, Outcome};
+
+use super::emergency::{self, EmergencyTarget};
+
+type StdLocation = std::panic::Location<'static>;
+
+/// Interns source locations: a location's id is the order in which the recorder first saw it.
+#[derive(Default)]
+pub(crate) struct LocationInterner {
+    /// Direct-mapped cache in front of `ids`: (location address, id + 1).
+    cache: Vec<(usize, u32)>,
+    ids: HashMap<usize, u32>,
+    files: HashMap<&'static str, u32>,
+    pub(crate) file_names: Vec<&'static str>,
+    pub(crate) locations: Vec<LocationDef>,
+}
+
+const CACHE_SLOTS: usize = 256;
+
+impl LocationInterner {
+    /// The id of `location`, and whether it is new (with its file's id if the file is new).
+    #[inline(always)]
+    fn intern(&mut self, location: &'static StdLocation) -> (u32, bool) {
+        let address = location as *const StdLocation as usize;
+        // Locations are 8-aligned; neighbouring call sites differ in the bits above.
+        let slot = (address >> 3) % CACHE_SLOTS;
+        if let Some(&(cached, id_plus_one)) = self.cache.get(slot)
+            && cached == address
+        {
+            return (id_plus_one - 1, false);
+        }
+        self.intern_slow(location, address, slot)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn intern_slow(
+        &mut self,
+        location: &'static StdLocation,
+        address: usize,
+        slot: usize,
+    ) -> (u32, bool) {
+        if self.cache.is_empty() {
+            self.cache = vec![(0, 0); CACHE_SLOTS];
+        }
+        let (id, new) = match self.ids.get(&address) {
+            Some(&id) => (id, false),
+            None => {
+                let file = match self.files.get(location.file()) {
+                    Some(&file) => file,
+                    None => {
+                        let file = self.file_names.len() as u32;
+                        self.files.insert(location.file(), file);
+                        self.file_names.push(location.file());
+                        file
+                    }
+                };
+                let id = self.locations.len() as u32;
+                self.locations.push(LocationDef {
+                    file,
+                    line: location.line(),
+                    column: location.column(),
+                });
+                self.ids.insert(address, id);
+                (id, true)
+            }
+        };
+        self.cache[slot] = (address, id + 1);
+        (id, new)
+    }
+}
+
+/// Where the events go.
+enum Sink {
+    /// Kept in the encoder's sealed chunks; written by [`Recorder::write_to`] if wanted.
+    Memory,
+    /// Appended to a file as chunks seal. `emergency` lets a fatal-signal handler write the
+    /// open chunk; `error` is the first write error, after which recording stops.
+    File {
+        file: File,
+        path: PathBuf,
+        emergency: Box<EmergencyTarget>,
+        error: Option<io::Error>,
+    },
+}
+
+/// Records one trace (a file) or a series of executions' traces (memory, one at a time).
+pub(crate) struct Recorder {
+    encoder: ChunkEncoder,
+    interner: LocationInterner,
+    sink: Sink,
+    header: Header,
+    /// A file recording: how many of the interned files it has defined.
+    files_defined: u32,
+}
+
+impl Recorder {
+    /// A recorder that keeps each execution in memory.
+    pub(crate) fn in_memory(header: Header) -> Recorder {
+        Recorder {
+            encoder: ChunkEncoder::new(),
+            interner: LocationInterner::default(),
+            sink: Sink::Memory,
+            header,
+            files_defined: 0,
+        }
+    }
+
+    /// A recorder that writes to `path` (created or truncated) as it goes.
+    pub(crate) fn to_file(header: Header, path: &Path) -> io::Result<Recorder> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = File::create(path)?;
+        file.write_all(&reel_trace::encode_prologue(&header))?;
+        emergency::install();
+        Ok(Recorder {
+            encoder: ChunkEncoder::new(),
+            interner: LocationInterner::default(),
+            sink: Sink::File {
+                emergency: Box::new(EmergencyTarget::new(&file)),
+                file,
+                path: path.to_owned(),
+                error: None,
+            },
+            header,
+            files_defined: 0,
+        })
+    }
+
+    /// The header the trace carries.
+    pub(crate) fn header_mut(&mut self) -> &mut Header {
+        &mut self.header
+    }
+
+    /// Starts an execution: in memory, forgets the previous one (keeping the interned
+    /// locations, whose definitions are written with each saved trace).
+    pub(crate) fn begin_execution(&mut self) {
+        if let Sink::Memory = self.sink {
+            self.encoder.reset();
+        }
+    }
+
+    /// Publishes this recorder to the fatal-signal handlers; it must not move until
+    /// [`Recorder::end_emergency`]. A no-op in memory.
+    pub(crate) fn begin_emergency(&mut self) {
+        if let Sink::File { emergency, .. } = &mut self.sink {
+            emergency.publish(&self.encoder);
+        }
+    }
+
+    /// Withdraws what [`Recorder::begin_emergency`] published.
+    pub(crate) fn end_emergency(&mut self) {
+        if let Sink::File { emergency, .. } = &mut self.sink {
+            emergency.withdraw();
+        }
+    }
+
+    /// One scheduling step.
+    #[inline(always)]
+    pub(crate) fn step(
+        &mut self,
+        thread: usize,
+        op: OpKind,
+        object: Option<usize>,
+        location: &'static StdLocation,
+    ) {
+        let (location, new) = self.interner.intern(location);
+        if new {
+            self.define(location);
+        }
+        self.encoder.step(
+            thread as u32,
+            op,
+            object.map(|object| object as u32),
+            location,
+        );
+        if self.encoder.has_sealed() {
+            self.drain();
+        }
+    }
+
+    /// A new location: a file recording defines it inline, before its first use; a memory
+    /// recording writes every definition in front of the trace when it is saved.
+    #[cold]
+    fn define(&mut self, location: u32) {
+        if let Sink::File { .. } = self.sink {
+            let definition = self.interner.locations[location as usize];
+            // Files are interned in order of first use, so the new ones are the last ones.
+            while self.files_defined <= definition.file {
+                self.encoder
+                    .file(self.interner.file_names[self.files_defined as usize]);
+                self.files_defined += 1;
+            }
+            self.encoder.location(definition);
+        }
+    }
+
+    /// A thread was created.
+    pub(crate) fn spawn(&mut self, parent: Option<usize>, name: Option<&str>) {
+        self.encoder.spawn(parent.map(|parent| parent as u32), name);
+        self.drain_if_sealed();
+    }
+
+    /// A shared object was first used.
+    pub(crate) fn object(&mut self, kind: ObjectKind) {
+        self.encoder.object(kind);
+        self.drain_if_sealed();
+    }
+
+    /// A timed wait ran out.
+    pub(crate) fn timeout(&mut self, thread: usize) {
+        self.encoder.timeout(thread as u32);
+        self.drain_if_sealed();
+    }
+
+    /// The run ended: records the outcome and writes out everything still open.
+    pub(crate) fn finish(&mut self, outcome: &Outcome) {
+        self.encoder.outcome(outcome);
+        self.flush();
+    }
+
+    /// Seals the open chunk and, for a file, writes it: at exit, and in the panic path.
+    pub(crate) fn flush(&mut self) {
+        self.encoder.seal();
+        self.drain();
+    }
+
+    fn drain_if_sealed(&mut self) {
+        if self.encoder.has_sealed() {
+            self.drain();
+        }
+    }
+
+    /// Writes the sealed chunks to the file (a no-op in memory, where they stay).
+    #[cold]
+    fn drain(&mut self) {
+        let Sink::File {
+            file,
+            emergency,
+            error,
+            ..
+        } = &mut self.sink
+        else {
+            return;
+        };
+        if error.is_none() && !emergency.fired() {
+            if let Err(failed) = file.write_all(self.encoder.sealed()) {
+                *error = Some(failed);
+            }
+        }
+        self.encoder.clear_sealed();
+    }
+
+    /// The file's path and the first write error, if recording to a file failed.
+    pub(crate) fn file_error(&self) -> Option<(&Path, &io::Error)> {
+        match &self.sink {
+            Sink::File {
+                path,
+                error: Some(error),
+                ..
+            } => Some((path, error)),
+            _ => None,
+        }
+    }
+
+    /// The complete trace of the execution just recorded in memory.
+    pub(crate) fn trace_bytes(&mut self) -> Vec<u8> {
+        self.encoder.seal();
+        let mut bytes = reel_trace::encode_prologue(&self.header);
+        bytes.extend_from_slice(&reel_trace::encode_definitions(
+            &self.interner.file_names,
+            &self.interner.locations,
+        ));
+        bytes.extend_from_slice(self.encoder.sealed());
+        bytes
+    }
+
+    /// Saves the execution just recorded in memory to `path`.
+    pub(crate) fn write_to(&mut self, path: &Path) -> io::Result<()> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, self.trace_bytes())
+    }
+}

@@ -1,0 +1,304 @@
+//! Replaying a trace: [`replay`], [`Replay`] and its [`ReplayReport`]. The trace is the
+//! scheduler: the program runs again, every decision is the recorded one, and every step is
+//! checked against the recording.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reel_trace::{Trace, decode_prefix};
+
+use crate::recording::TraceMode;
+use crate::recording::program;
+use crate::recording::replayer::{Replayer, Stop};
+use crate::runtime::clock::Clock;
+use crate::runtime::execution::{self, ExecutionConfig, PanicPolicy};
+use crate::runtime::failure::Failure;
+use crate::scheduler::RunUntilBlock;
+
+pub use crate::recording::replayer::{Divergence, MovedLocation};
+
+/// Why a trace cannot be replayed by this program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayError {
+    /// The file is missing, damaged, or not a trace: what is wrong, and where.
+    Trace(reel_trace::Error),
+    /// The trace records another program.
+    OtherProgram {
+        /// The trace's file, if it came from one.
+        path: Option<PathBuf>,
+        /// The program the trace records.
+        recorded: String,
+        /// This program.
+        running: String,
+    },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Trace(error) => write!(f, "{error}"),
+            ReplayError::OtherProgram {
+                path,
+                recorded,
+                running,
+            } => {
+                if let Some(path) = path {
+                    write!(f, "{}: ", path.display())?;
+                }
+                write!(
+                    f,
+                    "this is a trace of the program '{recorded}', not of this one \
+                     ('{running}'); replay it with the program that recorded it (`reel replay` \
+                     runs the recorded executable), or allow it with \
+                     Replay::allow_other_program"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+impl From<reel_trace::Error> for ReplayError {
+    fn from(error: reel_trace::Error) -> ReplayError {
+        ReplayError::Trace(error)
+    }
+}
+
+/// How a replay ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayResult {
+    /// The program followed the trace to its end and ended as the recording did.
+    Reproduced,
+    /// The program left the trace: the first difference.
+    Diverged(Divergence),
+    /// The trace ends without an outcome (the recording was cut short, e.g. killed); the
+    /// program followed it that far.
+    EndOfTrace,
+}
+
+/// What a replay did.
+#[derive(Clone, Debug)]
+pub struct ReplayReport {
+    /// How it ended.
+    pub result: ReplayResult,
+    /// The steps the replay took.
+    pub steps: u64,
+    /// The steps the trace has.
+    pub recorded_steps: u64,
+    /// The failure the replay reached: the recorded one, when [`ReplayResult::Reproduced`].
+    pub failure: Option<Failure>,
+    /// Operations whose source location moved since the recording (notes, not divergences).
+    pub moved: Vec<MovedLocation>,
+    /// Other remarks: another build of the program, another test, a trace cut short.
+    pub notes: Vec<String>,
+    /// The trace's file, if it came from one.
+    pub path: Option<PathBuf>,
+}
+
+impl ReplayReport {
+    /// Whether the replay reproduced the recording.
+    pub fn reproduced(&self) -> bool {
+        self.result == ReplayResult::Reproduced
+    }
+}
+
+impl fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = self
+            .path
+            .as_ref()
+            .map(|path| format!(" of {}", path.display()))
+            .unwrap_or_default();
+        match &self.result {
+            ReplayResult::Reproduced => {
+                write!(f, "reel: the replay{source} reproduced the recording: ")?;
+                match &self.failure {
+                    Some(failure) => write!(f, "{failure}")?,
+                    None => writeln!(f, "the run ends (ok) after step {}", self.steps)?,
+                }
+            }
+            ReplayResult::Diverged(divergence) => {
+                writeln!(f, "reel: the replay{source} failed. {divergence}")?;
+            }
+            ReplayResult::EndOfTrace => writeln!(
+                f,
+                "reel: the replay{source} followed all {} recorded steps; the trace ends there \
+                 without an outcome (the recording was cut short)",
+                self.recorded_steps
+            )?,
+        }
+        for moved in &self.moved {
+            writeln!(f, "note: {moved}")?;
+        }
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A trace ready to be replayed.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    trace: Arc<Trace>,
+    path: Option<PathBuf>,
+    allow_other_program: bool,
+}
+
+impl Replay {
+    /// Reads a trace file. A trace cut short (a recording that crashed or was killed)
+    /// replays up to its last complete chunk; any other damage is an error.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Replay, ReplayError> {
+        let path = path.as_ref();
+        let trace = reel_trace::read_file_prefix(path)?;
+        Ok(Replay {
+            trace: Arc::new(trace),
+            path: Some(path.to_owned()),
+            allow_other_program: false,
+        })
+    }
+
+    /// Decodes a trace held in memory (see [`Replay::from_file`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Replay, ReplayError> {
+        Ok(Replay {
+            trace: Arc::new(decode_prefix(bytes)?),
+            path: None,
+            allow_other_program: false,
+        })
+    }
+
+    /// Replays even if the trace names another program (its executable's name differs).
+    pub fn allow_other_program(mut self, allow: bool) -> Replay {
+        self.allow_other_program = allow;
+        self
+    }
+
+    /// The decoded trace.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Checks that the trace records this program: the executable's name (without cargo's
+    /// hash suffix, so debug and release builds match).
+    pub fn check_program(&self) -> Result<(), ReplayError> {
+        let recorded = &self.trace.header.program.exe_name;
+        let running = program::this_program_name();
+        if self.allow_other_program || recorded == running {
+            Ok(())
+        } else {
+            Err(ReplayError::OtherProgram {
+                path: self.path.clone(),
+                recorded: recorded.clone(),
+                running: running.to_owned(),
+            })
+        }
+    }
+
+    /// Replays the trace with `f` as the program's main. Checks the program first.
+    pub fn run<F: FnOnce()>(&self, f: F) -> Result<ReplayReport, ReplayError> {
+        self.check_program()?;
+        let mut f = Some(f);
+        let mut body = || {
+            let f = f.take().expect("a replay runs main once");
+            // A panic of main is noted as the failure inside; nothing else to do with it.
+            let _ = execution::run_program(f);
+        };
+        Ok(self.run_body(&mut body, self.config()))
+    }
+
+    /// The settings of the recorded run.
+    pub(crate) fn config(&self) -> ExecutionConfig {
+        let settings = &self.trace.header.settings;
+        let panic_policy = if settings.any_thread_panic_fails {
+            PanicPolicy::AnyThreadFails
+        } else {
+            PanicPolicy::ToJoin
+        };
+        ExecutionConfig {
+            max_steps: settings.max_steps,
+            stack_bytes: usize::try_from(settings.stack_bytes)
+                .unwrap_or(execution::DEFAULT_STACK_BYTES),
+            panic_policy,
+            spin_limit: settings.spin_limit,
+            print_panics: panic_policy == PanicPolicy::ToJoin,
+            clock: Clock::new_virtual(),
+        }
+    }
+
+    /// Runs `body` (which catches main's panic) as a replay of the trace.
+    pub(crate) fn run_body(&self, body: &mut dyn FnMut(), config: ExecutionConfig) -> ReplayReport {
+        let replayer = Box::new(Replayer::new(Arc::clone(&self.trace)));
+        let outcome = execution::run_execution(
+            body,
+            Box::new(RunUntilBlock::new()),
+            config,
+            TraceMode::Replay(replayer),
+        );
+        let TraceMode::Replay(replayer) = outcome.trace else {
+            unreachable!("the replayer comes back");
+        };
+        let result = match &replayer.stop {
+            None => ReplayResult::Reproduced,
+            Some(Stop::Diverged(divergence)) => ReplayResult::Diverged(divergence.clone()),
+            Some(Stop::EndOfTrace) => ReplayResult::EndOfTrace,
+        };
+        ReplayReport {
+            result,
+            steps: outcome.steps,
+            recorded_steps: self.trace.steps,
+            failure: outcome.failure,
+            moved: replayer.moved_locations(),
+            notes: self.notes(),
+            path: self.path.clone(),
+        }
+    }
+
+    /// Remarks about the trace that do not stop a replay.
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let program = &self.trace.header.program;
+        if let Some(cut) = &self.trace.cut {
+            notes.push(format!("the trace is cut short: {cut}"));
+        }
+        let running = program::test_name();
+        if program.entry.is_some() && program.entry != running {
+            notes.push(format!(
+                "the trace was recorded by {}, and is replayed by {}",
+                program.entry.as_deref().unwrap_or("the program's main"),
+                running.as_deref().unwrap_or("the program's main")
+            ));
+        }
+        let profile = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        if program.profile != profile {
+            notes.push(format!(
+                "the trace was recorded by a {} build, and is replayed by a {profile} build",
+                program.profile
+            ));
+        }
+        notes
+    }
+}
+
+/// Replays the trace at `path` with `f` as the program's main, as a test does: panics with
+/// the failure if the recording ended in one and the replay reproduced it (so the test fails
+/// as the recorded run did), and panics with a clear message if the trace cannot be read,
+/// records another program, or the replay diverges from it.
+#[track_caller]
+pub fn replay<F: FnOnce()>(f: F, path: impl AsRef<Path>) {
+    let report = match Replay::from_file(path.as_ref()).and_then(|replay| replay.run(f)) {
+        Ok(report) => report,
+        Err(error) => panic!("reel: cannot replay: {error}"),
+    };
+    match (&report.result, &report.failure) {
+        (ReplayResult::Reproduced, None) | (ReplayResult::EndOfTrace, _) => {
+            eprint!("{report}");
+        }
+        _ => panic!("{report}"),
+    }
+}

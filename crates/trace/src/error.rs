@@ -30,9 +30,11 @@ pub enum ErrorKind {
         /// The version in the file.
         found: u16,
     },
-    /// The file ends inside a chunk (or before the first one).
+    /// The file ends inside a chunk (or before the first one), or between two chunks before
+    /// the outcome.
     Truncated {
-        /// Bytes the chunk needed past the end of the file.
+        /// Bytes the chunk (or its frame) needed past the end of the file; 0 when the file
+        /// ends between two chunks.
         missing: u64,
     },
     /// A chunk claims a length above the limit.
@@ -105,6 +107,11 @@ impl fmt::Display for Error {
                 f,
                 "unsupported trace format version {found}: this build reads versions \
                  {OLDEST_READABLE_VERSION}..={FORMAT_VERSION}"
+            ),
+            ErrorKind::Truncated { missing: 0 } => write!(
+                f,
+                "truncated at byte {offset}: the trace ends before its outcome (the recording \
+                 was cut short, or the file was cut)"
             ),
             ErrorKind::Truncated { missing } => write!(
                 f,

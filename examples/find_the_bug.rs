@@ -1,15 +1,34 @@
-//! The main demo: reel finds all three bundled bugs, one after another.
+//! The main demo: reel finds all three bundled bugs, saves each failing run's trace, replays
+//! the trace in a new process, and shows from the trace where the bug happened.
 //!
-//! Run with `cargo run --example find_the_bug`. For each scenario in
-//! [`reel_suite::SCENARIOS`] it explores the buggy version with random schedules, prints a
-//! headline and reel's report, then checks that the fixed version survives the same budget.
-//! Exits 0 when every bug was found, 1 if any was not.
+//! Run with `cargo run --release --example find_the_bug`. For each scenario in
+//! [`reel_suite::SCENARIOS`] it:
+//! 1. explores the buggy version with random schedules and prints reel's report, which names
+//!    the trace it saved (`target/reel/traces/...`);
+//! 2. replays that trace in a fresh process of this program (`REEL_REPLAY=<trace>`), which
+//!    must reproduce the same failure at the same step;
+//! 3. reads the trace and prints the steps that led to the failure, with their locations;
+//! 4. checks that the fixed version survives the same budget.
+//!
+//! Exits 0 when every bug was found and reproduced, 1 otherwise.
 
-use std::process::ExitCode;
+use std::path::Path;
+use std::process::{Command, ExitCode};
 
-use reel_suite::{SCENARIOS, SEARCH_BUDGET};
+use reel::reel_trace::{self, Trace};
+use reel_suite::{SCENARIOS, SEARCH_BUDGET, Scenario};
+
+/// How many of the steps before the failure the trace excerpt shows.
+const STEPS_SHOWN: usize = 8;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, name] = args.as_slice()
+        && flag == "--replay-child"
+    {
+        return replay_child(name);
+    }
+
     let mut unexpected = Vec::new();
     for (number, scenario) in SCENARIOS.iter().enumerate() {
         let rule = "=".repeat(78);
@@ -20,22 +39,10 @@ fn main() -> ExitCode {
             scenario.name
         );
         println!("{rule}");
-
-        let report = reel::Checker::new()
-            .random()
-            .iterations(SEARCH_BUDGET)
-            .run(scenario.buggy);
-        println!("{report}");
-        match report.iteration {
-            Some(iteration) if report.found() => {
-                println!("-> bug found at schedule {iteration} of {SEARCH_BUDGET}.");
-            }
-            _ => {
-                println!("-> bug NOT found in {} schedules.", report.iterations);
-                unexpected.push(scenario.name);
-            }
+        if let Err(problem) = find_and_replay(scenario) {
+            println!("-> {problem}");
+            unexpected.push(scenario.name);
         }
-
         let fixed_report = reel::Checker::new()
             .random()
             .iterations(SEARCH_BUDGET)
@@ -53,10 +60,115 @@ fn main() -> ExitCode {
     }
 
     if unexpected.is_empty() {
-        println!("All {} bugs found; all fixes hold.", SCENARIOS.len());
+        println!(
+            "All {} bugs found, saved, replayed and located; all fixes hold.",
+            SCENARIOS.len()
+        );
         ExitCode::SUCCESS
     } else {
         println!("Not as expected: {}", unexpected.join(", "));
         ExitCode::FAILURE
     }
+}
+
+/// Finds the scenario's bug, replays its trace in a new process, and shows where it happened.
+fn find_and_replay(scenario: &Scenario) -> Result<(), String> {
+    let report = reel::Checker::new()
+        .random()
+        .iterations(SEARCH_BUDGET)
+        .run(scenario.buggy);
+    println!("{report}");
+    let (Some(iteration), Some(failure)) = (report.iteration, &report.failure) else {
+        return Err(format!("bug NOT found in {} schedules", report.iterations));
+    };
+    println!("-> bug found at schedule {iteration} of {SEARCH_BUDGET}.");
+    let trace_path = report.trace.as_deref().ok_or_else(|| {
+        format!(
+            "the trace was not saved: {}",
+            report.trace_error.as_deref().unwrap_or("no reason given")
+        )
+    })?;
+
+    // Replay in a new process, as CI's saved trace would be on another machine.
+    let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+    let output = Command::new(exe)
+        .args(["--replay-child", scenario.name])
+        .env("REEL_REPLAY", trace_path)
+        .output()
+        .map_err(|error| format!("could not start the replay: {error}"))?;
+    let replay_output = String::from_utf8_lossy(&output.stdout);
+    let expected = format!("at step {}: {}", failure.step, failure.message);
+    if !output.status.success() || !replay_output.contains(&expected) {
+        return Err(format!(
+            "the replay did not reproduce the failure:\n{replay_output}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    println!(
+        "-> replayed {} in a new process: the same {} at step {}.",
+        trace_path.display(),
+        failure.kind,
+        failure.step
+    );
+
+    let trace = reel_trace::read_file(trace_path).map_err(|error| error.to_string())?;
+    show_where(&trace, trace_path);
+    Ok(())
+}
+
+/// The replaying process: REEL_REPLAY makes the Checker replay the trace instead of exploring.
+fn replay_child(name: &str) -> ExitCode {
+    let Some(scenario) = SCENARIOS.iter().find(|scenario| scenario.name == name) else {
+        eprintln!("no bundled scenario named {name}");
+        return ExitCode::FAILURE;
+    };
+    let report = reel::Checker::new().random().run(scenario.buggy);
+    println!("{report}");
+    if report.replayed.is_some() && report.found() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints, from the trace alone, the steps that led to the recorded outcome.
+fn show_where(trace: &Trace, path: &Path) {
+    let Some(outcome) = &trace.outcome else {
+        return;
+    };
+    println!(
+        "-> where it happened, read from {} ({} steps, {} bytes):",
+        path.display(),
+        trace.steps,
+        trace.bytes
+    );
+    let steps: Vec<_> = trace.step_events().collect();
+    let first = steps.len().saturating_sub(STEPS_SHOWN);
+    for (index, step) in steps.iter().enumerate().skip(first) {
+        let (file, line, column) = trace.location(step.location);
+        let object = step
+            .object
+            .map(|object| format!(" {}", trace.object_name(step.op, object)))
+            .unwrap_or_default();
+        println!(
+            "   #{:<4} {:<22} {:<26} {file}:{line}:{column}",
+            index + 1,
+            trace.thread_name(step.thread),
+            format!("{}{object}", step.op)
+        );
+    }
+    let thread = outcome
+        .thread
+        .map(|thread| format!(" in {}", trace.thread_name(thread)))
+        .unwrap_or_default();
+    let location = outcome
+        .location
+        .as_ref()
+        .map(|location| format!(" at {location}"))
+        .unwrap_or_default();
+    println!(
+        "   => {}{thread}{location}: {}",
+        outcome.kind.name(),
+        outcome.message
+    );
 }

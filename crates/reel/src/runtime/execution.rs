@@ -559,13 +559,16 @@ impl Execution {
             TraceMode::Record(recorder) => recorder.object(recording::wire_object(kind)),
             TraceMode::Replay(replayer) => {
                 if let Err(expected) = replayer.object(recording::wire_object(kind)) {
-                    let actual = format!(
+                    let mut actual = format!(
                         "{} uses a new {} (which would be {}#{})",
                         self.thread_info(self.current),
                         kind.name(),
                         kind.name(),
                         self.objects.len()
                     );
+                    if kind == ObjectKind::Once {
+                        actual.push_str(ONCE_HINT);
+                    }
                     self.diverge(expected, actual);
                 }
             }
@@ -1431,6 +1434,11 @@ impl Execution {
 /// The outermost frame of every green thread. `body` catches the program's panics itself
 /// (with `run_program`); a panic that gets through is reel's own bug and reaches
 /// `internal_error` in the main loop.
+/// Added to a divergence at a Once: the likely cause.
+const ONCE_HINT: &str = ". If this is a `static` Once, OnceLock or LazyLock: one completed by an \
+     earlier execution of the recording's exploration is not completed in a new process, so \
+     the trace of a later execution diverges here; reproduce it with REEL_SEED instead";
+
 /// Replay (see `crate::recording`): the trace decides, and every step is checked against it.
 impl Execution {
     /// Checks the step just begun against the trace.
@@ -1455,7 +1463,10 @@ impl Execution {
                 (None, Some(object)) => format!("{} {}", op.describe(), self.object_name(object)),
                 (None, None) => op.describe().to_owned(),
             };
-            let actual = format!("{} {what} at {location}", self.thread_info(self.current));
+            let mut actual = format!("{} {what} at {location}", self.thread_info(self.current));
+            if op == Op::OnceCall {
+                actual.push_str(ONCE_HINT);
+            }
             self.diverge(expected, actual);
         }
     }

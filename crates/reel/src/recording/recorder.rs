@@ -101,6 +101,16 @@ pub(crate) struct Recorder {
     header: Header,
     /// A file recording: how many of the interned files it has defined.
     files_defined: u32,
+    /// Whether `sink` is a file (read on every step).
+    writes_file: bool,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // However the run ended (even by a panic of the runtime itself), no handler may
+        // find this recorder's encoder once it is gone.
+        self.end_emergency();
+    }
 }
 
 impl Recorder {
@@ -112,6 +122,7 @@ impl Recorder {
             sink: Sink::Memory,
             header,
             files_defined: 0,
+            writes_file: false,
         }
     }
 
@@ -137,6 +148,7 @@ impl Recorder {
             },
             header,
             files_defined: 0,
+            writes_file: true,
         })
     }
 
@@ -187,7 +199,8 @@ impl Recorder {
             object.map(|object| object as u32),
             location,
         );
-        if self.encoder.has_sealed() {
+        // In memory, sealed chunks stay until the execution is saved or forgotten.
+        if self.writes_file && self.encoder.has_sealed() {
             self.drain();
         }
     }
@@ -239,7 +252,7 @@ impl Recorder {
     }
 
     fn drain_if_sealed(&mut self) {
-        if self.encoder.has_sealed() {
+        if self.writes_file && self.encoder.has_sealed() {
             self.drain();
         }
     }

@@ -369,7 +369,6 @@ impl fmt::Display for Report {
                     };
                     writeln!(f, "trace saved: {path}")?;
                     writeln!(f, "replay it:   REEL_REPLAY={path} {command}")?;
-                    writeln!(f, "         or: reel replay {path}")?;
                 }
                 if let Some(error) = &self.trace_error {
                     writeln!(f, "the trace could not be saved: {error}")?;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, Spawn};
+use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome};
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{CHUNK_TARGET_BYTES, FORMAT_VERSION, MAGIC, MAX_EVENT_BYTES, MAX_STRING_BYTES};
 
@@ -66,13 +66,17 @@ pub fn encode_definitions(files: &[&str], locations: &[LocationDef]) -> Vec<u8> 
 
 /// Cuts a string to at most `MAX_STRING_BYTES`, on a character boundary.
 pub(crate) fn bound_string(text: &mut String) {
-    if text.len() > MAX_STRING_BYTES {
-        let mut end = MAX_STRING_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
+    let end = bounded_str(text).len();
+    text.truncate(end);
+}
+
+/// The longest prefix of `text` of at most `MAX_STRING_BYTES`, on a character boundary.
+fn bounded_str(text: &str) -> &str {
+    let mut end = text.len().min(MAX_STRING_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
+    &text[..end]
 }
 
 fn bound_header(header: &mut Header) {
@@ -216,11 +220,14 @@ impl ChunkEncoder {
 
     /// Records that a thread was created (it gets the next thread id).
     pub fn spawn(&mut self, parent: Option<u32>, name: Option<&str>) {
-        let mut name = name.map(str::to_owned);
-        if let Some(name) = &mut name {
-            bound_string(name);
+        /// [`Spawn`]'s wire form, borrowing the name: no allocation per thread.
+        #[derive(Serialize)]
+        struct SpawnRef<'a> {
+            parent: Option<u32>,
+            name: Option<&'a str>,
         }
-        self.body(Tag::Spawn, &Spawn { parent, name });
+        let name = name.map(bounded_str);
+        self.body(Tag::Spawn, &SpawnRef { parent, name });
     }
 
     /// Records that a shared object was first used (it gets the next object id).

@@ -246,7 +246,11 @@ impl Replay {
         };
         ReplayReport {
             result,
-            steps: outcome.steps,
+            // A failure ends the story at its step (main's exit after a panic is not in it).
+            steps: outcome
+                .failure
+                .as_ref()
+                .map_or(outcome.steps, |failure| failure.step),
             recorded_steps: self.trace.steps,
             failure: outcome.failure,
             moved: replayer.moved_locations(),

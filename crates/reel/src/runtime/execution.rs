@@ -1503,10 +1503,12 @@ impl Execution {
                 Next::Timeout(thread) => Err(Some(thread)),
                 Next::Run(thread) => Ok(thread),
                 Next::Outcome(outcome) => match (outcome.kind, outcome.thread) {
-                    // The recorded run panicked between steps in this thread.
-                    (reel_trace::OutcomeKind::Panic, Some(thread)) if !self.runnable.is_empty() => {
-                        Ok(thread as usize)
-                    }
+                    // The recorded run failed in this thread after it was chosen and before
+                    // its next step: it panicked, or found the lock it wants held by itself.
+                    (
+                        reel_trace::OutcomeKind::Panic | reel_trace::OutcomeKind::ReentrantLock,
+                        Some(thread),
+                    ) if !self.runnable.is_empty() => Ok(thread as usize),
                     _ => Err(None),
                 },
                 Next::Other => Err(None),

@@ -83,7 +83,8 @@ pub enum ReplayResult {
 pub struct ReplayReport {
     /// How it ended.
     pub result: ReplayResult,
-    /// The steps the replay took.
+    /// The steps the replay followed: up to the reproduced outcome, or, when it stopped
+    /// early, the steps that matched the trace.
     pub steps: u64,
     /// The steps the trace has.
     pub recorded_steps: u64,
@@ -246,11 +247,13 @@ impl Replay {
         };
         ReplayReport {
             result,
-            // A failure ends the story at its step (main's exit after a panic is not in it).
-            steps: outcome
-                .failure
-                .as_ref()
-                .map_or(outcome.steps, |failure| failure.step),
+            // A failure ends the story at its step (main's exit after a panic is not in it);
+            // a replay that stopped followed the steps that matched.
+            steps: match (&replayer.stop, &outcome.failure) {
+                (Some(_), _) => replayer.matched_steps,
+                (None, Some(failure)) => failure.step,
+                (None, None) => outcome.steps,
+            },
             recorded_steps: self.trace.steps,
             failure: outcome.failure,
             moved: replayer.moved_locations(),

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome};
+
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{CHUNK_TARGET_BYTES, FORMAT_VERSION, MAGIC, MAX_EVENT_BYTES, MAX_STRING_BYTES};
 
@@ -34,34 +35,63 @@ pub fn encode_prologue(header: &Header) -> Vec<u8> {
 /// Framed definition chunks ('D') defining `files`, then `locations`, in order.
 pub fn encode_definitions(files: &[&str], locations: &[LocationDef]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut payload = vec![ChunkKind::Definitions as u8];
-    let flush = |payload: &mut Vec<u8>, out: &mut Vec<u8>| {
-        out.extend_from_slice(&wire::frame(payload));
-        out.extend_from_slice(payload);
-        payload.truncate(1);
-    };
-    let mut buffer = vec![0; MAX_EVENT_BYTES];
-    let put = |payload: &mut Vec<u8>, out: &mut Vec<u8>, tag: Tag, body: &[u8]| {
-        if payload.len() + 1 + body.len() > CHUNK_TARGET_BYTES {
-            flush(payload, out);
-        }
-        payload.push(tag as u8);
-        payload.extend_from_slice(body);
-    };
-    for file in files {
-        let mut path = (*file).to_owned();
-        bound_string(&mut path);
-        let body = postcard::to_slice(&FileDef { path }, &mut buffer).expect("bounded");
-        put(&mut payload, &mut out, Tag::File, body);
-    }
-    for location in locations {
-        let body = postcard::to_slice(location, &mut buffer).expect("bounded");
-        put(&mut payload, &mut out, Tag::Location, body);
-    }
-    if payload.len() > 1 {
-        flush(&mut payload, &mut out);
-    }
+    write_definitions(files, locations, &mut |bytes| out.extend_from_slice(bytes));
     out
+}
+
+/// Writes the chunks of [`encode_definitions`] through `sink`, allocating nothing and using
+/// a few dozen bytes of stack, so that a fatal-signal handler may call it: each chunk's
+/// length and CRC-32 are computed in a first pass over its definitions, which are written in
+/// a second.
+pub fn write_definitions(files: &[&str], locations: &[LocationDef], sink: &mut dyn FnMut(&[u8])) {
+    let count = files.len() + locations.len();
+    // Definition `index` as its pieces: the tag and varints in `head`, then a file's path.
+    let definition = |index: usize, head: &mut [u8; 16]| -> (usize, &[u8]) {
+        if let Some(file) = files.get(index) {
+            let path = bounded_str(file).as_bytes();
+            head[0] = Tag::File as u8;
+            let len = 1 + wire::put_varint(&mut head[1..], path.len() as u64);
+            (len, path)
+        } else {
+            let location = locations[index - files.len()];
+            head[0] = Tag::Location as u8;
+            let mut len = 1;
+            for value in [location.file, location.line, location.column] {
+                len += wire::put_varint(&mut head[len..], u64::from(value));
+            }
+            (len, &[])
+        }
+    };
+    let mut start = 0;
+    while start < count {
+        let mut head = [0u8; 16];
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&[ChunkKind::Definitions as u8]);
+        let mut length = 1;
+        let mut end = start;
+        while end < count {
+            let (head_len, path) = definition(end, &mut head);
+            let size = head_len + path.len();
+            if end > start && length + size > CHUNK_TARGET_BYTES {
+                break;
+            }
+            hasher.update(&head[..head_len]);
+            hasher.update(path);
+            length += size;
+            end += 1;
+        }
+        let mut frame = [0u8; FRAME_BYTES];
+        frame[..4].copy_from_slice(&(length as u32).to_le_bytes());
+        frame[4..].copy_from_slice(&hasher.finalize().to_le_bytes());
+        sink(&frame);
+        sink(&[ChunkKind::Definitions as u8]);
+        for index in start..end {
+            let (head_len, path) = definition(index, &mut head);
+            sink(&head[..head_len]);
+            sink(path);
+        }
+        start = end;
+    }
 }
 
 /// Cuts a string to at most `MAX_STRING_BYTES`, on a character boundary.
@@ -71,7 +101,7 @@ pub(crate) fn bound_string(text: &mut String) {
 }
 
 /// The longest prefix of `text` of at most `MAX_STRING_BYTES`, on a character boundary.
-fn bounded_str(text: &str) -> &str {
+pub(crate) fn bounded_str(text: &str) -> &str {
     let mut end = text.len().min(MAX_STRING_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
@@ -330,5 +360,66 @@ impl ChunkEncoder {
         // were written before it was published (Release/Acquire).
         let payload = unsafe { &(&*chunk)[FRAME_BYTES..committed] };
         Some((wire::frame(payload), payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definitions as postcard encodes them, one chunk each, to compare with.
+    fn postcard_definitions(files: &[&str], locations: &[LocationDef]) -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|file| {
+                let mut bytes = vec![Tag::File as u8];
+                bytes.extend(
+                    postcard::to_allocvec(&FileDef {
+                        path: bounded_str(file).to_owned(),
+                    })
+                    .unwrap(),
+                );
+                bytes
+            })
+            .chain(locations.iter().map(|location| {
+                let mut bytes = vec![Tag::Location as u8];
+                bytes.extend(postcard::to_allocvec(location).unwrap());
+                bytes
+            }))
+            .collect()
+    }
+
+    #[test]
+    fn definitions_are_postcard_split_into_bounded_chunks() {
+        let long = "x".repeat(MAX_STRING_BYTES + 10);
+        let files: Vec<String> = (0..300)
+            .map(|index| format!("src/module_{index}/file.rs"))
+            .chain([long])
+            .collect();
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        let locations: Vec<LocationDef> = (0..2_000u32)
+            .map(|index| LocationDef {
+                file: index % 301,
+                line: index * 37,
+                column: index % 120,
+            })
+            .collect();
+        let bytes = encode_definitions(&files, &locations);
+        // Walk the chunks: each is framed, checksummed, under the target, and holds the
+        // postcard encodings in order.
+        let expected: Vec<u8> = postcard_definitions(&files, &locations).concat();
+        let mut payloads = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let length = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap());
+            let payload = &bytes[at + FRAME_BYTES..at + FRAME_BYTES + length];
+            assert_eq!(crc32fast::hash(payload), crc);
+            assert_eq!(payload[0], ChunkKind::Definitions as u8);
+            assert!(length <= CHUNK_TARGET_BYTES);
+            payloads.extend_from_slice(&payload[1..]);
+            at += FRAME_BYTES + length;
+        }
+        assert!(at == bytes.len() && payloads == expected);
     }
 }

@@ -48,7 +48,7 @@ mod model;
 mod wire;
 
 pub use decode::{Trace, decode, decode_prefix, read_file, read_file_prefix};
-pub use encode::{ChunkEncoder, encode_definitions, encode_prologue};
+pub use encode::{ChunkEncoder, encode_definitions, encode_prologue, write_definitions};
 pub use error::{Error, ErrorKind};
 pub use model::{
     ClockKind, Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind,

@@ -98,6 +98,8 @@ pub(crate) struct Replayer {
     moved: Vec<(u32, usize, MovedLocation)>,
     pub(crate) stop: Option<Stop>,
     threads_seen: usize,
+    /// Steps of the program that matched the trace.
+    pub(crate) matched_steps: u64,
 }
 
 impl Replayer {
@@ -116,6 +118,7 @@ impl Replayer {
             moved: Vec::new(),
             stop: None,
             threads_seen: 0,
+            matched_steps: 0,
         }
     }
 
@@ -129,6 +132,12 @@ impl Replayer {
 
     fn current(&self) -> Option<&Event> {
         self.trace.events.get(self.cursor)
+    }
+
+    /// Whether the cursor is past the last event of a trace that has no outcome (a
+    /// recording cut short).
+    pub(crate) fn at_cut_end(&self) -> bool {
+        self.cursor >= self.trace.events.len() && self.trace.outcome.is_none()
     }
 
     /// How the trace describes the event at the cursor.
@@ -234,6 +243,7 @@ impl Replayer {
             self.note_moved(step, recorded.location, location);
         }
         self.cursor += 1;
+        self.matched_steps += 1;
         Ok(())
     }
 

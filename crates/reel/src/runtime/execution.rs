@@ -1479,11 +1479,17 @@ impl Execution {
         if let TraceMode::Replay(replayer) = &mut self.trace
             && replayer.stop.is_none()
         {
-            replayer.stop = Some(Stop::Diverged(recording::replayer::Divergence {
-                step,
-                expected,
-                actual,
-            }));
+            // Past the end of a trace that was cut short, anything the program does is
+            // beyond what was recorded: the replay followed all of it.
+            replayer.stop = Some(if replayer.at_cut_end() {
+                Stop::EndOfTrace
+            } else {
+                Stop::Diverged(recording::replayer::Divergence {
+                    step,
+                    expected,
+                    actual,
+                })
+            });
         }
         self.stopped = true;
     }

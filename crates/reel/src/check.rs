@@ -207,13 +207,21 @@ impl Checker {
             print_panics: false,
             clock: Clock::new_virtual(),
         };
+        let trace_dir = program::env_trace_dir()
+            .or_else(|| self.trace_dir.clone())
+            .unwrap_or_else(program::trace_dir);
+        let test = program::test_name();
         let mut recorder = (self.record || check_determinism).then(|| {
             let run = RunDescription {
                 strategy: strategy.clone(),
                 seed: Some(seed),
                 iteration: None,
             };
-            Box::new(Recorder::in_memory(program::header(run, &config)))
+            let crash_prefix = trace_dir.join(program::trace_file_prefix(test.as_deref(), seed));
+            Box::new(Recorder::in_memory(
+                program::header(run, &config),
+                &crash_prefix,
+            ))
         });
         // Withdrawn however the loop ends, so a later plain run is not reported as explored.
         struct WithdrawContext;
@@ -227,14 +235,16 @@ impl Checker {
             overflow::set_exploration(Some(ExplorationContext { seed, iteration }));
             scheduler.begin_execution(iteration);
             let trace = match recorder.take() {
-                Some(recorder) => TraceMode::Record(recorder),
+                Some(mut recorder) => {
+                    recorder.header_mut().run.iteration = Some(iteration as u64);
+                    TraceMode::Record(recorder)
+                }
                 None => TraceMode::Off,
             };
             let outcome = execution::run_execution(&mut body, scheduler, config.clone(), trace);
             scheduler = outcome.scheduler;
             scheduler.end_execution(outcome.steps);
-            if let TraceMode::Record(mut returned) = outcome.trace {
-                returned.header_mut().run.iteration = Some(iteration as u64);
+            if let TraceMode::Record(returned) = outcome.trace {
                 recorder = Some(returned);
             }
             let mut failure = outcome.failure;
@@ -246,15 +256,8 @@ impl Checker {
             if let Some(failure) = failure {
                 let saved = match &mut recorder {
                     Some(recorder) if self.record => {
-                        let dir = program::env_trace_dir()
-                            .or_else(|| self.trace_dir.clone())
-                            .unwrap_or_else(program::trace_dir);
-                        let name = program::trace_file_name(
-                            program::test_name().as_deref(),
-                            seed,
-                            iteration,
-                        );
-                        let path = dir.join(name);
+                        let name = program::trace_file_name(test.as_deref(), seed, iteration);
+                        let path = trace_dir.join(name);
                         Some(
                             recorder
                                 .write_to(&path)

@@ -90,9 +90,12 @@ fn recurse_forever(depth: u64) -> u64 {
 /// Runs test `test_name` again in a child process (which overflows a stack), checks that
 /// the child did not survive, and returns what it printed on stderr.
 fn overflowing_child_stderr(test_name: &str) -> String {
+    let trace_dir = std::env::temp_dir().join(format!("reel-stack-{}", std::process::id()));
     let output = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(CHILD_MARKER, "1")
+        .env("REEL_TRACE_DIR", &trace_dir)
+        .env_remove("REEL_REPLAY")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -149,6 +152,43 @@ fn a_stack_overflow_under_exploration_names_the_green_thread() {
         "stderr:\n{stderr}"
     );
     assert!(stderr.contains("REEL_ITERATIONS=1"), "stderr:\n{stderr}");
+    // The execution that crashed is saved, up to the step before the overflow.
+    let saved = stderr
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("reel: the crashed execution's trace so far was saved to ")
+        })
+        .unwrap_or_else(|| panic!("no trace saved; stderr:\n{stderr}"));
+    let saved = std::path::Path::new(saved.trim());
+    assert!(
+        saved.ends_with(format!("{TEST_NAME}-{:#x}-1.reel", reel_seed(&stderr))),
+        "{}",
+        saved.display()
+    );
+    let trace = reel::reel_trace::read_file_prefix(saved).expect("the saved trace reads");
+    assert!(trace.outcome.is_none() && trace.steps >= 1, "{trace:?}");
+    assert!(
+        trace
+            .threads
+            .iter()
+            .any(|spawn| spawn.name.as_deref() == Some("abyss")),
+        "{:?}",
+        trace.threads
+    );
+    let _ = std::fs::remove_dir_all(saved.parent().unwrap());
+}
+
+/// The seed an overflow report names (`REEL_SEED=0x...`).
+fn reel_seed(stderr: &str) -> u64 {
+    let start = stderr
+        .find("REEL_SEED=0x")
+        .expect("the report names the seed")
+        + 12;
+    let digits: String = stderr[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    u64::from_str_radix(&digits, 16).expect("a hex seed")
 }
 
 #[test]

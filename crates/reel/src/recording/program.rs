@@ -183,6 +183,11 @@ pub(crate) fn env_trace_dir() -> Option<PathBuf> {
 
 /// The file name of a failing execution's trace: `<test>-<seed>-<iteration>.reel`.
 pub(crate) fn trace_file_name(test: Option<&str>, seed: u64, iteration: usize) -> String {
+    format!("{}{iteration}.reel", trace_file_prefix(test, seed))
+}
+
+/// The file name of an exploration's traces up to the iteration: `<test>-<seed>-`.
+pub(crate) fn trace_file_prefix(test: Option<&str>, seed: u64) -> String {
     let test = test.unwrap_or_else(|| this_program_name());
     let test: String = test
         .replace("::", ".")
@@ -195,7 +200,7 @@ pub(crate) fn trace_file_name(test: Option<&str>, seed: u64, iteration: usize) -
             }
         })
         .collect();
-    format!("{test}-{seed:#x}-{iteration}.reel")
+    format!("{test}-{seed:#x}-")
 }
 
 #[cfg(test)]

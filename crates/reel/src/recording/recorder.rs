@@ -82,7 +82,8 @@ impl LocationInterner {
 /// Where the events go.
 enum Sink {
     /// Kept in the encoder's sealed chunks; written by [`Recorder::write_to`] if wanted.
-    Memory,
+    /// `emergency` lets a fatal-signal handler save the execution that crashed.
+    Memory { emergency: Box<EmergencyTarget> },
     /// Appended to a file as chunks seal. `emergency` lets a fatal-signal handler write the
     /// open chunk; `error` is the first write error, after which recording stops.
     File {
@@ -114,12 +115,23 @@ impl Drop for Recorder {
 }
 
 impl Recorder {
-    /// A recorder that keeps each execution in memory.
-    pub(crate) fn in_memory(header: Header) -> Recorder {
+    /// A recorder that keeps each execution in memory. If the process dies of a fatal
+    /// signal during an execution, that execution is saved to
+    /// `<crash_path_prefix><iteration>.reel`.
+    pub(crate) fn in_memory(header: Header, crash_path_prefix: &Path) -> Recorder {
+        emergency::install();
+        let mut crash_header = header.clone();
+        crash_header.run.iteration = None;
+        let emergency = EmergencyTarget::new_file(
+            crash_path_prefix.as_os_str().as_encoded_bytes().to_vec(),
+            reel_trace::encode_prologue(&crash_header),
+        );
         Recorder {
             encoder: ChunkEncoder::new(),
             interner: LocationInterner::default(),
-            sink: Sink::Memory,
+            sink: Sink::Memory {
+                emergency: Box::new(emergency),
+            },
             header,
             files_defined: 0,
             writes_file: false,
@@ -141,7 +153,7 @@ impl Recorder {
             encoder: ChunkEncoder::new(),
             interner: LocationInterner::default(),
             sink: Sink::File {
-                emergency: Box::new(EmergencyTarget::new(&file)),
+                emergency: Box::new(EmergencyTarget::append_to(&file)),
                 file,
                 path: path.to_owned(),
                 error: None,
@@ -160,24 +172,23 @@ impl Recorder {
     /// Starts an execution: in memory, forgets the previous one (keeping the interned
     /// locations, whose definitions are written with each saved trace).
     pub(crate) fn begin_execution(&mut self) {
-        if let Sink::Memory = self.sink {
+        if let Sink::Memory { emergency } = &self.sink {
             self.encoder.reset();
+            emergency.set_iteration(self.header.run.iteration.map_or(0, |iteration| iteration));
         }
     }
 
     /// Publishes this recorder to the fatal-signal handlers; it must not move until
-    /// [`Recorder::end_emergency`]. A no-op in memory.
+    /// [`Recorder::end_emergency`].
     pub(crate) fn begin_emergency(&mut self) {
-        if let Sink::File { emergency, .. } = &mut self.sink {
-            emergency.publish(&self.encoder);
-        }
+        let (Sink::File { emergency, .. } | Sink::Memory { emergency }) = &mut self.sink;
+        emergency.publish(&self.encoder, &self.interner);
     }
 
     /// Withdraws what [`Recorder::begin_emergency`] published.
     pub(crate) fn end_emergency(&mut self) {
-        if let Sink::File { emergency, .. } = &mut self.sink {
-            emergency.withdraw();
-        }
+        let (Sink::File { emergency, .. } | Sink::Memory { emergency }) = &mut self.sink;
+        emergency.withdraw();
     }
 
     /// One scheduling step.

@@ -227,12 +227,14 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             &mut len,
             b"fatal runtime error: stack overflow, aborting\n",
         );
-        // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is ours.
-        unsafe {
-            libc::write(2, buffer.as_ptr().cast(), len);
-            libc::abort();
-        }
+        // SAFETY: write(2) is async-signal-safe; the buffer is ours.
+        unsafe { libc::write(2, buffer.as_ptr().cast(), len) };
+        // What was recorded goes to disk before the process ends (async-signal-safe too).
+        crate::recording::emergency::flush();
+        // SAFETY: abort(3) is async-signal-safe.
+        unsafe { libc::abort() };
     }
+    crate::recording::emergency::flush();
     chain(signal, info, context);
 }
 

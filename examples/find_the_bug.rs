@@ -74,6 +74,7 @@ fn main() -> ExitCode {
 /// Finds the scenario's bug, replays its trace in a new process, and shows where it happened.
 fn find_and_replay(scenario: &Scenario) -> Result<(), String> {
     let report = reel::Checker::new()
+        .name(scenario.name)
         .random()
         .iterations(SEARCH_BUDGET)
         .run(scenario.buggy);
@@ -122,7 +123,10 @@ fn replay_child(name: &str) -> ExitCode {
         eprintln!("no bundled scenario named {name}");
         return ExitCode::FAILURE;
     };
-    let report = reel::Checker::new().random().run(scenario.buggy);
+    let report = reel::Checker::new()
+        .name(scenario.name)
+        .random()
+        .run(scenario.buggy);
     println!("{report}");
     if report.replayed.is_some() && report.found() {
         ExitCode::SUCCESS
@@ -145,30 +149,13 @@ fn show_where(trace: &Trace, path: &Path) {
     let steps: Vec<_> = trace.step_events().collect();
     let first = steps.len().saturating_sub(STEPS_SHOWN);
     for (index, step) in steps.iter().enumerate().skip(first) {
-        let (file, line, column) = trace.location(step.location);
-        let object = step
-            .object
-            .map(|object| format!(" {}", trace.object_name(step.op, object)))
-            .unwrap_or_default();
         println!(
-            "   #{:<4} {:<22} {:<26} {file}:{line}:{column}",
+            "   #{:<4} {:<22} {:<26} {}",
             index + 1,
             trace.thread_name(step.thread),
-            format!("{}{object}", step.op)
+            trace.operation(step),
+            trace.location_text(step.location)
         );
     }
-    let thread = outcome
-        .thread
-        .map(|thread| format!(" in {}", trace.thread_name(thread)))
-        .unwrap_or_default();
-    let location = outcome
-        .location
-        .as_ref()
-        .map(|location| format!(" at {location}"))
-        .unwrap_or_default();
-    println!(
-        "   => {}{thread}{location}: {}",
-        outcome.kind.name(),
-        outcome.message
-    );
+    println!("   => {}", trace.describe_outcome(outcome));
 }

@@ -59,6 +59,7 @@ pub struct Checker {
     record: bool,
     trace_dir: Option<PathBuf>,
     check_determinism: bool,
+    name: Option<String>,
 }
 
 impl Default for Checker {
@@ -80,7 +81,22 @@ impl Checker {
             record: true,
             trace_dir: None,
             check_determinism: false,
+            name: None,
         }
+    }
+
+    /// Names what is explored, for its saved traces (`<name>-<seed>-<iteration>.reel`) and
+    /// their headers; REEL_REPLAY replays a trace only in the check of the same name. The
+    /// default is the test's name (libtest names each test's thread after it), or the
+    /// program's when there is no test. A program that explores several things names them.
+    pub fn name(mut self, name: impl Into<String>) -> Checker {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The name traces carry: [`Checker::name`], else the test's.
+    fn entry(&self) -> Option<String> {
+        self.name.clone().or_else(program::test_name)
     }
 
     /// Whether executions are recorded (on by default), so that a failing one's trace is
@@ -182,7 +198,7 @@ impl Checker {
     }
 
     fn explore<F: Fn()>(&self, mut scheduler: Box<dyn Scheduler>, seed: u64, f: F) -> Report {
-        if let Some(report) = replay_from_env(&f) {
+        if let Some(report) = replay_from_env(&f, self.entry()) {
             return report;
         }
         let iterations = env_u64("REEL_ITERATIONS")
@@ -210,7 +226,7 @@ impl Checker {
         let trace_dir = program::env_trace_dir()
             .or_else(|| self.trace_dir.clone())
             .unwrap_or_else(program::trace_dir);
-        let test = program::test_name();
+        let test = self.entry();
         let mut recorder = (self.record || check_determinism).then(|| {
             let run = RunDescription {
                 strategy: strategy.clone(),
@@ -218,10 +234,9 @@ impl Checker {
                 iteration: None,
             };
             let crash_prefix = trace_dir.join(program::trace_file_prefix(test.as_deref(), seed));
-            Box::new(Recorder::in_memory(
-                program::header(run, &config),
-                &crash_prefix,
-            ))
+            let mut header = program::header(run, &config);
+            header.program.entry = test.clone();
+            Box::new(Recorder::in_memory(header, &crash_prefix))
         });
         // Withdrawn however the loop ends, so a later plain run is not reported as explored.
         struct WithdrawContext;
@@ -425,13 +440,13 @@ fn rerun(
 
 /// REEL_REPLAY: replays the named trace instead of exploring, if it was recorded by this
 /// test. Panics with a clear message if it cannot be read or the replay diverges.
-fn replay_from_env<F: Fn()>(f: &F) -> Option<Report> {
+fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
     let path = crate::env_path("REEL_REPLAY")?;
     let replay = Replay::from_file(&path)
         .and_then(|replay| replay.check_program().map(|()| replay))
         .unwrap_or_else(|error| panic!("reel: cannot replay REEL_REPLAY: {error}"));
     let header = &replay.trace().header;
-    let this_test = program::test_name();
+    let this_test = entry;
     if header.program.entry != this_test {
         eprintln!(
             "reel: REEL_REPLAY={} is a trace of {}; {} explores as usual",

@@ -6,7 +6,9 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
-use crate::model::{Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, Spawn, Step};
+use crate::model::{
+    Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind, Spawn, Step,
+};
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, OLDEST_READABLE_VERSION};
 
@@ -76,6 +78,52 @@ impl Trace {
         } else {
             format!("{}#{object}", self.objects[object as usize].name())
         }
+    }
+
+    /// What a step did: `lock Mutex#2`, `blocks: join T3`, `yield`.
+    pub fn operation(&self, step: &Step) -> String {
+        match step.object {
+            Some(object) => format!("{} {}", step.op, self.object_name(step.op, object)),
+            None => step.op.name().to_owned(),
+        }
+    }
+
+    /// A location as `file:line:column`.
+    pub fn location_text(&self, location: u32) -> String {
+        let (file, line, column) = self.location(location);
+        format!("{file}:{line}:{column}")
+    }
+
+    /// A step in one line: `T3 'writer' lock Mutex#2 at src/bank.rs:42:9`.
+    pub fn describe_step(&self, step: &Step) -> String {
+        format!(
+            "{} {} at {}",
+            self.thread_name(step.thread),
+            self.operation(step),
+            self.location_text(step.location)
+        )
+    }
+
+    /// An outcome in one line: `panic in T0 'main' at src/lib.rs:168:9 at step 21: ...`.
+    pub fn describe_outcome(&self, outcome: &Outcome) -> String {
+        if outcome.kind == OutcomeKind::Ok {
+            return format!("ok: the run ended after step {}", outcome.step);
+        }
+        let thread = outcome
+            .thread
+            .map(|thread| format!(" in {}", self.thread_name(thread)))
+            .unwrap_or_default();
+        let location = outcome
+            .location
+            .as_ref()
+            .map(|location| format!(" at {location}"))
+            .unwrap_or_default();
+        format!(
+            "{}{thread}{location} at step {}: {}",
+            outcome.kind.name(),
+            outcome.step,
+            outcome.message
+        )
     }
 }
 

@@ -152,18 +152,7 @@ impl Replayer {
     fn describe(&self, event: &Event) -> String {
         let trace = &self.trace;
         match event {
-            Event::Step(step) => {
-                let (file, line, column) = trace.location(step.location);
-                let object = step
-                    .object
-                    .map(|object| format!(" {}", trace.object_name(step.op, object)))
-                    .unwrap_or_default();
-                format!(
-                    "{} {}{object} at {file}:{line}:{column}",
-                    trace.thread_name(step.thread),
-                    step.op
-                )
-            }
+            Event::Step(step) => trace.describe_step(step),
             Event::Spawn(spawn) => format!(
                 "a new thread T{} ({}) spawned by {}",
                 self.threads_seen,
@@ -307,22 +296,5 @@ impl Replayer {
 
 /// How a report names a recorded outcome.
 pub(crate) fn describe_outcome(trace: &Trace, outcome: &Outcome) -> String {
-    let thread = outcome
-        .thread
-        .map(|thread| format!(" in {}", trace.thread_name(thread)))
-        .unwrap_or_default();
-    let location = outcome
-        .location
-        .as_ref()
-        .map(|location| format!(" at {location}"))
-        .unwrap_or_default();
-    match outcome.kind {
-        reel_trace::OutcomeKind::Ok => format!("the run ends (ok) after step {}", outcome.step),
-        kind => format!(
-            "the run ends with a {}{thread}{location} at step {}: {}",
-            kind.name(),
-            outcome.step,
-            outcome.message
-        ),
-    }
+    format!("the run ends: {}", trace.describe_outcome(outcome))
 }

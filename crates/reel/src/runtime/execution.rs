@@ -148,15 +148,8 @@ pub(crate) enum ObjectKind {
 
 impl ObjectKind {
     fn name(self) -> &'static str {
-        match self {
-            ObjectKind::Mutex => "Mutex",
-            ObjectKind::RwLock => "RwLock",
-            ObjectKind::Condvar => "Condvar",
-            ObjectKind::Barrier => "Barrier",
-            ObjectKind::Once => "Once",
-            ObjectKind::Channel => "Channel",
-            ObjectKind::Atomic => "Atomic",
-        }
+        // One spelling for reports and traces.
+        recording::wire_object(self).name()
     }
 }
 

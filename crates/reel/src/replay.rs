@@ -120,9 +120,10 @@ impl fmt::Display for ReplayReport {
                     None => writeln!(f, "the run ends (ok) after step {}", self.steps)?,
                 }
             }
-            ReplayResult::Diverged(divergence) => {
-                writeln!(f, "reel: the replay{source} failed. {divergence}")?;
-            }
+            ReplayResult::Diverged(divergence) => match &self.path {
+                Some(path) => writeln!(f, "reel: replaying {}: {divergence}", path.display())?,
+                None => writeln!(f, "reel: {divergence}")?,
+            },
             ReplayResult::EndOfTrace => writeln!(
                 f,
                 "reel: the replay{source} followed all {} recorded steps; the trace ends there \

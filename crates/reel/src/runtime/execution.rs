@@ -554,7 +554,7 @@ impl Execution {
                 if let Err(expected) = replayer.object(recording::wire_object(kind)) {
                     let mut actual = format!(
                         "{} uses a new {} (which would be {}#{})",
-                        self.thread_info(self.current),
+                        self.short_thread(self.current),
                         kind.name(),
                         kind.name(),
                         self.objects.len()
@@ -1252,7 +1252,7 @@ impl Execution {
                 if let Err(expected) = replayer.spawn(parent) {
                     let actual = match parent {
                         Some(parent) => {
-                            format!("{} spawns a new thread", self.thread_info(parent))
+                            format!("{} spawns a new thread", self.short_thread(parent))
                         }
                         None => "the runtime starts main".to_owned(),
                     };
@@ -1456,11 +1456,19 @@ impl Execution {
                 (None, Some(object)) => format!("{} {}", op.describe(), self.object_name(object)),
                 (None, None) => op.describe().to_owned(),
             };
-            let mut actual = format!("{} {what} at {location}", self.thread_info(self.current));
+            let mut actual = format!("{} {what} at {location}", self.short_thread(self.current));
             if op == Op::OnceCall {
                 actual.push_str(ONCE_HINT);
             }
             self.diverge(expected, actual);
+        }
+    }
+
+    /// A thread as a trace names it: `T1 'worker'`, so both sides of a divergence read alike.
+    fn short_thread(&self, thread: usize) -> String {
+        match &self.threads[thread].name {
+            Some(name) => format!("T{thread} '{name}'"),
+            None => format!("T{thread}"),
         }
     }
 
@@ -1530,7 +1538,7 @@ impl Execution {
                         let expected = replayer.describe_next();
                         let actual = match self.threads.get(thread) {
                             Some(_) => {
-                                format!("{} is not in a timed wait", self.thread_info(thread))
+                                format!("{} is not in a timed wait", self.short_thread(thread))
                             }
                             None => format!("there is no thread T{thread}"),
                         };
@@ -1552,7 +1560,7 @@ impl Execution {
                         "the program goes on ({} can run)",
                         self.runnable
                             .iter()
-                            .map(|thread| self.thread_info(thread.index()).to_string())
+                            .map(|thread| self.short_thread(thread.index()))
                             .collect::<Vec<_>>()
                             .join(", ")
                     );
@@ -1570,10 +1578,10 @@ impl Execution {
                             Some(slot) => match slot.state {
                                 ThreadState::Blocked { .. } => format!(
                                     "{} cannot run: it waits to {}",
-                                    self.thread_info(thread),
+                                    self.short_thread(thread),
                                     self.describe_wait(thread).waiting_for
                                 ),
-                                _ => format!("{} has finished", self.thread_info(thread)),
+                                _ => format!("{} has finished", self.short_thread(thread)),
                             },
                             None => "the program has no such thread".to_owned(),
                         };

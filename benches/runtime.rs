@@ -1,9 +1,11 @@
 //! Runtime benchmarks: reel, shuttle and std threads measured side by side in one process.
 //!
 //! Run with `cargo bench --bench runtime [-- [FILTER] [--quick]]`. FILTER keeps the measurements
-//! whose name contains it (`pingpong`, `lock-exploration`, `spawn-join`, `memory`); `--quick`
-//! takes fewer and shorter samples and holds ten times fewer threads in the memory cases.
-//! Unknown arguments (cargo passes `--bench`) are ignored.
+//! whose name contains it (`pingpong`, `pingpong-record`, `lock-exploration`,
+//! `lock-exploration-record`, `spawn-join`, `replay`, `bytes-per-step`, `memory`; so `record`
+//! keeps both recording overheads); `--quick` takes fewer and shorter samples and holds ten
+//! times fewer threads in the memory cases. Unknown arguments (cargo passes `--bench`) are
+//! ignored.
 //!
 //! Every program is written once against std's API and instantiated for each runtime by changing
 //! its imports (see `programs_for!`), so the three contenders run the same code.
@@ -13,9 +15,15 @@
 //! so that load from elsewhere falls on all of them alike) and the median is reported. Memory is
 //! measured in a child process per case: the binary re-executes itself with the hidden arguments
 //! `--memory-child CASE`, so one case's allocations never count in another's.
+//!
+//! Recording and replay are measured against reel itself: the same program with recording off
+//! and on (`pingpong-record`, `lock-exploration-record`), the size of a trace file per step
+//! (`bytes-per-step`), and a replay of a recorded run against the recording and an unrecorded
+//! run (`replay`). Trace files go to the temporary directory and are removed at the end.
 
 use std::io::Read;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,6 +53,13 @@ const GOAL_ROUND_TRIP_NS: f64 = 100.0;
 const GOAL_EXPLORATION_SPEEDUP: f64 = 5.0;
 /// Goal: one blocked reel green thread costs at most this much resident memory.
 const GOAL_KIB_PER_THREAD: f64 = 16.0;
+/// Round trips of the ping-pong run whose trace is measured (`bytes-per-step`) and replayed
+/// (`replay`).
+const TRACE_ROUND_TRIPS: u64 = 100_000;
+/// Goal: recording makes reel at most this many times slower (time per unit, on / off).
+const GOAL_RECORD_SLOWDOWN: f64 = 1.3;
+/// Goal: a trace file takes at most this many bytes per step.
+const GOAL_BYTES_PER_STEP: f64 = 4.0;
 
 /// Defines the benchmark programs in module `$module` against the runtime crate `$runtime`
 /// (`reel`, `shuttle` or `std`): only the imports differ, as when porting code to reel.
@@ -175,20 +190,28 @@ programs_for!(reel_programs, reel);
 programs_for!(shuttle_programs, shuttle);
 programs_for!(std_programs, std);
 
-/// The runtimes compared; every measurement runs each of them.
+/// What a measurement compares: the three runtimes, and reel recording or replaying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Contender {
+    /// reel without recording (`reel::run`, `Checker::record(false)`).
     Reel,
+    /// reel recording: `Runtime::record(file)`, `Checker::record(true)`.
+    ReelRecording,
+    /// reel replaying a trace file: `Replay::from_file(..).run(..)`.
+    ReelReplay,
     Shuttle,
     Std,
 }
 
 impl Contender {
-    const ALL: [Contender; 3] = [Contender::Reel, Contender::Shuttle, Contender::Std];
+    /// The runtimes compared side by side.
+    const RUNTIMES: [Contender; 3] = [Contender::Reel, Contender::Shuttle, Contender::Std];
 
     fn name(self) -> &'static str {
         match self {
             Contender::Reel => "reel",
+            Contender::ReelRecording => "reel+record",
+            Contender::ReelReplay => "reel replay",
             Contender::Shuttle => "shuttle",
             Contender::Std => "std",
         }
@@ -199,56 +222,113 @@ impl Contender {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TimedMeasurement {
     PingPong,
+    /// reel's ping-pong with recording off and on.
+    PingPongRecord,
     LockExploration,
+    /// reel's exploration with `Checker::record(false)` and `record(true)`.
+    LockExplorationRecord,
     SpawnJoin,
+    /// A whole ping-pong run: unrecorded, recorded, and replayed from a trace.
+    Replay,
 }
 
 impl TimedMeasurement {
-    const ALL: [TimedMeasurement; 3] = [
+    const ALL: [TimedMeasurement; 6] = [
         TimedMeasurement::PingPong,
+        TimedMeasurement::PingPongRecord,
         TimedMeasurement::LockExploration,
+        TimedMeasurement::LockExplorationRecord,
         TimedMeasurement::SpawnJoin,
+        TimedMeasurement::Replay,
     ];
 
     /// The name the filter argument is matched against.
     fn name(self) -> &'static str {
         match self {
             TimedMeasurement::PingPong => "pingpong",
+            TimedMeasurement::PingPongRecord => "pingpong-record",
             TimedMeasurement::LockExploration => "lock-exploration",
+            TimedMeasurement::LockExplorationRecord => "lock-exploration-record",
             TimedMeasurement::SpawnJoin => "spawn-join",
+            TimedMeasurement::Replay => "replay",
         }
     }
 
-    fn title(self) -> &'static str {
+    fn title(self) -> String {
         match self {
-            TimedMeasurement::PingPong => "channel ping-pong round trip",
-            TimedMeasurement::LockExploration => "2-thread 10-lock random exploration",
-            TimedMeasurement::SpawnJoin => "spawn + join of an empty thread",
+            TimedMeasurement::PingPong => "channel ping-pong round trip".to_string(),
+            TimedMeasurement::PingPongRecord => {
+                "channel ping-pong round trip, recording off/on".to_string()
+            }
+            TimedMeasurement::LockExploration => {
+                "2-thread 10-lock random exploration (reel: record(false))".to_string()
+            }
+            TimedMeasurement::LockExplorationRecord => {
+                "2-thread 10-lock random exploration, record(false/true)".to_string()
+            }
+            TimedMeasurement::SpawnJoin => "spawn + join of an empty thread".to_string(),
+            TimedMeasurement::Replay => format!(
+                "ping-pong run of {} round trips: replay vs record",
+                format_number(TRACE_ROUND_TRIPS as f64)
+            ),
+        }
+    }
+
+    /// Who is measured, in the order samples are taken.
+    fn contenders(self) -> &'static [Contender] {
+        match self {
+            TimedMeasurement::PingPong
+            | TimedMeasurement::LockExploration
+            | TimedMeasurement::SpawnJoin => &Contender::RUNTIMES,
+            TimedMeasurement::PingPongRecord | TimedMeasurement::LockExplorationRecord => {
+                &[Contender::Reel, Contender::ReelRecording]
+            }
+            TimedMeasurement::Replay => &[
+                Contender::Reel,
+                Contender::ReelRecording,
+                Contender::ReelReplay,
+            ],
         }
     }
 
     /// How a figure of this measurement is shown; all are measured as nanoseconds per unit.
     fn figure(self) -> Figure {
         match self {
-            TimedMeasurement::PingPong | TimedMeasurement::SpawnJoin => Figure::NanosPerUnit,
-            TimedMeasurement::LockExploration => Figure::UnitsPerSecond,
+            TimedMeasurement::PingPong
+            | TimedMeasurement::PingPongRecord
+            | TimedMeasurement::SpawnJoin => Figure::NanosPerUnit,
+            TimedMeasurement::LockExploration
+            | TimedMeasurement::LockExplorationRecord
+            | TimedMeasurement::Replay => Figure::UnitsPerSecond,
         }
     }
 
     fn unit_name(self) -> &'static str {
         match self {
-            TimedMeasurement::PingPong => "round trip",
-            TimedMeasurement::LockExploration => "execution",
+            TimedMeasurement::PingPong | TimedMeasurement::PingPongRecord => "round trip",
+            TimedMeasurement::LockExploration | TimedMeasurement::LockExplorationRecord => {
+                "execution"
+            }
             TimedMeasurement::SpawnJoin => "thread",
+            TimedMeasurement::Replay => "step",
         }
     }
 
     /// Runs about `units` units of work for `contender` and returns what was actually done.
-    fn run_sample(self, contender: Contender, units: u64) -> Sample {
+    fn run_sample(self, contender: Contender, units: u64, files: &TraceFiles) -> Sample {
         match (self, contender) {
-            (TimedMeasurement::PingPong, Contender::Reel) => {
+            (TimedMeasurement::PingPong | TimedMeasurement::PingPongRecord, Contender::Reel) => {
                 in_executions(units, REEL_ROUND_TRIPS_PER_EXECUTION, |round_trips| {
                     reel::run(move || reel_programs::ping_pong(round_trips))
+                })
+            }
+            (TimedMeasurement::PingPongRecord, Contender::ReelRecording) => {
+                // The same executions as unrecorded, each recorded to a new file.
+                in_executions(units, REEL_ROUND_TRIPS_PER_EXECUTION, |round_trips| {
+                    files.remove_scratch();
+                    reel::Runtime::new()
+                        .record(&files.scratch)
+                        .run(move || reel_programs::ping_pong(round_trips))
                 })
             }
             (TimedMeasurement::PingPong, Contender::Shuttle) => {
@@ -260,23 +340,12 @@ impl TimedMeasurement {
                 elapsed: std_programs::ping_pong(units),
                 units,
             },
-            (TimedMeasurement::LockExploration, Contender::Reel) => {
-                let iterations = usize::try_from(units).expect("sample sizes fit in usize");
-                let start = Instant::now();
-                let report = reel::Checker::new()
-                    .random()
-                    .iterations(iterations)
-                    .run(reel_programs::two_threads_ten_locks);
-                let elapsed = start.elapsed();
-                assert!(
-                    !report.found(),
-                    "reel reported a failure in a correct program:\n{report}"
-                );
-                Sample {
-                    elapsed,
-                    // REEL_ITERATIONS may override the count asked for: count what ran.
-                    units: report.iterations as u64,
-                }
+            (
+                TimedMeasurement::LockExploration | TimedMeasurement::LockExplorationRecord,
+                Contender::Reel,
+            ) => reel_exploration(units, false),
+            (TimedMeasurement::LockExplorationRecord, Contender::ReelRecording) => {
+                reel_exploration(units, true)
             }
             (TimedMeasurement::LockExploration, Contender::Shuttle) => {
                 let iterations = usize::try_from(units).expect("sample sizes fit in usize");
@@ -310,6 +379,18 @@ impl TimedMeasurement {
             (TimedMeasurement::SpawnJoin, Contender::Std) => {
                 in_whole_executions(units, SPAWNS_PER_EXECUTION, std_programs::spawn_join)
             }
+            (TimedMeasurement::Replay, contender) => {
+                // Units are steps; every run is the whole program, timed from outside, and
+                // takes the recorded trace's number of steps (the replay checks it does).
+                in_whole_executions(units, files.replayed_steps.max(1), |_| {
+                    whole_ping_pong_run(contender, files)
+                })
+            }
+            (measurement, contender) => unreachable!(
+                "{} does not measure {}",
+                measurement.name(),
+                contender.name()
+            ),
         }
     }
 
@@ -318,21 +399,182 @@ impl TimedMeasurement {
         match self {
             TimedMeasurement::PingPong => format!(
                 "pingpong: two mpsc channels, N round trips timed inside one execution \
-                 (reel: reel::run, <= {REEL_ROUND_TRIPS_PER_EXECUTION} per run; shuttle: \
-                 check_random(.., 1), <= {SHUTTLE_ROUND_TRIPS_PER_EXECUTION} per execution)"
+                 (reel: reel::run, unrecorded, <= {REEL_ROUND_TRIPS_PER_EXECUTION} per run; \
+                 shuttle: check_random(.., 1), <= {SHUTTLE_ROUND_TRIPS_PER_EXECUTION} per \
+                 execution)"
+            ),
+            TimedMeasurement::PingPongRecord => format!(
+                "pingpong-record: reel's pingpong as above (<= {REEL_ROUND_TRIPS_PER_EXECUTION} \
+                 round trips per run, timed inside the run), off: reel::run, on: \
+                 Runtime::new().record(new file in {}).run; creating the file and writing its \
+                 last chunk fall outside the timing (see replay for whole runs)",
+                std::env::temp_dir().display()
             ),
             TimedMeasurement::LockExploration => format!(
                 "lock-exploration: 2 threads x {LOCKS_PER_EXECUTION} mutexes per execution; reel: \
-                 Checker::new().random().iterations(N).run(f); shuttle: check_random(f, N); std: \
-                 f called N times"
+                 Checker::new().random().iterations(N).record(false).run(f); shuttle: \
+                 check_random(f, N); std: f called N times"
             ),
+            TimedMeasurement::LockExplorationRecord => {
+                "lock-exploration-record: reel's exploration as above with record(false) vs \
+                 record(true) (the default: every execution recorded in memory), same seed"
+                    .to_string()
+            }
             TimedMeasurement::SpawnJoin => format!(
                 "spawn-join: {SPAWNS_PER_EXECUTION} sequential spawn+join per execution, timed \
                  inside it (reel: reel::run; shuttle: check_random(.., 1))"
             ),
+            TimedMeasurement::Replay => format!(
+                "replay: whole runs of pingpong({TRACE_ROUND_TRIPS}) timed from outside: reel::run \
+                 (unrecorded), Runtime::new().record(new file).run (recorded; the previous \
+                 file is deleted untimed), \
+                 Replay::from_file(file)?.run (replay, reading and decoding the file included; \
+                 asserted Reproduced with the recorded step count); steps/s = trace steps / time"
+            ),
         }
     }
 }
+
+/// A sample of reel's exploration of the lock test, recording each execution or not.
+fn reel_exploration(units: u64, record: bool) -> Sample {
+    let iterations = usize::try_from(units).expect("sample sizes fit in usize");
+    let start = Instant::now();
+    let report = reel::Checker::new()
+        .random()
+        .iterations(iterations)
+        .record(record)
+        .run(reel_programs::two_threads_ten_locks);
+    let elapsed = start.elapsed();
+    assert!(
+        !report.found(),
+        "reel reported a failure in a correct program:\n{report}"
+    );
+    Sample {
+        elapsed,
+        // REEL_ITERATIONS may override the count asked for: count what ran.
+        units: report.iterations as u64,
+    }
+}
+
+/// The ping-pong program whose trace is measured and replayed.
+fn trace_ping_pong() {
+    reel_programs::ping_pong(TRACE_ROUND_TRIPS);
+}
+
+/// One whole run of [`trace_ping_pong`] for the replay measurement, timed from outside.
+fn whole_ping_pong_run(contender: Contender, files: &TraceFiles) -> Duration {
+    if contender == Contender::ReelRecording {
+        files.remove_scratch();
+    }
+    let start = Instant::now();
+    match contender {
+        Contender::Reel => reel::run(trace_ping_pong),
+        Contender::ReelRecording => reel::Runtime::new()
+            .record(&files.scratch)
+            .run(trace_ping_pong),
+        Contender::ReelReplay => {
+            let replay = reel::Replay::from_file(&files.replayed)
+                .unwrap_or_else(|error| panic!("cannot read the recorded trace: {error}"));
+            let report = replay
+                .run(trace_ping_pong)
+                .unwrap_or_else(|error| panic!("cannot replay the recorded trace: {error}"));
+            let elapsed = start.elapsed();
+            assert_eq!(
+                report.result,
+                reel::ReplayResult::Reproduced,
+                "the replay follows the recorded trace:\n{report}"
+            );
+            assert_eq!(
+                report.steps, files.replayed_steps,
+                "the replay takes the recorded steps"
+            );
+            return elapsed;
+        }
+        Contender::Shuttle | Contender::Std => {
+            unreachable!("the replay measurement is reel's own")
+        }
+    }
+    start.elapsed()
+}
+
+/// The trace files the recording measurements write, in the temporary directory; removed
+/// when dropped.
+struct TraceFiles {
+    /// Rewritten by every recorded sample and by the trace-size recordings.
+    scratch: PathBuf,
+    /// The ping-pong trace the replay measurement replays.
+    replayed: PathBuf,
+    /// The steps of that trace, once recorded.
+    replayed_steps: u64,
+}
+
+impl TraceFiles {
+    fn new() -> TraceFiles {
+        let directory = std::env::temp_dir();
+        let process = std::process::id();
+        TraceFiles {
+            scratch: directory.join(format!("reel-bench-{process}-scratch.reel")),
+            replayed: directory.join(format!("reel-bench-{process}-replayed.reel")),
+            replayed_steps: 0,
+        }
+    }
+
+    /// Deletes the previous recording, untimed: recording over an existing file makes the
+    /// file system truncate it (ext4 also flushes a truncated file when it is closed), a cost
+    /// of the file system and not of reel.
+    fn remove_scratch(&self) {
+        let _ = std::fs::remove_file(&self.scratch);
+    }
+}
+
+impl Drop for TraceFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.scratch);
+        let _ = std::fs::remove_file(&self.replayed);
+    }
+}
+
+/// The size of a recorded trace.
+struct TraceSize {
+    steps: u64,
+    file_bytes: u64,
+}
+
+impl TraceSize {
+    fn bytes_per_step(&self) -> f64 {
+        self.file_bytes as f64 / self.steps.max(1) as f64
+    }
+}
+
+/// Records `program` with `Runtime::record(path)`, reads the trace back and replays it (so
+/// the figures are those of a trace that reproduces the run), and returns its size.
+fn record_trace(path: &Path, program: fn()) -> Result<TraceSize, String> {
+    panic::catch_unwind(AssertUnwindSafe(|| {
+        reel::Runtime::new().record(path).run(program);
+        let file_bytes = std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .len();
+        let replay = reel::Replay::from_file(path)
+            .unwrap_or_else(|error| panic!("cannot read the trace: {error}"));
+        let trace = replay.trace();
+        assert!(trace.cut.is_none(), "the trace is complete");
+        assert_eq!(trace.bytes, file_bytes, "the whole file is read");
+        let steps = trace.steps;
+        let report = replay
+            .run(program)
+            .unwrap_or_else(|error| panic!("cannot replay the trace: {error}"));
+        assert_eq!(
+            report.result,
+            reel::ReplayResult::Reproduced,
+            "the trace replays:\n{report}"
+        );
+        TraceSize { steps, file_bytes }
+    }))
+    .map_err(|_| "panicked; see the message above".to_string())
+}
+
+/// An empty program: its trace is the fixed part every trace has.
+fn trace_empty() {}
 
 /// How a measurement's figure is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -466,7 +708,9 @@ impl Settings {
 
     fn memory_threads(&self, contender: Contender) -> usize {
         let threads = match contender {
-            Contender::Reel => REEL_MEMORY_THREADS,
+            Contender::Reel | Contender::ReelRecording | Contender::ReelReplay => {
+                REEL_MEMORY_THREADS
+            }
             Contender::Shuttle | Contender::Std => OTHER_MEMORY_THREADS,
         };
         if self.quick { threads / 10 } else { threads }
@@ -515,14 +759,16 @@ enum Progress {
 fn measure_all(
     settings: &Settings,
     measurement: TimedMeasurement,
+    files: &TraceFiles,
 ) -> Vec<(Contender, Option<Stats>)> {
-    let mut progress: Vec<(Contender, Progress)> = Contender::ALL
-        .into_iter()
-        .map(|contender| {
+    let mut progress: Vec<(Contender, Progress)> = measurement
+        .contenders()
+        .iter()
+        .map(|&contender| {
             let started = Instant::now();
             let calibrated = panic::catch_unwind(AssertUnwindSafe(|| {
                 calibrate(settings, &mut |units| {
-                    measurement.run_sample(contender, units)
+                    measurement.run_sample(contender, units, files)
                 })
             }));
             let state = match calibrated {
@@ -552,7 +798,7 @@ fn measure_all(
             };
             let sample_started = Instant::now();
             let sample = panic::catch_unwind(AssertUnwindSafe(|| {
-                measurement.run_sample(*contender, *units)
+                measurement.run_sample(*contender, *units, files)
             }));
             *busy += sample_started.elapsed();
             match sample {
@@ -847,16 +1093,6 @@ struct Row {
     std: Option<f64>,
 }
 
-impl Row {
-    fn set(&mut self, contender: Contender, value: Option<f64>) {
-        match contender {
-            Contender::Reel => self.reel = value,
-            Contender::Shuttle => self.shuttle = value,
-            Contender::Std => self.std = value,
-        }
-    }
-}
-
 /// A number with about four significant digits and thousands separators.
 fn format_number(value: f64) -> String {
     if !value.is_finite() {
@@ -885,6 +1121,15 @@ fn format_number(value: f64) -> String {
     }
 }
 
+/// A count, with thousands separators.
+fn format_count(count: u64) -> String {
+    if count >= 1000 {
+        format_number(count as f64)
+    } else {
+        count.to_string()
+    }
+}
+
 /// A ratio with three significant digits, e.g. `0.00712x`, `1.25x`, `312x`.
 fn format_ratio(numerator: Option<f64>, denominator: Option<f64>) -> String {
     match (numerator, denominator) {
@@ -901,6 +1146,11 @@ fn format_ratio(numerator: Option<f64>, denominator: Option<f64>) -> String {
         }
         _ => "-".to_string(),
     }
+}
+
+/// A slowdown with three decimals, so that one next to its goal reads as met or not.
+fn format_slowdown(slowdown: Option<f64>) -> String {
+    slowdown.map_or_else(|| "-".to_string(), |slowdown| format!("{slowdown:.3}x"))
 }
 
 /// A duration given in nanoseconds, in a unit a reader takes in at a glance.
@@ -934,6 +1184,77 @@ fn goal_status(met: Option<bool>) -> &'static str {
     }
 }
 
+/// A line of the recording table: reel's figure with recording off and on.
+struct RecordRow {
+    title: String,
+    figure: Figure,
+    unit: String,
+    off: Option<f64>,
+    on: Option<f64>,
+}
+
+impl RecordRow {
+    /// How many times longer a unit takes with recording on.
+    fn slowdown(&self) -> Option<f64> {
+        let (off, on) = self.off.zip(self.on)?;
+        (off > 0.0 && on > 0.0).then(|| advantage(self.figure, off, on))
+    }
+}
+
+/// The line of the replay table: steps per second of whole runs.
+struct ReplayRow {
+    title: String,
+    unrecorded: Option<f64>,
+    recorded: Option<f64>,
+    replay: Option<f64>,
+}
+
+/// A line of the trace-size table.
+struct SizeRow {
+    title: String,
+    size: Option<TraceSize>,
+    /// Bytes per step over the trace of an empty program (the fixed header and prologue).
+    over_empty: Option<f64>,
+}
+
+impl SizeRow {
+    /// The goal on the file's bytes per step, and on those over an empty trace if that differs.
+    fn goal(&self) -> String {
+        let met = |bytes_per_step: f64| bytes_per_step <= GOAL_BYTES_PER_STEP;
+        let whole = self.size.as_ref().map(|size| met(size.bytes_per_step()));
+        let over_empty = self.over_empty.map(met);
+        let mut goal = format!("<= {GOAL_BYTES_PER_STEP} B/step: {}", goal_status(whole));
+        if over_empty.is_some() && over_empty != whole {
+            goal.push_str(&format!(" (over empty: {})", goal_status(over_empty)));
+        }
+        goal
+    }
+}
+
+/// Prints one contender's statistics in a measurement's section.
+fn print_stats(measurement: TimedMeasurement, contender: Contender, stats: Option<&Stats>) {
+    let Some(stats) = stats else {
+        println!(
+            "  {:<12} FAILED (panicked; see the message above)",
+            contender.name()
+        );
+        return;
+    };
+    println!(
+        "  {:<12} median {:>12} ns/{}  (min {}, max {}; {} samples x {} {}s; {:.1} s of {:.1} s)",
+        contender.name(),
+        format_number(stats.median_ns),
+        measurement.unit_name(),
+        format_number(stats.min_ns),
+        format_number(stats.max_ns),
+        stats.samples,
+        stats.units_per_sample,
+        measurement.unit_name(),
+        stats.busy.as_secs_f64(),
+        stats.wall.as_secs_f64(),
+    );
+}
+
 fn main() {
     let options = Options::parse();
     let settings = Settings::new(options.quick);
@@ -951,8 +1272,17 @@ fn main() {
         settings.sample_target.as_millis(),
         std::thread::available_parallelism().map_or(0, usize::from),
     );
+    for variable in ["REEL_RECORD", "REEL_REPLAY", "REEL_ITERATIONS", "REEL_SEED"] {
+        if std::env::var_os(variable).is_some_and(|value| !value.is_empty()) {
+            println!("warning: {variable} is set; it changes what reel's figures measure");
+        }
+    }
     let bench_started = Instant::now();
+    let mut files = TraceFiles::new();
     let mut rows: Vec<Row> = Vec::new();
+    let mut record_rows: Vec<RecordRow> = Vec::new();
+    let mut replay_row: Option<ReplayRow> = None;
+    let mut size_rows: Vec<SizeRow> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     let mut ping_pong_row = None;
     let mut exploration_row = None;
@@ -963,49 +1293,151 @@ fn main() {
             continue;
         }
         println!("\n== {} ({})", measurement.title(), measurement.name());
+        if measurement == TimedMeasurement::Replay {
+            match record_trace(&files.replayed, trace_ping_pong) {
+                Ok(size) => {
+                    files.replayed_steps = size.steps;
+                    println!(
+                        "  trace: {} steps, {} bytes in {}",
+                        format_count(size.steps),
+                        format_count(size.file_bytes),
+                        files.replayed.display()
+                    );
+                }
+                Err(error) => {
+                    println!("  FAILED to record the trace to replay: {error}");
+                    replay_row = Some(ReplayRow {
+                        title: measurement.title(),
+                        unrecorded: None,
+                        recorded: None,
+                        replay: None,
+                    });
+                    notes.push(measurement.note());
+                    continue;
+                }
+            }
+        }
         let figure = measurement.figure();
-        let mut row = Row {
-            title: measurement.title().to_string(),
-            figure,
-            unit: figure.unit(measurement.unit_name()),
-            reel: None,
-            shuttle: None,
-            std: None,
-        };
-        for (contender, stats) in measure_all(&settings, measurement) {
-            let Some(stats) = stats else {
-                println!(
-                    "  {:<8} FAILED (panicked; see the message above)",
-                    contender.name()
-                );
-                continue;
-            };
-            println!(
-                "  {:<8} median {:>12} ns/{}  (min {}, max {}; {} samples x {} {}s; {:.1} s of {:.1} s)",
-                contender.name(),
-                format_number(stats.median_ns),
-                measurement.unit_name(),
-                format_number(stats.min_ns),
-                format_number(stats.max_ns),
-                stats.samples,
-                stats.units_per_sample,
-                measurement.unit_name(),
-                stats.busy.as_secs_f64(),
-                stats.wall.as_secs_f64(),
-            );
-            let value = match figure {
+        let mut values: Vec<(Contender, Option<f64>)> = Vec::new();
+        for (contender, stats) in measure_all(&settings, measurement, &files) {
+            print_stats(measurement, contender, stats.as_ref());
+            let value = stats.map(|stats| match figure {
                 Figure::UnitsPerSecond => 1e9 / stats.median_ns,
                 Figure::NanosPerUnit | Figure::KibPerThread => stats.median_ns,
-            };
-            row.set(contender, Some(value));
+            });
+            values.push((contender, value));
         }
+        let value_of = |wanted: Contender| {
+            values
+                .iter()
+                .find(|(contender, _)| *contender == wanted)
+                .and_then(|(_, value)| *value)
+        };
         notes.push(measurement.note());
+        let unit = figure.unit(measurement.unit_name());
         match measurement {
-            TimedMeasurement::PingPong => ping_pong_row = Some(rows.len()),
-            TimedMeasurement::LockExploration => exploration_row = Some(rows.len()),
-            TimedMeasurement::SpawnJoin => spawn_join_row = Some(rows.len()),
+            TimedMeasurement::PingPong
+            | TimedMeasurement::LockExploration
+            | TimedMeasurement::SpawnJoin => {
+                match measurement {
+                    TimedMeasurement::PingPong => ping_pong_row = Some(rows.len()),
+                    TimedMeasurement::LockExploration => exploration_row = Some(rows.len()),
+                    _ => spawn_join_row = Some(rows.len()),
+                }
+                rows.push(Row {
+                    title: measurement.title(),
+                    figure,
+                    unit,
+                    reel: value_of(Contender::Reel),
+                    shuttle: value_of(Contender::Shuttle),
+                    std: value_of(Contender::Std),
+                });
+            }
+            TimedMeasurement::PingPongRecord | TimedMeasurement::LockExplorationRecord => {
+                let title = match measurement {
+                    TimedMeasurement::PingPongRecord => {
+                        "channel ping-pong round trip (Runtime::record to a file)".to_string()
+                    }
+                    _ => "2-thread 10-lock random exploration (Checker::record)".to_string(),
+                };
+                record_rows.push(RecordRow {
+                    title,
+                    figure,
+                    unit,
+                    off: value_of(Contender::Reel),
+                    on: value_of(Contender::ReelRecording),
+                });
+            }
+            TimedMeasurement::Replay => {
+                replay_row = Some(ReplayRow {
+                    title: measurement.title(),
+                    unrecorded: value_of(Contender::Reel),
+                    recorded: value_of(Contender::ReelRecording),
+                    replay: value_of(Contender::ReelReplay),
+                });
+            }
         }
-        rows.push(row);
+    }
+
+    if options.selects("bytes-per-step") {
+        println!("\n== trace file size per step (bytes-per-step)");
+        let empty = record_trace(&files.scratch, trace_empty);
+        match &empty {
+            Ok(size) => println!(
+                "  {:<44} {:>9} steps {:>11} bytes (the fixed part of every trace)",
+                "empty program",
+                format_count(size.steps),
+                format_count(size.file_bytes),
+            ),
+            Err(error) => println!("  {:<44} FAILED: {error}", "empty program"),
+        }
+        let cases: [(String, fn()); 2] = [
+            (
+                format!(
+                    "ping-pong, {} round trips",
+                    format_number(TRACE_ROUND_TRIPS as f64)
+                ),
+                trace_ping_pong,
+            ),
+            (
+                "2-thread 10-lock test, one execution".to_string(),
+                reel_programs::two_threads_ten_locks,
+            ),
+        ];
+        for (title, program) in cases {
+            let size = record_trace(&files.scratch, program);
+            let over_empty = match (&size, &empty) {
+                (Ok(size), Ok(empty)) if size.steps > empty.steps => Some(
+                    size.file_bytes.saturating_sub(empty.file_bytes) as f64
+                        / (size.steps - empty.steps) as f64,
+                ),
+                _ => None,
+            };
+            match &size {
+                Ok(size) => println!(
+                    "  {:<44} {:>9} steps {:>11} bytes = {} bytes/step ({} over the empty program's)",
+                    title,
+                    format_count(size.steps),
+                    format_count(size.file_bytes),
+                    format_number(size.bytes_per_step()),
+                    over_empty.map_or_else(|| "-".to_string(), format_number),
+                ),
+                Err(error) => println!("  {title:<44} FAILED: {error}"),
+            }
+            size_rows.push(SizeRow {
+                title,
+                size: size.ok(),
+                over_empty,
+            });
+        }
+        notes.push(
+            "bytes-per-step: Runtime::new().record(file).run(program), one plain run (the lock \
+             test under run-until-block scheduling, as exploration records one execution); \
+             bytes/step = file size / trace.steps, read back with Replay::from_file and replayed \
+             (Reproduced); 'over empty' subtracts the trace of an empty program (header, \
+             prologue, outcome)"
+                .to_string(),
+        );
     }
 
     let mut memory_rows: Vec<(MemoryCase, usize)> = Vec::new();
@@ -1067,31 +1499,102 @@ fn main() {
         ));
     }
 
-    if rows.is_empty() {
+    if rows.is_empty() && record_rows.is_empty() && replay_row.is_none() && size_rows.is_empty() {
         println!(
-            "no measurement matches the filter {:?}; names: pingpong, lock-exploration, spawn-join, memory",
+            "no measurement matches the filter {:?}; names: pingpong, pingpong-record, \
+             lock-exploration, lock-exploration-record, spawn-join, replay, bytes-per-step, memory",
             options.filter.as_deref().unwrap_or("")
         );
         return;
     }
 
-    println!("\n== results (medians)");
-    println!(
-        "{:<58} {:<18} {:>13} {:>13} {:>13} {:>13} {:>10}  better",
-        "measurement", "unit", "reel", "shuttle", "std", "reel/shuttle", "reel/std"
-    );
-    for row in &rows {
+    if !rows.is_empty() {
+        println!("\n== results (medians)");
         println!(
-            "{:<58} {:<18} {:>13} {:>13} {:>13} {:>13} {:>10}  {}",
-            row.title,
-            row.unit,
-            format_cell(row.reel),
-            format_cell(row.shuttle),
-            format_cell(row.std),
-            format_ratio(row.reel, row.shuttle),
-            format_ratio(row.reel, row.std),
-            row.figure.better(),
+            "{:<58} {:<18} {:>13} {:>13} {:>13} {:>13} {:>10}  better",
+            "measurement", "unit", "reel", "shuttle", "std", "reel/shuttle", "reel/std"
         );
+        for row in &rows {
+            println!(
+                "{:<58} {:<18} {:>13} {:>13} {:>13} {:>13} {:>10}  {}",
+                row.title,
+                row.unit,
+                format_cell(row.reel),
+                format_cell(row.shuttle),
+                format_cell(row.std),
+                format_ratio(row.reel, row.shuttle),
+                format_ratio(row.reel, row.std),
+                row.figure.better(),
+            );
+        }
+    }
+    if !record_rows.is_empty() {
+        println!("\n== recording overhead (medians; slowdown = time per unit, on / off)");
+        println!(
+            "{:<58} {:<18} {:>13} {:>13} {:>10}  {:<22} better",
+            "measurement", "unit", "record off", "record on", "slowdown", "goal"
+        );
+        for row in &record_rows {
+            let slowdown = row.slowdown();
+            println!(
+                "{:<58} {:<18} {:>13} {:>13} {:>10}  {:<22} {}",
+                row.title,
+                row.unit,
+                format_cell(row.off),
+                format_cell(row.on),
+                format_slowdown(slowdown),
+                format!(
+                    "<= {GOAL_RECORD_SLOWDOWN}x: {}",
+                    goal_status(slowdown.map(|slowdown| slowdown <= GOAL_RECORD_SLOWDOWN))
+                ),
+                row.figure.better(),
+            );
+        }
+    }
+    if let Some(row) = &replay_row {
+        println!("\n== replay (medians of whole runs)");
+        println!(
+            "{:<58} {:<18} {:>13} {:>13} {:>13} {:>15} {:>17}  better",
+            "measurement",
+            "unit",
+            "unrecorded",
+            "recorded",
+            "replay",
+            "replay/recorded",
+            "replay/unrecorded"
+        );
+        println!(
+            "{:<58} {:<18} {:>13} {:>13} {:>13} {:>15} {:>17}  {}",
+            row.title,
+            Figure::UnitsPerSecond.unit("step"),
+            format_cell(row.unrecorded),
+            format_cell(row.recorded),
+            format_cell(row.replay),
+            format_ratio(row.replay, row.recorded),
+            format_ratio(row.replay, row.unrecorded),
+            Figure::UnitsPerSecond.better(),
+        );
+    }
+    if !size_rows.is_empty() {
+        println!("\n== trace size");
+        println!(
+            "{:<58} {:>11} {:>13} {:>11} {:>17}  {:<38} better",
+            "trace", "steps", "file bytes", "bytes/step", "over empty trace", "goal"
+        );
+        for row in &size_rows {
+            let count =
+                |count: Option<u64>| count.map_or_else(|| "FAILED".to_string(), format_count);
+            println!(
+                "{:<58} {:>11} {:>13} {:>11} {:>17}  {:<38} lower",
+                row.title,
+                count(row.size.as_ref().map(|size| size.steps)),
+                count(row.size.as_ref().map(|size| size.file_bytes)),
+                format_cell(row.size.as_ref().map(TraceSize::bytes_per_step)),
+                row.over_empty
+                    .map_or_else(|| "-".to_string(), format_number),
+                row.goal(),
+            );
+        }
     }
     for note in &notes {
         println!("  * {note}");
@@ -1099,8 +1602,6 @@ fn main() {
 
     // The summary block, in Markdown, for README.md.
     println!("\n== summary (for README.md)");
-    println!("| measurement | reel | shuttle | std | reel vs shuttle | reel vs std | goal |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
     let versus = |row: &Row, other: Option<f64>| match (row.reel, other) {
         (Some(reel), Some(other)) if reel > 0.0 && other > 0.0 => {
             let times = advantage(row.figure, reel, other);
@@ -1113,6 +1614,16 @@ fn main() {
         _ => "-".to_string(),
     };
     let nanos_cell = |value: Option<f64>| value.map_or_else(|| "FAILED".to_string(), format_nanos);
+    let per_second_cell = |value: Option<f64>, unit: &str| {
+        value.map_or_else(
+            || "FAILED".to_string(),
+            |value| format!("{} {unit}", format_number(value)),
+        )
+    };
+    if !rows.is_empty() {
+        println!("| measurement | reel | shuttle | std | reel vs shuttle | reel vs std | goal |");
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
+    }
     if let Some(index) = ping_pong_row {
         let row = &rows[index];
         let met = row.reel.map(|reel| reel <= GOAL_ROUND_TRIP_NS);
@@ -1132,17 +1643,11 @@ fn main() {
             .reel
             .zip(row.shuttle)
             .map(|(reel, shuttle)| reel / shuttle);
-        let exec_cell = |value: Option<f64>| {
-            value.map_or_else(
-                || "FAILED".to_string(),
-                |value| format!("{} exec/s", format_number(value)),
-            )
-        };
         println!(
-            "| 2-thread 10-lock random exploration | {} | {} | {} | {} | {} | reel >= {GOAL_EXPLORATION_SPEEDUP}x shuttle: {} |",
-            exec_cell(row.reel),
-            exec_cell(row.shuttle),
-            exec_cell(row.std),
+            "| 2-thread 10-lock random exploration (reel: record(false)) | {} | {} | {} | {} | {} | reel >= {GOAL_EXPLORATION_SPEEDUP}x shuttle: {} |",
+            per_second_cell(row.reel, "exec/s"),
+            per_second_cell(row.shuttle, "exec/s"),
+            per_second_cell(row.std, "exec/s"),
             versus(row, row.shuttle),
             versus(row, row.std),
             goal_status(speedup.map(|speedup| speedup >= GOAL_EXPLORATION_SPEEDUP)),
@@ -1180,6 +1685,64 @@ fn main() {
             versus(row, row.std),
             goal_status(met),
         );
+    }
+    if !record_rows.is_empty() {
+        println!();
+        println!("| reel, recording | off | on | slowdown | goal |");
+        println!("| --- | --- | --- | --- | --- |");
+        for row in &record_rows {
+            let cell = |value: Option<f64>| match row.figure {
+                Figure::UnitsPerSecond => per_second_cell(value, "exec/s"),
+                Figure::NanosPerUnit | Figure::KibPerThread => nanos_cell(value),
+            };
+            let slowdown = row.slowdown();
+            println!(
+                "| {} | {} | {} | {} | <= {GOAL_RECORD_SLOWDOWN}x: {} |",
+                row.title,
+                cell(row.off),
+                cell(row.on),
+                format_slowdown(slowdown),
+                goal_status(slowdown.map(|slowdown| slowdown <= GOAL_RECORD_SLOWDOWN)),
+            );
+        }
+    }
+    if let Some(row) = &replay_row {
+        println!();
+        println!(
+            "| reel, whole run | unrecorded | recorded | replay | replay vs recorded | replay vs unrecorded |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.title,
+            per_second_cell(row.unrecorded, "steps/s"),
+            per_second_cell(row.recorded, "steps/s"),
+            per_second_cell(row.replay, "steps/s"),
+            format_ratio(row.replay, row.recorded),
+            format_ratio(row.replay, row.unrecorded),
+        );
+    }
+    if !size_rows.is_empty() {
+        println!();
+        println!("| trace | steps | file size | bytes/step | over an empty trace | goal |");
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for row in &size_rows {
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                row.title,
+                row.size
+                    .as_ref()
+                    .map_or_else(|| "FAILED".to_string(), |size| format_count(size.steps)),
+                row.size.as_ref().map_or_else(
+                    || "FAILED".to_string(),
+                    |size| format!("{} B", format_count(size.file_bytes))
+                ),
+                format_cell(row.size.as_ref().map(TraceSize::bytes_per_step)),
+                row.over_empty
+                    .map_or_else(|| "-".to_string(), format_number),
+                row.goal(),
+            );
+        }
     }
     println!(
         "\nMeasured by `cargo bench --bench runtime{}` (benches/runtime.rs): medians of {} samples; \

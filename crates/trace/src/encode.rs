@@ -226,26 +226,57 @@ impl ChunkEncoder {
     }
 
     /// Records one scheduling step: the hot path.
-    #[inline]
+    #[inline(always)]
     pub fn step(&mut self, thread: u32, op: OpKind, object: Option<u32>, location: u32) {
         self.make_room(MAX_STEP_BYTES);
+        let object = object.map_or(0, |object| u64::from(object) + 1);
+        let len = self.len;
+        let same_thread = self.previous_thread == Some(thread);
+        if u64::from(thread | location) | object < 0x80 {
+            // The common case: every varint is one byte.
+            let buffer = &mut self.chunk[len..len + 4];
+            if same_thread {
+                buffer[0] = op.code() | wire::SAME_THREAD;
+                buffer[1] = object as u8;
+                buffer[2] = location as u8;
+                self.len = len + 3;
+            } else {
+                buffer[0] = op.code();
+                buffer[1] = thread as u8;
+                buffer[2] = object as u8;
+                buffer[3] = location as u8;
+                self.len = len + 4;
+                self.previous_thread = Some(thread);
+            }
+        } else {
+            self.step_with_long_varints(thread, op, object, location, same_thread);
+        }
+        self.steps += 1;
+        self.commit();
+    }
+
+    /// [`ChunkEncoder::step`] when some number needs more than one byte.
+    #[inline(never)]
+    fn step_with_long_varints(
+        &mut self,
+        thread: u32,
+        op: OpKind,
+        object: u64,
+        location: u32,
+        same_thread: bool,
+    ) {
         let buffer = &mut self.chunk[self.len..];
-        let mut at = 0;
-        if self.previous_thread == Some(thread) {
+        let mut at = 1;
+        if same_thread {
             buffer[0] = op.code() | wire::SAME_THREAD;
-            at += 1;
         } else {
             buffer[0] = op.code();
-            at += 1;
             at += wire::put_varint(&mut buffer[at..], u64::from(thread));
             self.previous_thread = Some(thread);
         }
-        let object = object.map_or(0, |object| u64::from(object) + 1);
         at += wire::put_varint(&mut buffer[at..], object);
         at += wire::put_varint(&mut buffer[at..], u64::from(location));
         self.len += at;
-        self.steps += 1;
-        self.commit();
     }
 
     /// Records that a thread was created (it gets the next thread id).

@@ -10,6 +10,9 @@ use reel_trace::{Event, ObjectKind, OpKind, Outcome, Trace};
 
 type StdLocation = std::panic::Location<'static>;
 
+/// Slots of the replayer's location cache.
+const EXACT_CACHE_SLOTS: usize = 256;
+
 /// Where and how a replay left its trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Divergence {
@@ -92,6 +95,8 @@ pub(crate) struct Replayer {
     cursor: usize,
     /// Actual location address -> the trace location with the same file, line and column.
     exact: HashMap<usize, Option<u32>>,
+    /// Direct-mapped cache in front of `exact`: (address, trace location + 1, or 0 for none).
+    exact_cache: Vec<(usize, u32)>,
     /// The trace's locations by (file, line, column).
     by_text: HashMap<(String, u32, u32), u32>,
     /// Moved locations, keyed by (recorded id, actual address).
@@ -114,6 +119,7 @@ impl Replayer {
             trace,
             cursor: 0,
             exact: HashMap::new(),
+            exact_cache: vec![(0, 0); EXACT_CACHE_SLOTS],
             by_text,
             moved: Vec::new(),
             stop: None,
@@ -215,6 +221,26 @@ impl Replayer {
             return Err(self.describe_next());
         }
         let address = location as *const StdLocation as usize;
+        let slot = (address >> 3) % EXACT_CACHE_SLOTS;
+        let (cached, id_plus_one) = self.exact_cache[slot];
+        let exact = if cached == address && address != 0 {
+            id_plus_one.checked_sub(1)
+        } else {
+            self.exact_location(location, slot)
+        };
+        if exact != Some(recorded.location) {
+            self.note_moved(step, recorded.location, location);
+        }
+        self.cursor += 1;
+        self.matched_steps += 1;
+        Ok(())
+    }
+
+    /// The trace location with `location`'s file, line and column, if any; cached.
+    #[cold]
+    #[inline(never)]
+    fn exact_location(&mut self, location: &'static StdLocation, slot: usize) -> Option<u32> {
+        let address = location as *const StdLocation as usize;
         let exact = match self.exact.get(&address) {
             Some(&exact) => exact,
             None => {
@@ -228,12 +254,8 @@ impl Replayer {
                 exact
             }
         };
-        if exact != Some(recorded.location) {
-            self.note_moved(step, recorded.location, location);
-        }
-        self.cursor += 1;
-        self.matched_steps += 1;
-        Ok(())
+        self.exact_cache[slot] = (address, exact.map_or(0, |id| id + 1));
+        exact
     }
 
     #[cold]

@@ -5,7 +5,12 @@
 //! # Entry points
 //! - [`run`] runs a program's main on the runtime (run-until-block scheduling, real time).
 //! - [`check_random`], [`check_pct`] explore schedules in a test and panic with a report on
-//!   the first failure; [`Checker`] does the same and returns a [`Report`].
+//!   the first failure; [`Checker`] does the same and returns a [`Report`]. Every execution
+//!   is recorded in memory and the failing one's trace saved (`target/reel/traces/`).
+//! - [`replay`] and [`Replay`] run a program again with a trace as its scheduler, checking
+//!   every step against it; [`Runtime::record`] records a plain run. The environment
+//!   variables REEL_REPLAY, REEL_RECORD, REEL_CHECK_DETERMINISM, REEL_TRACE_DIR, REEL_SEED
+//!   and REEL_ITERATIONS do the same without code changes. [`reel_trace`] reads traces.
 //!
 //! # Porting
 //! Replace `std::thread` with `reel::thread` and `std::sync` with `reel::sync`; signatures
@@ -16,7 +21,7 @@
 //! use reel::sync::atomic::{AtomicUsize, Ordering};
 //!
 //! // A lost update: two threads read-modify-write a counter in two steps.
-//! let report = reel::Checker::new().random().iterations(500).seed(1).run(|| {
+//! let lost_update = || {
 //!     let counter = Arc::new(AtomicUsize::new(0));
 //!     let handles: Vec<_> = (0..2)
 //!         .map(|_| {
@@ -31,8 +36,13 @@
 //!         handle.join().unwrap();
 //!     }
 //!     assert_eq!(counter.load(Ordering::SeqCst), 2, "an update was lost");
-//! });
+//! };
+//! let report = reel::Checker::new().random().iterations(500).seed(1).run(lost_update);
 //! assert!(report.found());
+//! // The failing execution's trace was saved; it replays to the same failure.
+//! let trace = report.trace.clone().expect("the trace is saved");
+//! let replayed = reel::Replay::from_file(&trace).unwrap().run(lost_update).unwrap();
+//! assert!(replayed.reproduced());
 //! assert_eq!(report.failure.unwrap().kind, reel::FailureKind::Panic);
 //!
 //! // The same code runs as a plain program too.

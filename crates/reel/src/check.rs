@@ -472,6 +472,20 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
     let mut body = || {
         let _ = execution::run_program(f);
     };
+    // The executions before the recorded one ran in the recording process and may have left
+    // state behind (a completed `static` OnceLock, a global counter): run them again first,
+    // from the same strategy and seed, so that this process is in the same state.
+    if let (Some(iteration), Some(seed)) = (iteration, header.run.seed)
+        && iteration > 1
+    {
+        rerun_earlier_executions(
+            &mut body,
+            &header.run.strategy,
+            seed,
+            iteration - 1,
+            &replay,
+        );
+    }
     let report = replay.run_body(&mut body, replay.config());
     if !report.reproduced() {
         panic!("{report}");
@@ -495,6 +509,48 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
         trace_error: None,
         replayed: Some(path),
     })
+}
+
+/// Runs executions `1..=count` of the exploration a trace came from (without recording), so
+/// that whatever they leave behind in the process is there for the replay of the next one.
+fn rerun_earlier_executions(
+    body: &mut dyn FnMut(),
+    strategy: &str,
+    seed: u64,
+    count: usize,
+    replay: &Replay,
+) {
+    let mut scheduler: Box<dyn Scheduler> = match strategy.strip_prefix("pct(depth ") {
+        _ if strategy == "random" => Box::new(RandomScheduler::new(seed)),
+        Some(depth) => match depth.strip_suffix(')').and_then(|depth| depth.parse().ok()) {
+            Some(depth) => Box::new(PctScheduler::new(depth, seed)),
+            None => return,
+        },
+        None => {
+            eprintln!(
+                "reel: note: the trace's strategy '{strategy}' is not one reel can run again, \
+                 so the {count} executions before it are not re-run before the replay"
+            );
+            return;
+        }
+    };
+    let mut config = replay.config();
+    config.print_panics = false;
+    for iteration in 1..=count {
+        scheduler.begin_execution(iteration);
+        let outcome = execution::run_execution(body, scheduler, config.clone(), TraceMode::Off);
+        scheduler = outcome.scheduler;
+        scheduler.end_execution(outcome.steps);
+        if let Some(failure) = outcome.failure {
+            eprintln!(
+                "reel: note: re-running the executions before the recorded one, execution \
+                 {iteration} failed ({}), which it did not when recorded: the program depends \
+                 on something outside reel",
+                failure.kind
+            );
+            return;
+        }
+    }
 }
 
 /// Whether an environment variable is set to something other than "", "0" or "false".

@@ -1429,8 +1429,8 @@ impl Execution {
 /// `internal_error` in the main loop.
 /// Added to a divergence at a Once: the likely cause.
 const ONCE_HINT: &str = ". If this is a `static` Once, OnceLock or LazyLock: one completed by an \
-     earlier execution of the recording's exploration is not completed in a new process, so \
-     the trace of a later execution diverges here; reproduce it with REEL_SEED instead";
+     earlier execution of the recording's exploration is not completed in a new process. \
+     REEL_REPLAY in the check that recorded the trace runs those executions first";
 
 /// Replay (see `crate::recording`): the trace decides, and every step is checked against it.
 impl Execution {

@@ -104,7 +104,7 @@ impl Trace {
         )
     }
 
-    /// An outcome in one line: `panic in T0 'main' at src/lib.rs:168:9 at step 21: ...`.
+    /// An outcome in one line: `panic at step 21 in T0 'main' at src/lib.rs:168:9: ...`.
     pub fn describe_outcome(&self, outcome: &Outcome) -> String {
         if outcome.kind == OutcomeKind::Ok {
             return format!("ok: the run ended after step {}", outcome.step);
@@ -119,7 +119,7 @@ impl Trace {
             .map(|location| format!(" at {location}"))
             .unwrap_or_default();
         format!(
-            "{}{thread}{location} at step {}: {}",
+            "{} at step {}{thread}{location}: {}",
             outcome.kind.name(),
             outcome.step,
             outcome.message

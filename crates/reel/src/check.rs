@@ -264,7 +264,11 @@ impl Checker {
             }
             let mut failure = outcome.failure;
             if check_determinism && let Some(recorder) = &mut recorder {
-                if let Some(nondeterminism) = rerun(recorder, &mut body, &config, &failure) {
+                let first = FirstRun {
+                    failure: &failure,
+                    completed_once: outcome.completed_once,
+                };
+                if let Some(nondeterminism) = rerun(recorder, &mut body, &config, first) {
                     failure = Some(nondeterminism);
                 }
             }
@@ -408,30 +412,56 @@ impl fmt::Display for Report {
     }
 }
 
+/// What the determinism self-check knows of the first run of an execution.
+struct FirstRun<'a> {
+    failure: &'a Option<Failure>,
+    /// A Once's initialiser completed: a `static` one stays completed for the second run,
+    /// which then legitimately takes another path at it.
+    completed_once: bool,
+}
+
 /// The determinism self-check: replays the execution just recorded and returns a
-/// nondeterminism failure if the replay leaves the trace.
+/// nondeterminism failure if the replay leaves the trace, or takes one of its steps from
+/// another place in the code (the same binary, so another path).
 fn rerun(
     recorder: &mut Recorder,
     body: &mut dyn FnMut(),
     config: &ExecutionConfig,
-    first: &Option<Failure>,
+    first: FirstRun<'_>,
 ) -> Option<Failure> {
     let bytes = recorder.trace_bytes();
     let replay = Replay::from_bytes(&bytes).expect("a trace just recorded decodes");
     let report = replay.run_body(body, config.clone());
-    let ReplayResult::Diverged(divergence) = report.result else {
-        return None;
+    let difference = match &report.result {
+        ReplayResult::Diverged(_) if first.completed_once && report.diverged_at_once => {
+            // Not a verdict either way: the second run saw the Once completed by the first.
+            return None;
+        }
+        ReplayResult::Diverged(divergence) => (divergence.step, divergence.to_string()),
+        ReplayResult::Reproduced | ReplayResult::EndOfTrace => {
+            let moved = report.moved.first()?;
+            (
+                moved.first_step,
+                format!(
+                    "at step {} the first run was at {} and the second at {}",
+                    moved.first_step, moved.recorded, moved.now
+                ),
+            )
+        }
     };
-    let first = match first {
+    let first = match first.failure {
         Some(failure) => format!(" (the first run ended with a {})", failure.kind),
         None => String::new(),
     };
     Some(Failure {
         kind: FailureKind::Nondeterminism,
-        step: divergence.step,
+        step: difference.0,
         thread: None,
         location: None,
-        message: format!("the same schedule, run twice, went two ways{first}: {divergence}"),
+        message: format!(
+            "the same schedule, run twice, went two ways{first}: {}",
+            difference.1
+        ),
         cycle: Vec::new(),
         blocked: Vec::new(),
         last_steps: Vec::new(),
@@ -511,6 +541,11 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
     })
 }
 
+/// The most executions re-run before a REEL_REPLAY (an exploration's iteration count).
+const MAX_RERUN_EXECUTIONS: usize = 10_000_000;
+/// The deepest PCT strategy a trace header may name for a re-run.
+const MAX_PCT_DEPTH: usize = 1_000;
+
 /// Runs executions `1..=count` of the exploration a trace came from (without recording), so
 /// that whatever they leave behind in the process is there for the replay of the next one.
 fn rerun_earlier_executions(
@@ -520,13 +555,23 @@ fn rerun_earlier_executions(
     count: usize,
     replay: &Replay,
 ) {
-    let mut scheduler: Box<dyn Scheduler> = match strategy.strip_prefix("pct(depth ") {
+    let depth = strategy
+        .strip_prefix("pct(depth ")
+        .and_then(|depth| depth.strip_suffix(')'))
+        .and_then(|depth| depth.parse::<usize>().ok());
+    let mut scheduler: Box<dyn Scheduler> = match depth {
+        _ if count > MAX_RERUN_EXECUTIONS => {
+            eprintln!(
+                "reel: note: the trace is of execution {} of its exploration; reel re-runs at \
+                 most {MAX_RERUN_EXECUTIONS} executions before a replay, so it replays this \
+                 one alone",
+                count + 1
+            );
+            return;
+        }
         _ if strategy == "random" => Box::new(RandomScheduler::new(seed)),
-        Some(depth) => match depth.strip_suffix(')').and_then(|depth| depth.parse().ok()) {
-            Some(depth) => Box::new(PctScheduler::new(depth, seed)),
-            None => return,
-        },
-        None => {
+        Some(depth) if depth <= MAX_PCT_DEPTH => Box::new(PctScheduler::new(depth, seed)),
+        _ => {
             eprintln!(
                 "reel: note: the trace's strategy '{strategy}' is not one reel can run again, \
                  so the {count} executions before it are not re-run before the replay"

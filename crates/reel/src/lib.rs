@@ -189,8 +189,9 @@ impl Runtime {
             print_panics: true,
             clock: Clock::new_real(),
         };
-        let failure = match env_path("REEL_REPLAY") {
-            Some(path) => replay_run(&mut body, &path),
+        let replayed = env_path("REEL_REPLAY").and_then(|path| replay_run(&mut body, &path));
+        let failure = match replayed {
+            Some(failure) => failure,
             None => self.record_run(&mut body, config),
         };
         if let Some(payload) = panic_payload {
@@ -207,7 +208,7 @@ impl Runtime {
         let trace = match self.record.clone().or_else(|| env_path("REEL_RECORD")) {
             Some(path) => {
                 let run = recording::program::RunDescription {
-                    strategy: "run".to_owned(),
+                    strategy: recording::program::PLAIN_RUN.to_owned(),
                     seed: None,
                     iteration: None,
                 };
@@ -234,17 +235,33 @@ impl Runtime {
     }
 }
 
-/// A replay of the trace at `path` in place of a plain run (REEL_REPLAY).
-fn replay_run(body: &mut dyn FnMut(), path: &std::path::Path) -> Option<Failure> {
+/// A replay of the trace at `path` in place of a plain run (REEL_REPLAY), if it is a trace
+/// of a plain run of this program and test; `None` (after a note) if it is not.
+fn replay_run(body: &mut dyn FnMut(), path: &std::path::Path) -> Option<Option<Failure>> {
     let replay = Replay::from_file(path)
         .and_then(|replay| replay.check_program().map(|()| replay))
         .unwrap_or_else(|error| panic!("reel: cannot replay REEL_REPLAY: {error}"));
+    let header = &replay.trace().header;
+    let this_test = recording::program::test_name();
+    if header.run.strategy != recording::program::PLAIN_RUN || header.program.entry != this_test {
+        eprintln!(
+            "reel: REEL_REPLAY={} is a trace of {} ({}); this reel::run runs as usual",
+            path.display(),
+            header
+                .program
+                .entry
+                .as_deref()
+                .unwrap_or("the program's main"),
+            header.run.strategy
+        );
+        return None;
+    }
     let mut config = replay.config();
     config.print_panics = true;
     let report = replay.run_body(body, config);
     eprint!("{report}");
     match report.result {
-        ReplayResult::Reproduced => report.failure,
+        ReplayResult::Reproduced => Some(report.failure),
         ReplayResult::Diverged(_) | ReplayResult::EndOfTrace => {
             panic!(
                 "reel: the replay of {} stopped before the program's end",

@@ -18,11 +18,24 @@ use crate::scheduler::RunUntilBlock;
 
 pub use crate::recording::replayer::{Divergence, MovedLocation};
 
+/// The smallest green-thread stack a trace may ask for.
+const MIN_STACK_BYTES: u64 = 4 * 1024;
+/// The largest green-thread stack a trace may ask for.
+const MAX_STACK_BYTES: u64 = 1 << 30;
+
 /// Why a trace cannot be replayed by this program.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReplayError {
     /// The file is missing, damaged, or not a trace: what is wrong, and where.
     Trace(reel_trace::Error),
+    /// The trace's settings are outside what a replay can use (a damaged or forged header).
+    Settings {
+        /// The trace's file, if it came from one.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        message: String,
+    },
     /// The trace records another program.
     OtherProgram {
         /// The trace's file, if it came from one.
@@ -38,6 +51,12 @@ impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReplayError::Trace(error) => write!(f, "{error}"),
+            ReplayError::Settings { path, message } => {
+                if let Some(path) = path {
+                    write!(f, "{}: ", path.display())?;
+                }
+                write!(f, "the trace cannot be replayed: {message}")
+            }
             ReplayError::OtherProgram {
                 path,
                 recorded,
@@ -96,6 +115,8 @@ pub struct ReplayReport {
     pub notes: Vec<String>,
     /// The trace's file, if it came from one.
     pub path: Option<PathBuf>,
+    /// Whether the divergence was at a Once (see the determinism self-check).
+    pub(crate) diverged_at_once: bool,
 }
 
 impl ReplayReport {
@@ -155,20 +176,37 @@ impl Replay {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Replay, ReplayError> {
         let path = path.as_ref();
         let trace = reel_trace::read_file_prefix(path)?;
-        Ok(Replay {
+        Replay {
             trace: Arc::new(trace),
             path: Some(path.to_owned()),
             allow_other_program: false,
-        })
+        }
+        .checked()
     }
 
     /// Decodes a trace held in memory (see [`Replay::from_file`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Replay, ReplayError> {
-        Ok(Replay {
+        Replay {
             trace: Arc::new(decode_prefix(bytes)?),
             path: None,
             allow_other_program: false,
-        })
+        }
+        .checked()
+    }
+
+    /// Checks that the header's settings are ones a replay can run with.
+    fn checked(self) -> Result<Replay, ReplayError> {
+        let stack_bytes = self.trace.header.settings.stack_bytes;
+        if !(MIN_STACK_BYTES..=MAX_STACK_BYTES).contains(&stack_bytes) {
+            return Err(ReplayError::Settings {
+                path: self.path.clone(),
+                message: format!(
+                    "its green threads' stack size, {stack_bytes} bytes, is outside \
+                     {MIN_STACK_BYTES}..={MAX_STACK_BYTES}"
+                ),
+            });
+        }
+        Ok(self)
     }
 
     /// Replays even if the trace names another program (its executable's name differs).
@@ -260,6 +298,7 @@ impl Replay {
             moved: replayer.moved_locations(),
             notes: self.notes(),
             path: self.path.clone(),
+            diverged_at_once: outcome.diverged_at_once,
         }
     }
 

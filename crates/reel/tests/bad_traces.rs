@@ -754,9 +754,23 @@ fn a_corrupt_reel_replay_file_fails_the_run_with_the_reason() {
     assert!(stderr.contains("bad checksum"), "{stderr}");
     assert!(stderr.contains(&damaged.display().to_string()), "{stderr}");
 
-    // The same trace undamaged replays in the child, which then passes.
-    let intact = write_scratch("intact-reel-replay.reel", small_trace());
-    let output = run_child_replaying(&intact);
+    // A trace of another test's run leaves this test's reel::run running as usual.
+    let other_test = write_scratch("other-test-reel-replay.reel", small_trace());
+    let output = run_child_replaying(&other_test);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr:\n{stderr}");
+    assert!(stderr.contains("this reel::run runs as usual"), "{stderr}");
+
+    // The child's own trace (recorded with REEL_RECORD) replays in it, which then passes.
+    let own = scratch_dir().join("own-reel-replay.reel");
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", CHILD_TEST, "--ignored", "--nocapture"])
+        .env("REEL_RECORD", &own)
+        .env_remove("REEL_REPLAY")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let output = run_child_replaying(&own);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stderr:\n{stderr}");
     assert!(stderr.contains("reproduced the recording"), "{stderr}");

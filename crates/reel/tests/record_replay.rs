@@ -1194,7 +1194,7 @@ fn a_trace_of_another_program_is_refused_unless_allowed() {
             assert_eq!(recorded, "some-other-program");
             assert_eq!(running, "record_replay");
         }
-        ReplayError::Trace(error) => panic!("the trace itself is fine: {error}"),
+        other => panic!("the trace itself is fine: {other}"),
     }
     assert_eq!(replay.check_program(), Err(error.clone()));
     let text = error.to_string();

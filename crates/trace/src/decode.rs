@@ -50,6 +50,10 @@ impl Trace {
     }
 
     /// A location's file path, line and column.
+    ///
+    /// The ids in this trace's events are always in range (the decoder checked them);
+    /// another id panics, as an out-of-range index does. The same holds for the other
+    /// methods that take ids.
     pub fn location(&self, location: u32) -> (&str, u32, u32) {
         let definition = self.locations[location as usize];
         (

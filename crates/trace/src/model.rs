@@ -44,7 +44,7 @@ pub struct Program {
 /// How and where the program ran.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
-    /// The exploration strategy ("random", "pct (depth 3)"), or "run" for a plain run.
+    /// The exploration strategy ("random", "pct(depth 3)"), or "run" for a plain run.
     pub strategy: String,
     /// The exploration's seed.
     pub seed: Option<u64>,

@@ -129,8 +129,8 @@ pub(crate) fn outcome_of(failure: Option<&Failure>, steps: u64) -> Outcome {
     }
 }
 
-/// Whether a replay's outcome is the recorded one. Locations may have moved (a note, not a
-/// difference); messages are cut as the recorder cuts them.
+/// Whether a replay's outcome is the recorded one. Its location may have moved (the caller
+/// notes it, as for steps); messages are cut as the recorder cuts them.
 pub(crate) fn same_outcome(recorded: &Outcome, replayed: &Outcome) -> bool {
     let mut replayed = replayed.clone();
     if replayed.message.len() > reel_trace::MAX_STRING_BYTES {

@@ -258,6 +258,27 @@ impl Replayer {
         exact
     }
 
+    /// The run ended as recorded, but its failure happened at another location.
+    #[cold]
+    pub(crate) fn note_outcome_moved(&mut self, outcome: &Outcome) {
+        let text = |location: &Option<reel_trace::SourceLocation>| {
+            location
+                .as_ref()
+                .map_or_else(|| "an unknown place".to_owned(), ToString::to_string)
+        };
+        let recorded = self.trace.outcome.as_ref().map(|outcome| &outcome.location);
+        self.moved.push((
+            u32::MAX,
+            0,
+            MovedLocation {
+                first_step: outcome.step,
+                steps: 1,
+                recorded: text(recorded.unwrap_or(&None)),
+                now: text(&outcome.location),
+            },
+        ));
+    }
+
     #[cold]
     fn note_moved(&mut self, step: u64, recorded: u32, location: &'static StdLocation) {
         let address = location as *const StdLocation as usize;

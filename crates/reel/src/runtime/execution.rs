@@ -371,6 +371,10 @@ pub(crate) struct Execution {
     /// A replay left its trace (or reached its end): the execution stops, like a failure,
     /// but the program did not fail.
     stopped: bool,
+    /// A replay diverged at a Once (whose completion may come from an earlier execution).
+    diverged_at_once: bool,
+    /// A Once's initialiser completed in this execution (`sync::once`).
+    pub(crate) completed_once: bool,
 }
 
 thread_local! {
@@ -549,6 +553,8 @@ impl Execution {
         debug_assert!(waiters.is_empty() && readers.is_empty());
         match &mut self.trace {
             TraceMode::Off => {}
+            // After a failure the run's story is over (see `begin_step`).
+            _ if self.failure.is_some() => {}
             TraceMode::Record(recorder) => recorder.object(recording::wire_object(kind)),
             TraceMode::Replay(replayer) => {
                 if let Err(expected) = replayer.object(recording::wire_object(kind)) {
@@ -561,6 +567,7 @@ impl Execution {
                     );
                     if kind == ObjectKind::Once {
                         actual.push_str(ONCE_HINT);
+                        self.diverged_at_once = true;
                     }
                     self.diverge(expected, actual);
                 }
@@ -769,6 +776,10 @@ impl Execution {
     fn consult_scheduler(&mut self, yielding: bool) -> Action {
         let current = self.current;
         if let TraceMode::Replay(_) = self.trace {
+            if self.failure.is_some() {
+                // The recorded run ended here too: nothing more is read from the trace.
+                return Action::Switch(self.threads[current].yielder);
+            }
             return self.replay_decide();
         }
         if (!self.timers.is_empty() || self.runnable.is_empty()) && !self.settle_timers() {
@@ -811,7 +822,9 @@ impl Execution {
             self.threads[thread].state = ThreadState::Runnable;
             self.threads[thread].woken_by = Wake::TimedOut;
             self.runnable.insert(thread);
-            if let TraceMode::Record(recorder) = &mut self.trace {
+            if let TraceMode::Record(recorder) = &mut self.trace
+                && self.failure.is_none()
+            {
                 recorder.timeout(thread);
             }
         }
@@ -1247,6 +1260,7 @@ impl Execution {
         let parent = (index > 0).then_some(self.current);
         match &mut self.trace {
             TraceMode::Off => {}
+            _ if self.failure.is_some() => {}
             TraceMode::Record(recorder) => recorder.spawn(parent, name.as_deref()),
             TraceMode::Replay(replayer) => {
                 if let Err(expected) = replayer.spawn(parent) {
@@ -1459,6 +1473,7 @@ impl Execution {
             let mut actual = format!("{} {what} at {location}", self.short_thread(self.current));
             if op == Op::OnceCall {
                 actual.push_str(ONCE_HINT);
+                self.diverged_at_once = true;
             }
             self.diverge(expected, actual);
         }
@@ -1549,10 +1564,19 @@ impl Execution {
                     self.fire_timer_of(thread);
                 }
                 Err(None) => {
-                    if self.runnable.is_empty() {
+                    if self.runnable.is_empty() && self.timers.is_empty() {
                         // As the recording did: nothing can run, a deadlock (checked
                         // against the recorded outcome at the end).
                         self.fail_deadlock(FailureKind::Deadlock, Vec::new());
+                        return stop;
+                    }
+                    if self.runnable.is_empty() {
+                        // The recording would have waited for the first timeout and fired it.
+                        let expected = replayer.describe_next();
+                        let actual = "every thread waits, some with a timeout that the \
+                                      recording would have fired"
+                            .to_owned();
+                        self.diverge(expected, actual);
                         return stop;
                     }
                     let expected = replayer.describe_next();
@@ -1568,7 +1592,7 @@ impl Execution {
                     return stop;
                 }
                 Ok(thread) => {
-                    if self.runnable.is_empty() {
+                    if self.runnable.is_empty() && self.timers.is_empty() {
                         self.fail_deadlock(FailureKind::Deadlock, Vec::new());
                         return stop;
                     }
@@ -1612,7 +1636,12 @@ impl Execution {
                     return;
                 }
                 let expected = match replayer.outcome_here() {
-                    Some(recorded) if recording::same_outcome(recorded, &outcome) => return,
+                    Some(recorded) if recording::same_outcome(recorded, &outcome) => {
+                        if recorded.location != outcome.location {
+                            replayer.note_outcome_moved(&outcome);
+                        }
+                        return;
+                    }
                     Some(_) | None => replayer.describe_next(),
                 };
                 let actual = recording::replayer::describe_outcome(&replayer.trace, &outcome);
@@ -1749,6 +1778,10 @@ pub(crate) struct Outcome {
     pub(crate) scheduler: Box<dyn Scheduler>,
     /// The recorder or replayer, given back.
     pub(crate) trace: TraceMode,
+    /// Whether a replay diverged at a Once.
+    pub(crate) diverged_at_once: bool,
+    /// Whether a Once's initialiser completed (its completion outlives the execution).
+    pub(crate) completed_once: bool,
 }
 
 /// Runs one execution of `main` to its end under `scheduler`.
@@ -1792,6 +1825,8 @@ pub(crate) fn run_execution(
         recent: buffers.recent,
         trace,
         stopped: false,
+        diverged_at_once: false,
+        completed_once: false,
     });
     if let TraceMode::Record(recorder) = &mut cell.borrow_mut().trace {
         recorder.begin_execution();
@@ -1894,6 +1929,8 @@ pub(crate) fn run_execution(
         steps: execution.step,
         scheduler: execution.scheduler,
         trace: execution.trace,
+        diverged_at_once: execution.diverged_at_once,
+        completed_once: execution.completed_once,
     }
 }
 

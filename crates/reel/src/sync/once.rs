@@ -128,6 +128,7 @@ impl Once {
                         self.completed.store(true, Ordering::Release);
                     }
                     execution::with(|execution| {
+                        execution.completed_once |= result.is_ok();
                         let state = &mut execution.objects[object];
                         state.owner = None;
                         state.owner_location = None;

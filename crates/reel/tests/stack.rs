@@ -90,7 +90,9 @@ fn recurse_forever(depth: u64) -> u64 {
 /// Runs test `test_name` again in a child process (which overflows a stack), checks that
 /// the child did not survive, and returns what it printed on stderr.
 fn overflowing_child_stderr(test_name: &str) -> String {
-    let trace_dir = std::env::temp_dir().join(format!("reel-stack-{}", std::process::id()));
+    // One directory per test: each removes its own when done, while others may still run.
+    let trace_dir =
+        std::env::temp_dir().join(format!("reel-stack-{}-{test_name}", std::process::id()));
     let output = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(CHILD_MARKER, "1")
@@ -204,4 +206,107 @@ fn a_stack_overflow_of_main_names_main() {
     let stderr = overflowing_child_stderr(TEST_NAME);
     assert!(stderr.contains("'main'"), "stderr:\n{stderr}");
     assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
+}
+
+/// A short program for the exploration that runs beside the overflowing one.
+fn two_threads_count() {
+    let counter = reel::sync::Arc::new(reel::sync::Mutex::new(0u32));
+    let other = {
+        let counter = reel::sync::Arc::clone(&counter);
+        thread::spawn(move || {
+            for _ in 0..100 {
+                *counter.lock().unwrap() += 1;
+            }
+        })
+    };
+    for _ in 0..100 {
+        *counter.lock().unwrap() += 1;
+    }
+    other.join().unwrap();
+}
+
+#[test]
+fn a_stack_overflow_saves_its_own_execution_while_another_exploration_runs() {
+    const TEST_NAME: &str =
+        "a_stack_overflow_saves_its_own_execution_while_another_exploration_runs";
+    if std::env::var_os(CHILD_MARKER).is_some() {
+        // Another test exploring in parallel: it publishes one execution after another.
+        std::thread::Builder::new()
+            .name("parallel_explorer".to_string())
+            .spawn(|| {
+                reel::Checker::new()
+                    .iterations(100_000_000)
+                    .run(two_threads_count)
+            })
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let overflowing = std::thread::Builder::new()
+            .name("overflowing_explorer".to_string())
+            .spawn(|| {
+                reel::check_random(
+                    || {
+                        let handle = thread::Builder::new()
+                            .name("abyss".to_string())
+                            .spawn(|| recurse_forever(0))
+                            .unwrap();
+                        let _ = handle.join();
+                    },
+                    3,
+                )
+            })
+            .unwrap();
+        let _ = overflowing.join();
+        unreachable!("the green thread should have overflowed its stack");
+    }
+
+    let stderr = overflowing_child_stderr(TEST_NAME);
+    assert!(stderr.contains("'abyss'"), "stderr:\n{stderr}");
+    assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
+    let saved: Vec<&std::path::Path> = stderr
+        .lines()
+        .filter_map(|line| {
+            line.strip_prefix("reel: the crashed execution's trace so far was saved to ")
+        })
+        .map(|path| std::path::Path::new(path.trim()))
+        .collect();
+    let file_name =
+        |path: &std::path::Path| path.file_name().unwrap().to_string_lossy().into_owned();
+    // The overflowing execution is saved, by its own thread, first.
+    let own = saved
+        .first()
+        .unwrap_or_else(|| panic!("no trace saved; stderr:\n{stderr}"));
+    assert!(
+        file_name(own).starts_with("overflowing_explorer-") && file_name(own).ends_with("-1.reel"),
+        "{}",
+        own.display()
+    );
+    let trace = reel::reel_trace::read_file_prefix(own).expect("the saved trace reads");
+    assert!(trace.outcome.is_none() && trace.steps >= 1, "{trace:?}");
+    assert!(
+        trace
+            .threads
+            .iter()
+            .any(|spawn| spawn.name.as_deref() == Some("abyss")),
+        "{:?}",
+        trace.threads
+    );
+    // The other exploration's execution of the moment may be saved too (the process ends
+    // under it): as its own.
+    for other in &saved[1..] {
+        assert!(
+            file_name(other).starts_with("parallel_explorer-"),
+            "{}",
+            other.display()
+        );
+        let trace = reel::reel_trace::read_file_prefix(other).expect("the saved trace reads");
+        assert!(
+            trace
+                .threads
+                .iter()
+                .all(|spawn| spawn.name.as_deref() != Some("abyss")),
+            "{:?}",
+            trace.threads
+        );
+    }
+    let _ = std::fs::remove_dir_all(own.parent().unwrap());
 }

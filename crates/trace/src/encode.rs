@@ -1,6 +1,13 @@
 //! Writing a trace: the prologue (magic, version, header chunk) and event chunks, built one
 //! event at a time into a buffer that never reallocates, so that a fatal-signal handler can
 //! write out the open chunk as it stands.
+//!
+//! A handler that interrupts the encoder's owner reads the committed part of the open chunk
+//! and the sealed chunks (see [`ChunkEncoder::committed_chunk`] and
+//! [`ChunkEncoder::sealed_chunks`]). Sealing, [`ChunkEncoder::clear_sealed`] and
+//! [`ChunkEncoder::reset`] change the latter; they run inside the owner's critical section
+//! (see [`ChunkEncoder::set_critical_section`]), so that a handler never finds the sealed
+//! chunks half-appended (perhaps in the middle of a reallocation).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -148,6 +155,8 @@ pub struct ChunkEncoder {
     committed: AtomicUsize,
     /// Framed chunks sealed and not yet taken.
     sealed: Vec<u8>,
+    /// Runs each seal (see [`ChunkEncoder::set_critical_section`]).
+    critical_section: fn(&mut dyn FnMut()),
     /// The thread of the previous step in the open chunk.
     previous_thread: Option<u32>,
     /// The sequence number of the open (or next) chunk.
@@ -170,13 +179,24 @@ impl ChunkEncoder {
             len: 0,
             committed: AtomicUsize::new(0),
             sealed: Vec::new(),
+            critical_section: run_directly,
             previous_thread: None,
             sequence: 0,
             steps: 0,
         }
     }
 
-    /// Starts a new trace, keeping the buffers.
+    /// Has every seal run inside `section`, which calls its argument once: the owner of an
+    /// encoder that a signal handler may read (see [`ChunkEncoder::committed_chunk`]) blocks
+    /// those signals there, since sealing appends to the sealed chunks, which may reallocate
+    /// them. A seal happens once per chunk (or when the owner asks), never on an event that
+    /// leaves the chunk open. By default the seal runs directly.
+    pub fn set_critical_section(&mut self, section: fn(&mut dyn FnMut())) {
+        self.critical_section = section;
+    }
+
+    /// Starts a new trace, keeping the buffers. The owner of an encoder that a signal handler
+    /// may read calls it in its critical section (see [`ChunkEncoder::set_critical_section`]).
     pub fn reset(&mut self) {
         self.len = 0;
         self.committed.store(0, Ordering::Release);
@@ -336,16 +356,28 @@ impl ChunkEncoder {
         self.commit();
     }
 
-    /// Seals the open chunk, if any, into `sealed`.
+    /// Seals the open chunk, if any, into `sealed`, in the critical section.
     pub fn seal(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        let section = self.critical_section;
+        section(&mut || self.seal_open_chunk());
+    }
+
+    #[inline(never)]
+    fn seal_open_chunk(&mut self) {
         if self.len == 0 {
             return;
         }
         let frame = wire::frame(&self.chunk[FRAME_BYTES..self.len]);
         self.chunk[..FRAME_BYTES].copy_from_slice(&frame);
+        // The chunk leaves the open chunk (for a handler) before it joins the sealed ones,
+        // so that a handler never sees it in both. Asynchronous signals wait for the end of
+        // the critical section anyway; this covers a fault inside the append.
+        self.committed.store(0, Ordering::Release);
         self.sealed.extend_from_slice(&self.chunk[..self.len]);
         self.len = 0;
-        self.committed.store(0, Ordering::Release);
         self.sequence += 1;
     }
 
@@ -354,7 +386,8 @@ impl ChunkEncoder {
         &self.sealed
     }
 
-    /// Forgets the sealed chunks (after writing them out).
+    /// Forgets the sealed chunks (after writing them out). The owner of an encoder that a
+    /// signal handler may read calls it in its critical section.
     pub fn clear_sealed(&mut self) {
         self.sealed.clear();
     }
@@ -367,13 +400,15 @@ impl ChunkEncoder {
 
     /// The open chunk's payload up to its last complete event, and the frame that seals it,
     /// without changing the encoder: for a fatal-signal handler, which may have interrupted
-    /// an event half-way. Allocates nothing.
+    /// an event half-way. Allocates nothing. A chunk being sealed is no longer open: the
+    /// committed length drops to zero before the chunk is appended to the sealed ones.
     ///
     /// # Safety
-    /// `encoder` must point to a live encoder. The payload returned may be read while the
-    /// encoder's owner is suspended (interrupted by a signal on the same kernel thread):
-    /// bytes before the committed length are never written again until the chunk is sealed.
-    /// The result must not be used after the owner resumes.
+    /// `encoder` must point to a live encoder, and the caller must run on the kernel thread
+    /// that owns it (a signal handler that interrupted the owner), so that the owner is
+    /// suspended while the result is used: bytes before the committed length are never
+    /// written again until the chunk is sealed. The result must not be used after the owner
+    /// resumes.
     pub unsafe fn committed_chunk<'a>(
         encoder: *const ChunkEncoder,
     ) -> Option<([u8; FRAME_BYTES], &'a [u8])> {
@@ -392,6 +427,25 @@ impl ChunkEncoder {
         let payload = unsafe { &(&*chunk)[FRAME_BYTES..committed] };
         Some((wire::frame(payload), payload))
     }
+
+    /// The sealed chunks not yet taken, for a fatal-signal handler: whole framed chunks,
+    /// which come before the open chunk. Allocates nothing.
+    ///
+    /// # Safety
+    /// As for [`ChunkEncoder::committed_chunk`], and the owner must not have been interrupted
+    /// inside the critical section (see [`ChunkEncoder::set_critical_section`]), where the
+    /// sealed chunks may be in the middle of an append or a reallocation.
+    pub unsafe fn sealed_chunks<'a>(encoder: *const ChunkEncoder) -> &'a [u8] {
+        // SAFETY: the caller guarantees `encoder` is live and that its owner is suspended
+        // outside the critical section, so the vector's pointer and length describe its
+        // initialised bytes and stay as they are while the result is used.
+        unsafe { (*encoder).sealed.as_slice() }
+    }
+}
+
+/// The default critical section: no signal handler reads the encoder.
+fn run_directly(body: &mut dyn FnMut()) {
+    body();
 }
 
 #[cfg(test)]
@@ -418,6 +472,41 @@ mod tests {
                 bytes
             }))
             .collect()
+    }
+
+    std::thread_local! {
+        /// How many times the test's critical section ran.
+        static SECTIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn seals_run_in_the_critical_section_and_only_seals() {
+        fn section(body: &mut dyn FnMut()) {
+            SECTIONS.with(|sections| sections.set(sections.get() + 1));
+            body();
+        }
+        let mut encoder = ChunkEncoder::new();
+        encoder.set_critical_section(section);
+        encoder.seal(); // Nothing open: no section.
+        let mut steps = 0u64;
+        while !encoder.has_sealed() {
+            encoder.step(1, OpKind::Lock, Some(2), 3);
+            steps += 1;
+        }
+        // The chunk sealed by itself once full, in one section, and is no longer open.
+        assert_eq!(SECTIONS.with(std::cell::Cell::get), 1);
+        // SAFETY: the encoder is ours and nothing changes it while the results are used.
+        let (open, sealed) = unsafe {
+            (
+                ChunkEncoder::committed_chunk(&encoder),
+                ChunkEncoder::sealed_chunks(&encoder).len(),
+            )
+        };
+        assert!(open.is_none());
+        assert!(sealed >= FRAME_BYTES + CHUNK_TARGET_BYTES && steps > 1000);
+        encoder.step(1, OpKind::Unlock, Some(2), 3);
+        encoder.seal();
+        assert_eq!(SECTIONS.with(std::cell::Cell::get), 2);
     }
 
     #[test]

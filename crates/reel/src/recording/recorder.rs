@@ -54,7 +54,9 @@ impl LocationInterner {
         }
         let (id, new) = match self.ids.get(&address) {
             Some(&id) => (id, false),
-            None => {
+            // A fatal-signal handler of this thread reads `file_names` and `locations`
+            // (saving an execution recorded in memory): they grow in a critical section.
+            None => emergency::critical(|| {
                 let file = match self.files.get(location.file()) {
                     Some(&file) => file,
                     None => {
@@ -72,7 +74,7 @@ impl LocationInterner {
                 });
                 self.ids.insert(address, id);
                 (id, true)
-            }
+            }),
         };
         self.cache[slot] = (address, id + 1);
         (id, new)
@@ -85,13 +87,22 @@ enum Sink {
     /// `emergency` lets a fatal-signal handler save the execution that crashed.
     Memory { emergency: Box<EmergencyTarget> },
     /// Appended to a file as chunks seal. `emergency` lets a fatal-signal handler write the
-    /// open chunk; `error` is the first write error, after which recording stops.
+    /// chunks not written yet; `error` is the first write error, after which recording stops
+    /// (and the target is withdrawn: an emergency write after a partial one would turn a
+    /// truncated trace into a damaged one).
     File {
         file: File,
         path: PathBuf,
         emergency: Box<EmergencyTarget>,
         error: Option<io::Error>,
     },
+}
+
+/// An encoder whose seals run in this thread's emergency critical section.
+fn emergency_encoder() -> ChunkEncoder {
+    let mut encoder = ChunkEncoder::new();
+    encoder.set_critical_section(emergency::encoder_section);
+    encoder
 }
 
 /// Records one trace (a file) or a series of executions' traces (memory, one at a time).
@@ -127,7 +138,7 @@ impl Recorder {
             reel_trace::encode_prologue(&crash_header),
         );
         Recorder {
-            encoder: ChunkEncoder::new(),
+            encoder: emergency_encoder(),
             interner: LocationInterner::default(),
             sink: Sink::Memory {
                 emergency: Box::new(emergency),
@@ -150,7 +161,7 @@ impl Recorder {
         file.write_all(&reel_trace::encode_prologue(&header))?;
         emergency::install();
         Ok(Recorder {
-            encoder: ChunkEncoder::new(),
+            encoder: emergency_encoder(),
             interner: LocationInterner::default(),
             sink: Sink::File {
                 emergency: Box::new(EmergencyTarget::append_to(&file)),
@@ -173,7 +184,8 @@ impl Recorder {
     /// locations, whose definitions are written with each saved trace).
     pub(crate) fn begin_execution(&mut self) {
         if let Sink::Memory { emergency } = &self.sink {
-            self.encoder.reset();
+            // Withdrawn between executions, so this is free; but a handler would read it.
+            emergency::critical(|| self.encoder.reset());
             emergency.set_iteration(self.header.run.iteration.map_or(0, |iteration| iteration));
         }
     }
@@ -253,6 +265,12 @@ impl Recorder {
     /// The run ended: records the outcome and writes out everything still open.
     pub(crate) fn finish(&mut self, outcome: &Outcome) {
         self.encoder.outcome(outcome);
+        if !self.writes_file {
+            // The execution is over: what a crash would save from here on is the caller's
+            // business. Withdrawn first, its last seal needs no critical section, which
+            // would cost two system calls per execution.
+            self.end_emergency();
+        }
         self.flush();
     }
 
@@ -268,7 +286,9 @@ impl Recorder {
         }
     }
 
-    /// Writes the sealed chunks to the file (a no-op in memory, where they stay).
+    /// Writes the sealed chunks to the file (a no-op in memory, where they stay), in a
+    /// critical section: a handler of this thread writes the sealed chunks not written yet,
+    /// so it must not come between the write and the clear.
     #[cold]
     fn drain(&mut self) {
         let Sink::File {
@@ -280,12 +300,17 @@ impl Recorder {
         else {
             return;
         };
-        if error.is_none() && !emergency.fired() {
-            if let Err(failed) = file.write_all(self.encoder.sealed()) {
-                *error = Some(failed);
+        let encoder = &mut self.encoder;
+        emergency::critical(|| {
+            if error.is_none() && !emergency.fired() {
+                if let Err(failed) = file.write_all(encoder.sealed()) {
+                    *error = Some(failed);
+                    // The file may end inside a chunk now: no handler may append to it.
+                    emergency.withdraw();
+                }
             }
-        }
-        self.encoder.clear_sealed();
+            encoder.clear_sealed();
+        });
     }
 
     /// The file's path and the first write error, if recording to a file failed.

@@ -5,6 +5,13 @@
 //! before every resume (`set_running`). The handler compares the fault address with it; on a
 //! match it writes `thread '<name>' (reel T<n>) has overflowed its stack` and aborts, as std
 //! does for kernel threads. Any other fault goes to the handler that was installed before.
+//! Either way the recordings are flushed first (see `recording::emergency`).
+//!
+//! The handler runs on the kernel thread's alternate signal stack, which must hold it, the
+//! flush (saving an execution recorded in memory writes its definitions and checksums them)
+//! and the SIGABRT handler the abort runs on top: std gives its threads one of a few KiB
+//! (SIGSTKSZ), so [`install`] gives each kernel thread that runs reel one of at least
+//! [`ALT_STACK_BYTES`].
 
 use std::cell::Cell;
 use std::sync::{Once, OnceLock};
@@ -69,7 +76,8 @@ static INSTALL: Once = Once::new();
 static PREVIOUS_SEGV: OnceLock<libc::sigaction> = OnceLock::new();
 static PREVIOUS_BUS: OnceLock<libc::sigaction> = OnceLock::new();
 
-/// Size of the alternate signal stack made for kernel threads that have none.
+/// Size of the alternate signal stack made for kernel threads that have none, or a smaller
+/// one.
 const ALT_STACK_BYTES: usize = 64 * 1024;
 
 /// Installs the handler (once per process) and makes sure this kernel thread has an
@@ -99,8 +107,50 @@ pub(crate) fn install() {
 thread_local! {
     /// Whether this kernel thread's alternate signal stack was checked already.
     static ALT_STACK_CHECKED: Cell<bool> = const { Cell::new(false) };
+    /// The alternate signal stack reel made for this kernel thread, if it made one.
+    static ALT_STACK: Cell<Option<AltStack>> = const { Cell::new(None) };
 }
 
+/// An alternate signal stack of [`ALT_STACK_BYTES`] above a guard page; unmapped (and
+/// disabled first, if it still is this thread's) when its kernel thread exits.
+struct AltStack {
+    mapping: *mut libc::c_void,
+    mapping_bytes: usize,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: querying the alternate stack writes only into `current`.
+        let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: see above; a null new-stack pointer only queries.
+        if unsafe { libc::sigaltstack(std::ptr::null(), &mut current) } != 0 {
+            return; // Leaked rather than unmapped under a handler's feet.
+        }
+        let ours = current.ss_flags & libc::SS_DISABLE == 0
+            && current.ss_sp as usize >= self.mapping as usize
+            && (current.ss_sp as usize) < self.mapping as usize + self.mapping_bytes;
+        if ours {
+            if current.ss_flags & libc::SS_ONSTACK != 0 {
+                return; // In use (cannot happen in a thread-local destructor): leaked.
+            }
+            let disable = libc::stack_t {
+                ss_sp: std::ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disabling this thread's alternate stack, which no handler is using.
+            if unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) } != 0 {
+                return;
+            }
+        }
+        // SAFETY: the mapping was made by `ensure_alt_stack` and no longer serves as this
+        // thread's alternate stack (std may have disabled it at the thread's end already).
+        unsafe { libc::munmap(self.mapping, self.mapping_bytes) };
+    }
+}
+
+/// Gives this kernel thread an alternate signal stack of at least [`ALT_STACK_BYTES`],
+/// unless it has one already.
 fn ensure_alt_stack() {
     if ALT_STACK_CHECKED.with(|checked| checked.replace(true)) {
         return;
@@ -111,32 +161,51 @@ fn ensure_alt_stack() {
     if unsafe { libc::sigaltstack(std::ptr::null(), &mut current) } != 0 {
         return;
     }
-    if current.ss_flags & libc::SS_DISABLE == 0 {
-        return; // std (or someone else) already gave this thread one.
+    if current.ss_flags & libc::SS_ONSTACK != 0 {
+        return; // Running on it (not in reel's callers): it cannot be changed.
     }
-    // SAFETY: a fresh anonymous mapping; checked for failure below. It is deliberately never
-    // unmapped: it serves this kernel thread until it exits, as std's own does.
-    let memory = unsafe {
+    if current.ss_flags & libc::SS_DISABLE == 0 && current.ss_size >= ALT_STACK_BYTES {
+        return; // Someone gave this thread a big enough one.
+    }
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|&page| page > 0)
+        .unwrap_or(4096);
+    let mapping_bytes = page + ALT_STACK_BYTES;
+    // SAFETY: a fresh anonymous mapping; checked for failure below.
+    let mapping = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            ALT_STACK_BYTES,
+            mapping_bytes,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
     };
-    if memory == libc::MAP_FAILED {
+    if mapping == libc::MAP_FAILED {
         return;
     }
-    let stack = libc::stack_t {
-        ss_sp: memory,
+    let stack = AltStack {
+        mapping,
+        mapping_bytes,
+    };
+    // The lowest page is a guard: a handler that overflows the stack faults rather than
+    // writing over whatever lies below.
+    // SAFETY: the first page of the mapping made above.
+    unsafe { libc::mprotect(mapping, page, libc::PROT_NONE) };
+    let alt = libc::stack_t {
+        // SAFETY: `page` bytes into the mapping, which is `page + ALT_STACK_BYTES` long.
+        ss_sp: unsafe { mapping.cast::<u8>().add(page) }.cast(),
         ss_flags: 0,
         ss_size: ALT_STACK_BYTES,
     };
-    // SAFETY: `stack` describes the mapping made above, which lives forever.
-    unsafe {
-        libc::sigaltstack(&stack, std::ptr::null_mut());
+    // SAFETY: `alt` describes the mapping made above, which lives until this thread's
+    // thread-locals are destroyed (and `AltStack::drop` disables it before unmapping it). The
+    // stack replaced, if any, is its owner's (std unmaps its own at the thread's end).
+    if unsafe { libc::sigaltstack(&alt, std::ptr::null_mut()) } == 0 {
+        ALT_STACK.with(|own| own.set(Some(stack)));
     }
 }
 
@@ -229,12 +298,16 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         );
         // SAFETY: write(2) is async-signal-safe; the buffer is ours.
         unsafe { libc::write(2, buffer.as_ptr().cast(), len) };
-        // What was recorded goes to disk before the process ends (async-signal-safe too).
-        crate::recording::emergency::flush();
+        // What was recorded goes to disk before the process ends (async-signal-safe too):
+        // this thread's recording, and the other threads'.
+        crate::recording::emergency::flush_all();
         // SAFETY: abort(3) is async-signal-safe.
         unsafe { libc::abort() };
     }
-    crate::recording::emergency::flush();
+    // A fault that is not ours usually ends the process too (Rust's own handler restores the
+    // default action for it): flush first. A handler installed before that recovers from
+    // the fault (rare) leaves the recordings flushed, and they write nothing more.
+    crate::recording::emergency::flush_all();
     chain(signal, info, context);
 }
 

@@ -13,9 +13,10 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use reel::reel_trace::{self, ErrorKind, OutcomeKind, Trace};
-use reel::sync::mpsc::{self, Receiver, Sender};
-use reel::sync::{Arc, Mutex};
 use reel::{Replay, ReplayReport, ReplayResult, Runtime};
+use ring::PARTICIPANTS;
+
+mod ring;
 
 /// The trace file the child records to.
 const TRACE_ENV: &str = "REEL_CRASH_TRACE";
@@ -24,16 +25,12 @@ const ACTION_ENV: &str = "REEL_CRASH_ACTION";
 /// The child test that records.
 const CHILD_TEST: &str = "child_records_the_workload";
 
-/// Green threads taking part in the workload (main included).
-const PARTICIPANTS: u64 = 4;
 /// Rounds of the long workload: millions of steps, far longer than the latest kill.
 const LONG_ROUNDS: u64 = 1_000_000;
 /// Rounds of the workloads that stop at a milestone.
 const SHORT_ROUNDS: u64 = 200_000;
 /// The main thread's round at which the milestone action fires.
 const MILESTONE_ROUND: u64 = 12_345;
-/// Iterations of busy work per participant and round.
-const CHURN: u32 = 1000;
 /// The killed trials.
 const KILL_TRIALS: u64 = 24;
 /// The panic message of the milestone panic.
@@ -120,97 +117,9 @@ impl Plan {
     }
 }
 
-/// Four green threads (main and three spawned) in a ring: every round, each locks a shared
-/// mutex to add to a total, sends a message to the next one over an mpsc channel, and
-/// receives the previous one's. Checks the messages and the total at the end.
+/// The ring workload with the plan's milestone action.
 fn workload(plan: Plan) {
-    let total = Arc::new(Mutex::new(0u64));
-    let (senders, receivers): (Vec<Sender<u64>>, Vec<Receiver<u64>>) =
-        (0..PARTICIPANTS).map(|_| mpsc::channel()).unzip();
-    let next_of = |index: u64| senders[((index + 1) % PARTICIPANTS) as usize].clone();
-    let mut receivers = receivers.into_iter();
-    let main_receiver = receivers.next().expect("one receiver per participant");
-    let workers: Vec<_> = (1..)
-        .zip(receivers)
-        .map(|(index, receiver)| {
-            let next = next_of(index);
-            let total = Arc::clone(&total);
-            reel::thread::spawn(move || {
-                participate(
-                    index,
-                    plan.rounds,
-                    &total,
-                    &next,
-                    &receiver,
-                    Action::Nothing,
-                )
-            })
-        })
-        .collect();
-    let main_next = next_of(0);
-    drop(senders);
-    let mut received = vec![participate(
-        0,
-        plan.rounds,
-        &total,
-        &main_next,
-        &main_receiver,
-        plan.action,
-    )];
-    for worker in workers {
-        received.push(worker.join().expect("a participant panicked"));
-    }
-    for (index, &sum) in (0..).zip(&received) {
-        let from = (index + PARTICIPANTS - 1) % PARTICIPANTS;
-        let expected: u64 = (0..plan.rounds)
-            .map(|round| round * PARTICIPANTS + from)
-            .sum();
-        assert_eq!(
-            sum, expected,
-            "participant {index} received the wrong messages"
-        );
-    }
-    let expected_total: u64 = (0..plan.rounds)
-        .flat_map(|round| (0..PARTICIPANTS).map(move |index| round ^ index))
-        .sum();
-    assert_eq!(*total.lock().unwrap(), expected_total);
-}
-
-/// One participant's rounds; returns the sum of the messages it received.
-fn participate(
-    index: u64,
-    rounds: u64,
-    total: &Mutex<u64>,
-    next: &Sender<u64>,
-    receiver: &Receiver<u64>,
-    action: Action,
-) -> u64 {
-    let mut received = 0u64;
-    for round in 0..rounds {
-        if round == MILESTONE_ROUND {
-            action.fire();
-        }
-        *total.lock().unwrap() += round ^ index;
-        // Work between the scheduling operations, as a real program has: it slows the run
-        // down to a few million steps in several seconds.
-        std::hint::black_box(churn(round ^ index));
-        next.send(round * PARTICIPANTS + index)
-            .expect("the next participant is alive");
-        received += receiver.recv().expect("the previous participant is alive");
-    }
-    received
-}
-
-/// Deterministic busy work: `CHURN` rounds of xorshift.
-fn churn(mut x: u64) -> u64 {
-    x |= 1;
-    for _ in 0..CHURN {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x = std::hint::black_box(x);
-    }
-    x
+    ring::ring(plan.rounds, MILESTONE_ROUND, &|| plan.action.fire());
 }
 
 /// The recording child: records the workload to `REEL_CRASH_TRACE` (run by the tests below,

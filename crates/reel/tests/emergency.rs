@@ -15,95 +15,26 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use reel::reel_trace::{self, ErrorKind, OutcomeKind, Trace};
-use reel::sync::mpsc::{self, Receiver, Sender};
 use reel::sync::{Arc, Mutex};
 use reel::{Checker, Replay, ReplayResult, Runtime};
+
+mod ring;
 
 /// The trace files a recording child writes, separated by `,` (one recording thread each).
 const TRACES_ENV: &str = "REEL_EMERGENCY_TRACES";
 /// A file the exploring child creates once its explorer runs.
 const READY_ENV: &str = "REEL_EMERGENCY_READY";
 
-/// Green threads in the ring workload (main included).
-const PARTICIPANTS: u64 = 4;
 /// Rounds of the long workload: far longer than any test waits.
 const LONG_ROUNDS: u64 = 10_000_000;
 /// Rounds of the short workload (runs that complete).
 const SHORT_ROUNDS: u64 = 2_000;
 /// The round at which the short workload's main signals itself.
 const SIGNAL_ROUND: u64 = 100;
-/// Iterations of busy work per participant and round.
-const CHURN: u32 = 1000;
 
-/// Four green threads in a ring: every round, each adds to a shared total under a mutex,
-/// sends a message to the next one and receives the previous one's. Deterministic.
+/// The ring workload; main calls `at_signal_round` at round `SIGNAL_ROUND`.
 fn ring(rounds: u64, at_signal_round: fn()) {
-    let total = Arc::new(Mutex::new(0u64));
-    let (senders, receivers): (Vec<Sender<u64>>, Vec<Receiver<u64>>) =
-        (0..PARTICIPANTS).map(|_| mpsc::channel()).unzip();
-    let next_of = |index: u64| senders[((index + 1) % PARTICIPANTS) as usize].clone();
-    let mut receivers = receivers.into_iter();
-    let main_receiver = receivers.next().expect("one receiver per participant");
-    let workers: Vec<_> = (1..)
-        .zip(receivers)
-        .map(|(index, receiver)| {
-            let next = next_of(index);
-            let total = Arc::clone(&total);
-            reel::thread::spawn(move || participate(index, rounds, &total, &next, &receiver, || {}))
-        })
-        .collect();
-    let main_next = next_of(0);
-    drop(senders);
-    let mut sum = participate(
-        0,
-        rounds,
-        &total,
-        &main_next,
-        &main_receiver,
-        at_signal_round,
-    );
-    for worker in workers {
-        sum += worker.join().expect("a participant panicked");
-    }
-    let expected: u64 = (0..rounds)
-        .flat_map(|round| (0..PARTICIPANTS).map(move |index| round * PARTICIPANTS + index))
-        .sum();
-    assert_eq!(sum, expected);
-}
-
-/// One participant's rounds; returns the sum of the messages it received.
-fn participate(
-    index: u64,
-    rounds: u64,
-    total: &Mutex<u64>,
-    next: &Sender<u64>,
-    receiver: &Receiver<u64>,
-    at_signal_round: impl Fn(),
-) -> u64 {
-    let mut received = 0;
-    for round in 0..rounds {
-        if round == SIGNAL_ROUND {
-            at_signal_round();
-        }
-        *total.lock().unwrap() += round ^ index;
-        std::hint::black_box(churn(round ^ index));
-        next.send(round * PARTICIPANTS + index)
-            .expect("the next participant is alive");
-        received += receiver.recv().expect("the previous participant is alive");
-    }
-    received
-}
-
-/// Deterministic busy work, so that a run takes its steps at a realistic pace.
-fn churn(mut x: u64) -> u64 {
-    x |= 1;
-    for _ in 0..CHURN {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x = std::hint::black_box(x);
-    }
-    x
+    ring::ring(rounds, SIGNAL_ROUND, &at_signal_round);
 }
 
 fn long_ring() {

@@ -16,33 +16,37 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// A mutex that a thread-local destructor of main locks.
-static HELD_BY_WORKER: StdOnceLock<std::sync::Mutex<Option<Arc<Mutex<()>>>>> = StdOnceLock::new();
+/// Where a program leaves the mutex that a thread-local destructor locks (one per program:
+/// tests run in parallel).
+type MutexSlot = StdOnceLock<std::sync::Mutex<Option<Arc<Mutex<()>>>>>;
 
-struct LocksOnDrop;
+/// A thread-local value whose destructor locks the mutex in its slot.
+struct LocksOnDrop(&'static MutexSlot);
 
 impl Drop for LocksOnDrop {
     fn drop(&mut self) {
-        let mutex = HELD_BY_WORKER
-            .get()
-            .unwrap()
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap();
+        let mutex = self.0.get().unwrap().lock().unwrap().clone().unwrap();
         let _guard = mutex.lock();
     }
 }
 
+/// Puts `mutex` in `slot`.
+fn leave_in(slot: &'static MutexSlot, mutex: &Arc<Mutex<()>>) {
+    *slot.get_or_init(Default::default).lock().unwrap() = Some(Arc::clone(mutex));
+}
+
+/// The mutex that a thread-local destructor of main locks.
+static HELD_BY_WORKER: MutexSlot = StdOnceLock::new();
+
 reel::thread_local! {
-    static GUARD: LocksOnDrop = const { LocksOnDrop };
+    static GUARD: LocksOnDrop = const { LocksOnDrop(&HELD_BY_WORKER) };
 }
 
 /// Main panics while a worker holds a lock that main's thread-local destructor then waits
 /// for: after the failure, the recording took one more decision, which is not in the trace.
 fn panic_then_block_in_a_destructor() {
     let mutex = Arc::new(Mutex::new(()));
-    *HELD_BY_WORKER.get_or_init(Default::default).lock().unwrap() = Some(Arc::clone(&mutex));
+    leave_in(&HELD_BY_WORKER, &mutex);
     GUARD.with(|_| {});
     let worker = reel::thread::spawn(move || {
         let _guard = mutex.lock().unwrap();
@@ -165,35 +169,17 @@ fn a_static_lazy_lock_is_not_nondeterminism() {
     assert!(!report.found(), "{report}");
 }
 
-static WORKER_GUARD_MUTEX: StdOnceLock<std::sync::Mutex<Option<Arc<Mutex<()>>>>> =
-    StdOnceLock::new();
-
-struct WorkerLocksOnDrop;
-
-impl Drop for WorkerLocksOnDrop {
-    fn drop(&mut self) {
-        let mutex = WORKER_GUARD_MUTEX
-            .get()
-            .unwrap()
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap();
-        let _guard = mutex.lock();
-    }
-}
+/// The mutex that a worker's thread-local destructor locks.
+static HELD_BY_MAIN: MutexSlot = StdOnceLock::new();
 
 reel::thread_local! {
-    static WORKER_GUARD: WorkerLocksOnDrop = const { WorkerLocksOnDrop };
+    static WORKER_GUARD: LocksOnDrop = const { LocksOnDrop(&HELD_BY_MAIN) };
 }
 
 /// A worker panics, then its thread-local destructor blocks on a lock main holds.
 fn worker_panics_then_blocks() {
     let mutex = Arc::new(Mutex::new(()));
-    *WORKER_GUARD_MUTEX
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap() = Some(Arc::clone(&mutex));
+    leave_in(&HELD_BY_MAIN, &mutex);
     let _guard = mutex.lock().unwrap();
     let worker = reel::thread::spawn(move || {
         WORKER_GUARD.with(|_| {});

@@ -223,9 +223,7 @@ impl Checker {
             print_panics: false,
             clock: Clock::new_virtual(),
         };
-        let trace_dir = program::env_trace_dir()
-            .or_else(|| self.trace_dir.clone())
-            .unwrap_or_else(program::trace_dir);
+        let trace_dir = program::trace_dir(self.trace_dir.as_deref());
         let test = self.entry();
         let mut recorder = (self.record || check_determinism).then(|| {
             let run = RunDescription {
@@ -472,9 +470,7 @@ fn rerun(
 /// test. Panics with a clear message if it cannot be read or the replay diverges.
 fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
     let path = crate::env_path("REEL_REPLAY")?;
-    let replay = Replay::from_file(&path)
-        .and_then(|replay| replay.check_program().map(|()| replay))
-        .unwrap_or_else(|error| panic!("reel: cannot replay REEL_REPLAY: {error}"));
+    let replay = Replay::from_env_path(&path);
     let header = &replay.trace().header;
     let this_test = entry;
     if header.program.entry != this_test {

@@ -209,6 +209,14 @@ impl Replay {
         Ok(self)
     }
 
+    /// The trace REEL_REPLAY names, for this program; panics with the reason if it cannot
+    /// be read or is another program's (the variable asked for a replay that cannot be).
+    pub(crate) fn from_env_path(path: &Path) -> Replay {
+        Replay::from_file(path)
+            .and_then(|replay| replay.check_program().map(|()| replay))
+            .unwrap_or_else(|error| panic!("reel: cannot replay REEL_REPLAY: {error}"))
+    }
+
     /// Replays even if the trace names another program (its executable's name differs).
     pub fn allow_other_program(mut self, allow: bool) -> Replay {
         self.allow_other_program = allow;

@@ -158,12 +158,13 @@ fn ci_commit() -> Option<String> {
     .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
 }
 
-/// Where an exploration saves failing traces: REEL_TRACE_DIR, else `reel/traces` in cargo's
-/// target directory (CARGO_TARGET_DIR, or the `target` directory the executable was built
-/// in), else `reel/traces` in the system's temporary directory (a program that does not
-/// live in a cargo target directory, such as a doctest).
-pub(crate) fn trace_dir() -> PathBuf {
-    if let Some(dir) = env_trace_dir() {
+/// Where an exploration saves failing traces: REEL_TRACE_DIR, else the directory the
+/// exploration names, else `reel/traces` in cargo's target directory (CARGO_TARGET_DIR, or
+/// the `target` directory the executable was built in), else `reel/traces` in the system's
+/// temporary directory (a program that does not live in a cargo target directory, such as a
+/// doctest).
+pub(crate) fn trace_dir(named: Option<&Path>) -> PathBuf {
+    if let Some(dir) = crate::env_path("REEL_TRACE_DIR").or_else(|| named.map(Path::to_path_buf)) {
         return dir;
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -177,11 +178,6 @@ pub(crate) fn trace_dir() -> PathBuf {
         })
         .unwrap_or_else(std::env::temp_dir);
     target.join("reel").join("traces")
-}
-
-/// REEL_TRACE_DIR, if set.
-pub(crate) fn env_trace_dir() -> Option<PathBuf> {
-    crate::env_path("REEL_TRACE_DIR")
 }
 
 /// The file name of a failing execution's trace: `<test>-<seed>-<iteration>.reel`.

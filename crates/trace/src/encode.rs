@@ -248,7 +248,12 @@ impl ChunkEncoder {
     /// Records one scheduling step: the hot path.
     #[inline(always)]
     pub fn step(&mut self, thread: u32, op: OpKind, object: Option<u32>, location: u32) {
-        self.make_room(MAX_STEP_BYTES);
+        // Every event's commit seals a chunk that reached its target, so an open chunk
+        // always has room for a step: only opening one is left to do.
+        if self.len == 0 {
+            self.open();
+        }
+        debug_assert!(self.len + MAX_STEP_BYTES <= self.chunk.len());
         let object = object.map_or(0, |object| u64::from(object) + 1);
         let len = self.len;
         let same_thread = self.previous_thread == Some(thread);

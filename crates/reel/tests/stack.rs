@@ -155,18 +155,33 @@ fn a_stack_overflow_under_exploration_names_the_green_thread() {
     );
     assert!(stderr.contains("REEL_ITERATIONS=1"), "stderr:\n{stderr}");
     // The execution that crashed is saved, up to the step before the overflow.
-    let saved = stderr
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("reel: the crashed execution's trace so far was saved to ")
-        })
+    let saved = saved_traces(&stderr);
+    let saved = saved
+        .first()
         .unwrap_or_else(|| panic!("no trace saved; stderr:\n{stderr}"));
-    let saved = std::path::Path::new(saved.trim());
     assert!(
         saved.ends_with(format!("{TEST_NAME}-{:#x}-1.reel", reel_seed(&stderr))),
         "{}",
         saved.display()
     );
+    assert_overflowed_execution(saved);
+    let _ = std::fs::remove_dir_all(saved.parent().unwrap());
+}
+
+/// The traces that stderr says were saved when the process crashed, in order.
+fn saved_traces(stderr: &str) -> Vec<&std::path::Path> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            line.strip_prefix("reel: the crashed execution's trace so far was saved to ")
+        })
+        .map(|path| std::path::Path::new(path.trim()))
+        .collect()
+}
+
+/// Checks that `saved` is the trace of an execution that crashed while 'abyss' ran: readable,
+/// without an outcome, with the steps up to the overflow.
+fn assert_overflowed_execution(saved: &std::path::Path) {
     let trace = reel::reel_trace::read_file_prefix(saved).expect("the saved trace reads");
     assert!(trace.outcome.is_none() && trace.steps >= 1, "{trace:?}");
     assert!(
@@ -177,7 +192,6 @@ fn a_stack_overflow_under_exploration_names_the_green_thread() {
         "{:?}",
         trace.threads
     );
-    let _ = std::fs::remove_dir_all(saved.parent().unwrap());
 }
 
 /// The seed an overflow report names (`REEL_SEED=0x...`).
@@ -262,13 +276,7 @@ fn a_stack_overflow_saves_its_own_execution_while_another_exploration_runs() {
     let stderr = overflowing_child_stderr(TEST_NAME);
     assert!(stderr.contains("'abyss'"), "stderr:\n{stderr}");
     assert!(stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
-    let saved: Vec<&std::path::Path> = stderr
-        .lines()
-        .filter_map(|line| {
-            line.strip_prefix("reel: the crashed execution's trace so far was saved to ")
-        })
-        .map(|path| std::path::Path::new(path.trim()))
-        .collect();
+    let saved = saved_traces(&stderr);
     let file_name =
         |path: &std::path::Path| path.file_name().unwrap().to_string_lossy().into_owned();
     // The overflowing execution is saved, by its own thread, first.
@@ -280,16 +288,7 @@ fn a_stack_overflow_saves_its_own_execution_while_another_exploration_runs() {
         "{}",
         own.display()
     );
-    let trace = reel::reel_trace::read_file_prefix(own).expect("the saved trace reads");
-    assert!(trace.outcome.is_none() && trace.steps >= 1, "{trace:?}");
-    assert!(
-        trace
-            .threads
-            .iter()
-            .any(|spawn| spawn.name.as_deref() == Some("abyss")),
-        "{:?}",
-        trace.threads
-    );
+    assert_overflowed_execution(own);
     // The other exploration's execution of the moment may be saved too (the process ends
     // under it): as its own.
     for other in &saved[1..] {

@@ -66,6 +66,9 @@ pub enum Request {
     Resume,
     /// End the process.
     Quit,
+    /// Let the program go on by itself (at the end of the replay: it finishes as it would
+    /// without the debugger, printing its report and exiting with its status).
+    Detach,
 }
 
 /// What the program answers.

@@ -222,6 +222,7 @@ impl Checker {
             spin_limit: None,
             print_panics: false,
             clock: Clock::new_virtual(),
+            debugged: false,
         };
         let trace_dir = program::trace_dir(self.trace_dir.as_deref());
         let test = self.entry();
@@ -512,7 +513,9 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
             &replay,
         );
     }
-    let report = replay.run_body(&mut body, replay.config());
+    let mut config = replay.config();
+    config.debugged = crate::debug::attach();
+    let report = replay.run_body(&mut body, config);
     if !report.reproduced() {
         panic!("{report}");
     }

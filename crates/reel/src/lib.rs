@@ -74,6 +74,7 @@
 struct ReadmeExamples;
 
 mod check;
+mod debug;
 mod recording;
 mod replay;
 mod runtime;
@@ -188,6 +189,7 @@ impl Runtime {
             spin_limit: self.spin_limit,
             print_panics: true,
             clock: Clock::new_real(),
+            debugged: false,
         };
         let replayed = env_path("REEL_REPLAY").and_then(|path| replay_run(&mut body, &path));
         let failure = match replayed {
@@ -256,6 +258,7 @@ fn replay_run(body: &mut dyn FnMut(), path: &std::path::Path) -> Option<Option<F
     }
     let mut config = replay.config();
     config.print_panics = true;
+    config.debugged = debug::attach();
     let report = replay.run_body(body, config);
     eprint!("{report}");
     match report.result {

@@ -272,6 +272,7 @@ impl Replay {
             spin_limit: settings.spin_limit,
             print_panics: panic_policy == PanicPolicy::ToJoin,
             clock: Clock::new_virtual(),
+            debugged: false,
         }
     }
 

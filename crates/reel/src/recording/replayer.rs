@@ -261,6 +261,9 @@ impl Replayer {
     /// The run ended as recorded, but its failure happened at another location.
     #[cold]
     pub(crate) fn note_outcome_moved(&mut self, outcome: &Outcome) {
+        if self.moved.iter().any(|(id, _, _)| *id == u32::MAX) {
+            return; // Noted already (the debugger checks the outcome before the end).
+        }
         let text = |location: &Option<reel_trace::SourceLocation>| {
             location
                 .as_ref()

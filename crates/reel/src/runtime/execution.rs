@@ -217,6 +217,9 @@ pub(crate) enum Wake {
     Notified,
     /// Its deadline passed first.
     TimedOut,
+    /// Not a wake-up: the debug agent switched in to take the thread's backtrace on its own
+    /// stack. `suspend` answers it and suspends again; no caller ever sees it.
+    Introspect,
 }
 
 #[derive(Debug)]
@@ -232,7 +235,7 @@ pub(crate) enum ThreadState {
 
 /// Per-thread bookkeeping of the execution.
 pub(crate) struct ThreadSlot {
-    coroutine: CoroutineBox,
+    pub(crate) coroutine: CoroutineBox,
     yielder: *const Yielder<Wake, ()>,
     pub(crate) state: ThreadState,
     pub(crate) name: Option<Arc<str>>,
@@ -245,7 +248,7 @@ pub(crate) struct ThreadSlot {
     /// Where the thread is now: the location of its latest step.
     pub(crate) location: Option<&'static std::panic::Location<'static>>,
     /// Where it was spawned (its exit is reported here if it took no step).
-    spawned_at: &'static std::panic::Location<'static>,
+    pub(crate) spawned_at: &'static std::panic::Location<'static>,
     /// The panic its hook saw last, until its entry (or a report) takes it.
     last_panic: Option<PanicRecord>,
     /// Its thread-local values, by key id (`thread::LocalKey`).
@@ -305,6 +308,8 @@ pub(crate) struct ExecutionConfig {
     /// Whether panics are printed as they happen (a plain run) or only reported (exploration).
     pub(crate) print_panics: bool,
     pub(crate) clock: Clock,
+    /// A replay under the debugger: the debug agent is consulted at its steps.
+    pub(crate) debugged: bool,
 }
 
 /// The panic that a thread's hook saw, kept until the thread's entry catches it.
@@ -355,7 +360,7 @@ pub(crate) struct Execution {
     timers: BTreeSet<(u64, usize)>,
     pub(crate) clock: Clock,
     config: ExecutionConfig,
-    failure: Option<Failure>,
+    pub(crate) failure: Option<Failure>,
     main_finished: bool,
     spin: SpinDetector,
     /// The green threads known to be unwinding (rule 6). Rust counts panics per kernel
@@ -375,6 +380,9 @@ pub(crate) struct Execution {
     diverged_at_once: bool,
     /// A Once's initialiser completed in this execution (`sync::once`).
     pub(crate) completed_once: bool,
+    /// The next step at which a replay's debug agent wants to look (to pause, checkpoint or
+    /// poll its channel); `u64::MAX` when there is no debugger.
+    pub(crate) debug_attention: u64,
 }
 
 thread_local! {
@@ -424,9 +432,18 @@ enum Action {
 
 /// Suspends the current green thread back to the main loop.
 fn suspend(yielder: *const Yielder<Wake, ()>) -> Wake {
-    // SAFETY: `yielder` was stored by the thread's own entry closure and stays valid while the
-    // coroutine lives; we are running on that coroutine (only the current thread suspends).
-    unsafe { (*yielder).suspend(()) }
+    loop {
+        // SAFETY: `yielder` was stored by the thread's own entry closure and stays valid while
+        // the coroutine lives; we are running on that coroutine (only the current thread
+        // suspends).
+        let wake = unsafe { (*yielder).suspend(()) };
+        if wake != Wake::Introspect {
+            return wake;
+        }
+        // The debug agent resumed this suspended thread to see its stack (it holds the
+        // execution's borrow; nothing here touches the execution).
+        crate::debug::capture_suspended();
+    }
 }
 
 /// A scheduling point: one step of `op` on `object` at the caller's location.
@@ -689,7 +706,12 @@ impl Execution {
                 let (op, object) = recording::wire_op(op, object, blocker);
                 recorder.step(thread, op, object, location);
             }
-            TraceMode::Replay(_) => self.replay_step(op, object, blocker, location),
+            TraceMode::Replay(_) => {
+                self.replay_step(op, object, blocker, location);
+                if self.step >= self.debug_attention {
+                    crate::debug::at_step(self);
+                }
+            }
         }
         if self.config.max_steps.is_some() {
             let entry = RecentStep {
@@ -976,7 +998,7 @@ impl Execution {
     /// A wait-for cycle through `start`, as the list of threads in order, if there is one.
     /// Runs at every block, so the common case (the thread waited for can run) allocates
     /// nothing.
-    fn find_cycle(&self, start: usize) -> Option<Vec<usize>> {
+    pub(crate) fn find_cycle(&self, start: usize) -> Option<Vec<usize>> {
         let leads_on = |target: usize| target == start || self.stuck(target);
         if !(0..).map_while(|k| self.wait_edge(start, k)).any(leads_on) {
             return None;
@@ -1022,7 +1044,7 @@ impl Execution {
         }
     }
 
-    fn describe_wait(&self, thread: usize) -> BlockedThread {
+    pub(crate) fn describe_wait(&self, thread: usize) -> BlockedThread {
         let (waiting_for, location) = match self.threads[thread].state {
             ThreadState::Blocked {
                 on,
@@ -1651,6 +1673,8 @@ impl Execution {
     }
 }
 
+// Never inlined: the debugger's backtraces end at this frame.
+#[inline(never)]
 fn thread_entry(yielder: &Yielder<Wake, ()>, body: impl FnOnce()) {
     with(|execution| {
         let current = execution.current;
@@ -1798,6 +1822,7 @@ pub(crate) fn run_execution(
     overflow::install();
     super::hook::install();
     let clock = config.clock.clone();
+    let config_debugged = config.debugged && matches!(trace, TraceMode::Replay(_));
     let live = LiveExecution::begin();
     let buffers = SPARE_BUFFERS.with(|spare| spare.take()).unwrap_or_default();
     let cell = RefCell::new(Execution {
@@ -1827,7 +1852,12 @@ pub(crate) fn run_execution(
         stopped: false,
         diverged_at_once: false,
         completed_once: false,
+        debug_attention: u64::MAX,
     });
+    if config_debugged {
+        let mut execution = cell.borrow_mut();
+        execution.debug_attention = crate::debug::attention(0);
+    }
     if let TraceMode::Record(recorder) = &mut cell.borrow_mut().trace {
         recorder.begin_execution();
         recorder.begin_emergency();
@@ -1895,6 +1925,14 @@ pub(crate) fn run_execution(
         }
     }
 
+    if config_debugged {
+        // The debugger sees the end with every thread still in place: the verdict first
+        // (finishing the trace twice is harmless: a replay's check changes nothing the
+        // second time).
+        let mut execution = cell.borrow_mut();
+        execution.finish_trace();
+        crate::debug::at_end(&mut execution);
+    }
     tear_down(&cell);
     // No reel call may reach this execution from here on: the slots dropped below hold
     // names and queues only (abandoned threads' values were leaked by `tear_down`), but

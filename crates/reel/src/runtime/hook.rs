@@ -18,13 +18,14 @@ pub(crate) fn install() {
             let location = info.location().map(Location::from_std);
             let printed_location = location.clone();
             match execution::record_panic(message.clone(), location) {
-                Some((true, who)) => {
-                    let at = printed_location
-                        .map(|location| location.to_string())
-                        .unwrap_or_default();
-                    eprintln!("{who} panicked at {at}:\n{message}");
+                Some((print, who)) => {
+                    let at = printed_location.map(|location| location.to_string());
+                    if print {
+                        eprintln!("{who} panicked at {}:\n{message}", at.as_deref().unwrap_or(""));
+                    }
+                    // A replay under the debugger may pause here, before the unwind.
+                    crate::debug::at_panic(&message, at);
                 }
-                Some((false, _)) => {}
                 None => previous(info),
             }
         }));

@@ -145,7 +145,11 @@ pub(super) fn backtrace(
 }
 
 /// The code around a thread's current instruction in the program's code.
-pub(super) fn code(execution: &mut Execution, place: Place, thread: u32) -> Result<CodeView, String> {
+pub(super) fn code(
+    execution: &mut Execution,
+    place: Place,
+    thread: u32,
+) -> Result<CodeView, String> {
     let addresses = stack_of(execution, place, thread)?;
     let frames = program_frames(symbolize(&addresses));
     let Some((frame, function_start)) = frames.into_iter().next() else {
@@ -248,7 +252,11 @@ fn symbolize(addresses: &[usize]) -> Vec<Symbolized> {
 
 fn is_runtime_frame(frame: &Frame) -> bool {
     match &frame.function {
-        Some(name) => RUNTIME_PREFIXES.iter().any(|prefix| name.starts_with(prefix)),
+        Some(name) => {
+            RUNTIME_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+                // corosensei's assembly entry points, on the way to the agent's stack.
+                || name.ends_with("_trampoline")
+        }
         None => true,
     }
 }
@@ -271,7 +279,10 @@ fn program_frames(frames: Vec<Symbolized>) -> Vec<Symbolized> {
     }) {
         frames.truncate(entry);
     }
-    while frames.last().is_some_and(|(frame, _)| is_runtime_frame(frame)) {
+    while frames
+        .last()
+        .is_some_and(|(frame, _)| is_runtime_frame(frame))
+    {
         frames.pop();
     }
     frames.truncate(MAX_FRAMES);

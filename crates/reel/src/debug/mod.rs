@@ -211,7 +211,13 @@ pub(crate) fn at_end(execution: &mut Execution) {
             return;
         };
         let finish = finish_of(execution);
-        let step = execution.step;
+        // The story ends at the failure (main's exit after a panic is not in the trace), or
+        // where the replay left the trace.
+        let step = match (&finish.verdict, &execution.failure) {
+            (Verdict::Diverged { step, .. }, _) => *step,
+            (_, Some(failure)) => failure.step,
+            (_, None) => execution.step,
+        };
         agent.finish = Some(finish.clone());
         let stop = Stop {
             step,
@@ -263,9 +269,7 @@ fn debugger_gone() -> ! {
 impl Agent {
     fn attention(&self, step: u64) -> u64 {
         let checkpoint = self.checkpoints.front().copied().unwrap_or(u64::MAX);
-        self.until
-            .min(checkpoint)
-            .min(self.next_poll.max(step + 1))
+        self.until.min(checkpoint).min(self.next_poll.max(step + 1))
     }
 
     fn at_step(&mut self, execution: &mut Execution, step: u64) -> Resumption {
@@ -511,7 +515,8 @@ fn fork_orphan() -> io::Result<Option<u32>> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: both descriptors were just opened and are owned here.
-    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
     // SAFETY: the replay runs on this one kernel thread; the child only forks again and
     // exits, and the grandchild continues this thread's work.
     let middle = unsafe { libc::fork() };

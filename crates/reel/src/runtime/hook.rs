@@ -21,7 +21,10 @@ pub(crate) fn install() {
                 Some((print, who)) => {
                     let at = printed_location.map(|location| location.to_string());
                     if print {
-                        eprintln!("{who} panicked at {}:\n{message}", at.as_deref().unwrap_or(""));
+                        eprintln!(
+                            "{who} panicked at {}:\n{message}",
+                            at.as_deref().unwrap_or("")
+                        );
                     }
                     // A replay under the debugger may pause here, before the unwind.
                     crate::debug::at_panic(&message, at);

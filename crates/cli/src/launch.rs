@@ -160,14 +160,7 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
     drop(theirs);
     let hello = ours.recv::<Reply>();
     let (pid, stop) = match hello {
-        Ok((
-            Reply::Hello {
-                version,
-                pid,
-                stop,
-            },
-            _,
-        )) => {
+        Ok((Reply::Hello { version, pid, stop }, _)) => {
             if version != PROTOCOL_VERSION {
                 let _ = child.kill();
                 bail!(

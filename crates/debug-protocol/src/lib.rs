@@ -291,7 +291,11 @@ impl Channel {
     }
 
     /// Sends `message`, with `fd` attached if given.
-    pub fn send<T: Serialize>(&mut self, message: &T, fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    pub fn send<T: Serialize>(
+        &mut self,
+        message: &T,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> io::Result<()> {
         let body = postcard::to_allocvec(message)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.to_string()))?;
         if body.len() > MAX_MESSAGE_BYTES {

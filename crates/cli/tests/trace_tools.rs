@@ -6,8 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use reel_trace::{ChunkEncoder, Event, OpKind, Trace};
+mod support;
+
+use reel_trace::{Event, OpKind, Trace};
 use serde_json::Value;
+use support::reencode;
 
 /// The committed sample traces.
 const TRACES: [&str; 4] = ["lost_update", "lock_order", "check_then_act", "pipeline"];
@@ -75,47 +78,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// A re-encoding of `trace`: the same events, with an event chunk sealed every
-/// `chunk_steps` steps, and each step passed through `edit` (given its number). Returns the
-/// bytes and the file offset at which each event chunk ends.
-fn reencode(
-    trace: &Trace,
-    chunk_steps: u64,
-    edit: impl Fn(u64, &mut reel_trace::Step),
-) -> (Vec<u8>, Vec<usize>) {
-    let mut bytes = reel_trace::encode_prologue(&trace.header);
-    let files: Vec<&str> = trace.files.iter().map(String::as_str).collect();
-    bytes.extend_from_slice(&reel_trace::encode_definitions(&files, &trace.locations));
-    let start = bytes.len();
-    let mut encoder = ChunkEncoder::new();
-    let mut ends = Vec::new();
-    let mut steps = 0;
-    for event in &trace.events {
-        match event {
-            Event::Step(step) => {
-                steps += 1;
-                let mut step = *step;
-                edit(steps, &mut step);
-                encoder.step(step.thread, step.op, step.object, step.location);
-                if steps % chunk_steps == 0 {
-                    encoder.seal();
-                    ends.push(start + encoder.sealed().len());
-                }
-            }
-            Event::Spawn(spawn) => encoder.spawn(spawn.parent, spawn.name.as_deref()),
-            Event::Object(kind) => encoder.object(*kind),
-            Event::Timeout { thread } => encoder.timeout(*thread),
-            Event::Outcome(outcome) => encoder.outcome(outcome),
-        }
-    }
-    encoder.seal();
-    if ends.last() != Some(&(start + encoder.sealed().len())) {
-        ends.push(start + encoder.sealed().len());
-    }
-    bytes.extend_from_slice(encoder.sealed());
-    (bytes, ends)
 }
 
 /// The step lines of `reel show` (they start with `#`), as their numbers.

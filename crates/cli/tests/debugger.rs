@@ -485,8 +485,9 @@ fn the_debugger_survives_the_death_of_the_program_and_restarts_it() {
     // A session fed on standard input is a batch: the failed `step` makes its status 1.
     assert_eq!(status.code(), Some(1), "{status}");
     // SAFETY: as above; signal 0 only asks whether the process exists.
+    let exists = unsafe { libc::kill(pid, 0) };
     assert_eq!(
-        unsafe { libc::kill(pid, 0) },
+        exists,
         -1,
         "the killed program is gone"
     );

@@ -3,16 +3,20 @@
 //!
 //! Run with `cargo run --release --example find_the_bug`. For each scenario in
 //! [`reel_suite::SCENARIOS`] it:
-//! 1. explores the buggy version with random schedules and prints reel's report, which names
-//!    the trace it saved (`target/reel/traces/...`);
-//! 2. replays that trace in a fresh process of this program (`REEL_REPLAY=<trace>`), which
-//!    must reproduce the same failure at the same step;
-//! 3. reads the trace and prints the steps that led to the failure, with their locations;
+//! 1. explores the buggy version with random schedules, in a process of its own
+//!    (`find_the_bug --explore NAME`, so that the trace's recorded command line re-runs just
+//!    that scenario), and prints reel's report, which names the trace it saved
+//!    (`target/reel/traces/...`);
+//! 2. replays that trace in a fresh process (the same command with `REEL_REPLAY=<trace>`,
+//!    which is what `reel replay <trace>` runs), which must reproduce the same failure at
+//!    the same step;
+//! 3. reads the trace and prints the steps that led to the failure, with their locations,
+//!    and the `reel replay` / `reel debug` commands for it;
 //! 4. checks that the fixed version survives the same budget.
 //!
 //! Exits 0 when every bug was found and reproduced, 1 otherwise.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use reel::reel_trace::{self, Trace};
@@ -24,9 +28,9 @@ const STEPS_SHOWN: usize = 8;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let [_, flag, name] = args.as_slice()
-        && flag == "--replay-child"
+        && flag == "--explore"
     {
-        return replay_child(name);
+        return explore(name);
     }
 
     let mut unexpected = Vec::new();
@@ -71,34 +75,41 @@ fn main() -> ExitCode {
     }
 }
 
-/// Finds the scenario's bug, replays its trace in a new process, and shows where it happened.
+/// Finds the scenario's bug (in a process of its own), replays its trace in a new process,
+/// and shows where it happened.
 fn find_and_replay(scenario: &Scenario) -> Result<(), String> {
-    let report = reel::Checker::new()
-        .name(scenario.name)
-        .random()
-        .iterations(SEARCH_BUDGET)
-        .run(scenario.buggy);
-    println!("{report}");
-    let (Some(iteration), Some(failure)) = (report.iteration, &report.failure) else {
-        return Err(format!("bug NOT found in {} schedules", report.iterations));
-    };
+    let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+    let output = Command::new(&exe)
+        .args(["--explore", scenario.name])
+        .env_remove("REEL_REPLAY")
+        .output()
+        .map_err(|error| format!("could not start the exploration: {error}"))?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    print!("{report}");
+    if !output.status.success() {
+        return Err(format!(
+            "bug NOT found in {SEARCH_BUDGET} schedules{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let trace_path = report
+        .lines()
+        .find_map(|line| line.strip_prefix("trace saved: "))
+        .map(PathBuf::from)
+        .ok_or("the report names no saved trace")?;
+    let trace = reel_trace::read_file(&trace_path).map_err(|error| error.to_string())?;
+    let outcome = trace.outcome.as_ref().ok_or("the trace has no outcome")?;
+    let iteration = trace.header.run.iteration.unwrap_or(0);
     println!("-> bug found at schedule {iteration} of {SEARCH_BUDGET}.");
-    let trace_path = report.trace.as_deref().ok_or_else(|| {
-        format!(
-            "the trace was not saved: {}",
-            report.trace_error.as_deref().unwrap_or("no reason given")
-        )
-    })?;
 
     // Replay in a new process, as CI's saved trace would be on another machine.
-    let exe = std::env::current_exe().map_err(|error| error.to_string())?;
-    let output = Command::new(exe)
-        .args(["--replay-child", scenario.name])
-        .env("REEL_REPLAY", trace_path)
+    let output = Command::new(&exe)
+        .args(["--explore", scenario.name])
+        .env("REEL_REPLAY", &trace_path)
         .output()
         .map_err(|error| format!("could not start the replay: {error}"))?;
     let replay_output = String::from_utf8_lossy(&output.stdout);
-    let expected = format!("at step {}: {}", failure.step, failure.message);
+    let expected = format!("at step {}: {}", outcome.step, outcome.message);
     if !output.status.success() || !replay_output.contains(&expected) {
         return Err(format!(
             "the replay did not reproduce the failure:\n{replay_output}{}",
@@ -108,17 +119,20 @@ fn find_and_replay(scenario: &Scenario) -> Result<(), String> {
     println!(
         "-> replayed {} in a new process: the same {} at step {}.",
         trace_path.display(),
-        failure.kind,
-        failure.step
+        outcome.kind.name(),
+        outcome.step
     );
-
-    let trace = reel_trace::read_file(trace_path).map_err(|error| error.to_string())?;
-    show_where(&trace, trace_path);
+    show_where(&trace, &trace_path);
+    let path = trace_path.display();
+    println!("-> replay it again, on this machine or another: reel replay {path}");
+    println!("-> step through it, forwards and backwards:    reel debug {path}");
+    println!("   (reel is the workspace's CLI: cargo run --release -p reel-cli -- replay {path})");
     Ok(())
 }
 
-/// The replaying process: REEL_REPLAY makes the Checker replay the trace instead of exploring.
-fn replay_child(name: &str) -> ExitCode {
+/// One scenario's exploration (`--explore NAME`); with REEL_REPLAY, the Checker replays the
+/// trace instead of exploring. Exits 0 when the bug was found (or its replay reproduced it).
+fn explore(name: &str) -> ExitCode {
     let Some(scenario) = SCENARIOS.iter().find(|scenario| scenario.name == name) else {
         eprintln!("no bundled scenario named {name}");
         return ExitCode::FAILURE;
@@ -126,9 +140,10 @@ fn replay_child(name: &str) -> ExitCode {
     let report = reel::Checker::new()
         .name(scenario.name)
         .random()
+        .iterations(SEARCH_BUDGET)
         .run(scenario.buggy);
     println!("{report}");
-    if report.replayed.is_some() && report.found() {
+    if report.found() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -386,10 +386,15 @@ impl fmt::Display for Report {
                     let path = path.display();
                     let command = match &self.test_name {
                         Some(test) => format!("cargo test {test} -- --exact"),
-                        None => std::env::args().next().unwrap_or_default(),
+                        None => std::env::args().collect::<Vec<_>>().join(" "),
                     };
                     writeln!(f, "trace saved: {path}")?;
-                    writeln!(f, "replay it:   REEL_REPLAY={path} {command}")?;
+                    writeln!(f, "replay it:   reel replay {path}")?;
+                    writeln!(f, "debug it:    reel debug {path}")?;
+                    writeln!(
+                        f,
+                        "  (or, without the reel command: REEL_REPLAY={path} {command})"
+                    )?;
                 }
                 if let Some(error) = &self.trace_error {
                     writeln!(f, "the trace could not be saved: {error}")?;
@@ -471,7 +476,7 @@ fn rerun(
 /// test. Panics with a clear message if it cannot be read or the replay diverges.
 fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
     let path = crate::env_path("REEL_REPLAY")?;
-    let replay = Replay::from_env_path(&path);
+    let replay = Replay::from_env_path(&path).for_entry(entry.clone());
     let header = &replay.trace().header;
     let this_test = entry;
     if header.program.entry != this_test {

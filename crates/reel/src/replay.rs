@@ -168,6 +168,9 @@ pub struct Replay {
     trace: Arc<Trace>,
     path: Option<PathBuf>,
     allow_other_program: bool,
+    /// The entry (test or check name) replaying the trace, when it is not the running
+    /// test's name (a named check).
+    entry: Option<String>,
 }
 
 impl Replay {
@@ -180,6 +183,7 @@ impl Replay {
             trace: Arc::new(trace),
             path: Some(path.to_owned()),
             allow_other_program: false,
+            entry: None,
         }
         .checked()
     }
@@ -190,6 +194,7 @@ impl Replay {
             trace: Arc::new(decode_prefix(bytes)?),
             path: None,
             allow_other_program: false,
+            entry: None,
         }
         .checked()
     }
@@ -256,6 +261,12 @@ impl Replay {
         Ok(self.run_body(&mut body, self.config()))
     }
 
+    /// Names the check replaying the trace (a named check is not the running test).
+    pub(crate) fn for_entry(mut self, entry: Option<String>) -> Replay {
+        self.entry = entry;
+        self
+    }
+
     /// The settings of the recorded run.
     pub(crate) fn config(&self) -> ExecutionConfig {
         let settings = &self.trace.header.settings;
@@ -318,7 +329,7 @@ impl Replay {
         if let Some(cut) = &self.trace.cut {
             notes.push(format!("the trace is cut short: {cut}"));
         }
-        let running = program::test_name();
+        let running = self.entry.clone().or_else(program::test_name);
         if program.entry.is_some() && program.entry != running {
             notes.push(format!(
                 "the trace was recorded by {}, and is replayed by {}",

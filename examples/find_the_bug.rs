@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     }
 
     let mut unexpected = Vec::new();
+    let mut traces = Vec::new();
     for (number, scenario) in SCENARIOS.iter().enumerate() {
         let rule = "=".repeat(78);
         println!("{rule}");
@@ -43,9 +44,12 @@ fn main() -> ExitCode {
             scenario.name
         );
         println!("{rule}");
-        if let Err(problem) = find_and_replay(scenario) {
-            println!("-> {problem}");
-            unexpected.push(scenario.name);
+        match find_and_replay(scenario) {
+            Ok(trace) => traces.push((scenario.name, trace)),
+            Err(problem) => {
+                println!("-> {problem}");
+                unexpected.push(scenario.name);
+            }
         }
         let fixed_report = reel::Checker::new()
             .random()
@@ -63,6 +67,11 @@ fn main() -> ExitCode {
         println!();
     }
 
+    if let Err(problem) = with_the_reel_command(&traces) {
+        println!("-> {problem}");
+        unexpected.push("the reel command");
+    }
+
     if unexpected.is_empty() {
         println!(
             "All {} bugs found, saved, replayed and located; all fixes hold.",
@@ -77,7 +86,7 @@ fn main() -> ExitCode {
 
 /// Finds the scenario's bug (in a process of its own), replays its trace in a new process,
 /// and shows where it happened.
-fn find_and_replay(scenario: &Scenario) -> Result<(), String> {
+fn find_and_replay(scenario: &Scenario) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|error| error.to_string())?;
     let output = Command::new(&exe)
         .args(["--explore", scenario.name])
@@ -127,6 +136,99 @@ fn find_and_replay(scenario: &Scenario) -> Result<(), String> {
     println!("-> replay it again, on this machine or another: reel replay {path}");
     println!("-> step through it, forwards and backwards:    reel debug {path}");
     println!("   (reel is the workspace's CLI: cargo run --release -p reel-cli -- replay {path})");
+    Ok(trace_path)
+}
+
+/// The debugger's script for the deadlock: run to the end, look at the threads, the locks
+/// and a stack, then go back two steps, to before the cycle closed.
+const DEADLOCK_SESSION: &str = "\
+continue
+info threads
+locks
+bt T1
+reverse-step 2
+info threads
+events
+";
+
+/// The traces again, with the `reel` command (built here if it is not yet): each replayed
+/// by `reel replay`, and the deadlock stepped through by `reel debug`.
+fn with_the_reel_command(traces: &[(&str, PathBuf)]) -> Result<(), String> {
+    let rule = "=".repeat(78);
+    println!("{rule}");
+    println!("The saved traces, replayed and debugged with the reel command");
+    println!("{rule}");
+    let workspace = env!("CARGO_MANIFEST_DIR");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .current_dir(workspace)
+        .args(["build", "--quiet", "-p", "reel-cli", "--bin", "reel"]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let built = build
+        .status()
+        .map_err(|error| format!("could not build the reel command: {error}"))?;
+    if !built.success() {
+        return Err("building the reel command failed".into());
+    }
+    let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+    let reel = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join("reel"))
+        .ok_or("no target directory")?;
+    for (name, trace) in traces {
+        println!("$ reel replay {}", trace.display());
+        let output = Command::new(&reel)
+            .arg("replay")
+            .arg(trace)
+            .env_remove("REEL_REPLAY")
+            .output()
+            .map_err(|error| format!("could not run reel: {error}"))?;
+        let verdict = String::from_utf8_lossy(&output.stdout);
+        let verdict = verdict
+            .lines()
+            .rev()
+            .find(|line| line.starts_with("reproduced") || line.starts_with("diverged"))
+            .unwrap_or("(no verdict)");
+        println!("{verdict}");
+        if !output.status.success() {
+            return Err(format!("reel replay did not reproduce the {name} trace"));
+        }
+    }
+    let Some((_, deadlock)) = traces.iter().find(|(name, _)| *name == "lock_order") else {
+        return Ok(());
+    };
+    println!();
+    println!(
+        "$ reel debug {}   (commands on standard input)",
+        deadlock.display()
+    );
+    let mut session = Command::new(&reel)
+        .arg("debug")
+        .arg(deadlock)
+        .env_remove("REEL_REPLAY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|error| format!("could not run reel: {error}"))?;
+    if let Some(mut stdin) = session.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(DEADLOCK_SESSION.as_bytes());
+    }
+    let output = session
+        .wait_with_output()
+        .map_err(|error| format!("reel debug failed: {error}"))?;
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    // The program's own output (its exploration banner) comes first; the session after it.
+    let start = transcript.find("reel debug:").unwrap_or(0);
+    print!("{}", &transcript[start..]);
+    if !output.status.success() || !transcript.contains("wait-for cycle (a deadlock)") {
+        return Err("the debugger session did not show the deadlock".into());
+    }
+    println!();
     Ok(())
 }
 

@@ -947,7 +947,13 @@ impl Session {
                             .thread_name(parent))
                     );
                 }
-                Event::Object(kind) => println!("           a new {}", kind.name()),
+                Event::Object(kind) => {
+                    let id = self.trace.events[..index]
+                        .iter()
+                        .filter(|event| matches!(event, Event::Object(_)))
+                        .count();
+                    println!("           {}#{id} is first used", kind.name());
+                }
                 Event::Timeout { thread } => println!(
                     "           the timeout of {} fires",
                     self.trace.thread_name(*thread)

@@ -358,20 +358,48 @@ impl Session {
         }
     }
 
-    /// The steps in (position, target] at which to take automatic checkpoints.
-    fn automatic_checkpoints(&self, target: u64) -> Vec<u64> {
+    /// The steps in (position, target] at which to take automatic checkpoints: multiples
+    /// of the interval, doubled first (letting every other checkpoint go) for as long as
+    /// the plan would take the count past the limit.
+    fn automatic_checkpoints(&mut self, target: u64) -> Vec<u64> {
         let end = target.min(self.trace.steps);
-        let first = (self.position / self.interval + 1) * self.interval;
-        (0..)
-            .map(|k| first + k * self.interval)
-            .take_while(|&step| step <= end)
-            .filter(|step| {
-                !self
-                    .checkpoints
-                    .iter()
-                    .any(|checkpoint| checkpoint.step == *step)
-            })
-            .collect()
+        loop {
+            let first = (self.position / self.interval + 1) * self.interval;
+            let plan: Vec<u64> = (0..)
+                .map(|k| first + k * self.interval)
+                .take_while(|&step| step <= end)
+                .filter(|step| {
+                    !self
+                        .checkpoints
+                        .iter()
+                        .any(|checkpoint| checkpoint.step == *step)
+                })
+                .collect();
+            let automatic = self
+                .checkpoints
+                .iter()
+                .filter(|checkpoint| checkpoint.automatic)
+                .count();
+            if automatic + plan.len() <= MAX_AUTO_CHECKPOINTS {
+                return plan;
+            }
+            self.double_interval();
+        }
+    }
+
+    /// Doubles the automatic checkpoints' interval and lets go of those off it.
+    fn double_interval(&mut self) {
+        self.interval *= 2;
+        let interval = self.interval;
+        let (kept, dropped): (Vec<_>, Vec<_>) = self
+            .checkpoints
+            .drain(..)
+            .partition(|checkpoint| !checkpoint.automatic || checkpoint.step % interval == 0);
+        self.checkpoints = kept;
+        for checkpoint in dropped {
+            end_process(checkpoint.pid, checkpoint.channel);
+        }
+        launch::reap_ended();
     }
 
     fn add_checkpoint(
@@ -404,17 +432,7 @@ impl Session {
             .count();
         if automatic_count > MAX_AUTO_CHECKPOINTS {
             // Keep every other one: the interval doubles, the cost of a step back with it.
-            self.interval *= 2;
-            let interval = self.interval;
-            let (kept, dropped): (Vec<_>, Vec<_>) = self
-                .checkpoints
-                .drain(..)
-                .partition(|checkpoint| !checkpoint.automatic || checkpoint.step % interval == 0);
-            self.checkpoints = kept;
-            for checkpoint in dropped {
-                end_process(checkpoint.pid, checkpoint.channel);
-            }
-            launch::reap_ended();
+            self.double_interval();
         }
         id
     }

@@ -486,9 +486,5 @@ fn the_debugger_survives_the_death_of_the_program_and_restarts_it() {
     assert_eq!(status.code(), Some(1), "{status}");
     // SAFETY: as above; signal 0 only asks whether the process exists.
     let exists = unsafe { libc::kill(pid, 0) };
-    assert_eq!(
-        exists,
-        -1,
-        "the killed program is gone"
-    );
+    assert_eq!(exists, -1, "the killed program is gone");
 }

@@ -1,10 +1,12 @@
 //! A long deterministic run for measuring the debugger on a big trace: two threads take turns
 //! on a Mutex and a Condvar for about a million steps.
 //!
-//! Run it with `cargo run --release --example long_run [STEPS]`: the threads `ping` and
-//! `pong` hand a counter back and forth, each turn locking the Mutex, waiting on the Condvar
-//! until it is the thread's turn, incrementing the counter and waking the other; the run
-//! takes at least STEPS steps (default 1,050,000). Nothing depends on time, so a recording
+//! Run it with `cargo run --release --example long_run [STEPS [WORK]]`: the threads `ping`
+//! and `pong` hand a counter back and forth, each turn locking the Mutex, waiting on the
+//! Condvar until it is the thread's turn, incrementing the counter and waking the other; the
+//! run takes at least STEPS steps (default 1,050,000). WORK (default 0) is a computation of
+//! that many rounds each turn does outside the lock, so that a replay of the run takes time
+//! (the debugger's tests interrupt one). Nothing depends on time, so a recording
 //! (`REEL_RECORD=long_run.reel`) replays step for step, under `reel replay` or `reel debug`
 //! (`crates/cli/benches/reverse.rs` steps backwards through it).
 
@@ -26,16 +28,33 @@ struct Table {
     count: u64,
 }
 
+/// A number from the command line, or `default` when it is not given.
+fn argument(position: usize, default: u64) -> Option<u64> {
+    match std::env::args().nth(position) {
+        None => Some(default),
+        Some(argument) => argument.replace('_', "").parse::<u64>().ok(),
+    }
+}
+
+/// A deterministic computation of `rounds` rounds (xorshift), for the time it takes.
+fn work(rounds: u64) -> u64 {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..rounds {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state = std::hint::black_box(state);
+    }
+    state
+}
+
 fn main() -> ExitCode {
-    let steps = match std::env::args().nth(1) {
-        None => DEFAULT_STEPS,
-        Some(argument) => match argument.replace('_', "").parse::<u64>() {
-            Ok(steps) => steps,
-            Err(_) => {
-                eprintln!("usage: long_run [STEPS] (a number of steps, default {DEFAULT_STEPS})");
-                return ExitCode::from(2);
-            }
-        },
+    let (Some(steps), Some(rounds)) = (argument(1, DEFAULT_STEPS), argument(2, 0)) else {
+        eprintln!(
+            "usage: long_run [STEPS [WORK]] (numbers: the steps, default {DEFAULT_STEPS}; \
+             rounds of computation per turn, default 0)"
+        );
+        return ExitCode::from(2);
     };
     let turns = steps.div_ceil(STEPS_PER_TURN);
     let count = reel::run(move || {
@@ -52,6 +71,7 @@ fn main() -> ExitCode {
                     .spawn(move || {
                         let (lock, turn_changed) = &*table;
                         for _ in 0..my_turns {
+                            std::hint::black_box(work(rounds));
                             let mut state = lock.lock().expect("no player panics");
                             while state.turn != me {
                                 state = turn_changed.wait(state).expect("no player panics");

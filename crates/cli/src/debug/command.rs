@@ -198,6 +198,9 @@ pub(crate) const COMMANDS: &[Spec] = &[
     },
 ];
 
+/// The width of the usage column in `help`.
+const USAGE_COLUMN: usize = 34;
+
 /// Parses one line. `Ok(None)` for an empty line.
 pub(crate) fn parse(line: &str) -> Result<Option<Command>, String> {
     let mut words = line.split_whitespace();
@@ -346,7 +349,11 @@ pub(crate) fn help(topic: Option<&str>) -> Result<String, String> {
             );
             for spec in COMMANDS {
                 let aliases = spec.names[1..].join(", ");
-                let _ = write!(text, "  {:<34}", spec.usage);
+                if spec.usage.len() < USAGE_COLUMN {
+                    let _ = write!(text, "  {:<USAGE_COLUMN$}", spec.usage);
+                } else {
+                    let _ = write!(text, "  {}\n  {:<USAGE_COLUMN$}", spec.usage, "");
+                }
                 let first_sentence = spec.help.split(". ").next().unwrap_or(spec.help);
                 let _ = write!(text, "{}", first_sentence.trim_end_matches('.'));
                 if !aliases.is_empty() {

@@ -1021,6 +1021,9 @@ fn end_process(pid: u32, mut channel: Channel) {
     // SAFETY: kill sends a signal to a pid we started (directly or as a checkpoint copy); it
     // touches no memory.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    // Reap it now (it is our child, or an orphan we reap as the subreaper), so that none is
+    // left behind when the debugger exits.
+    launch::wait_for(pid);
 }
 
 /// Waits up to 100 ms for the channel to be readable.

@@ -143,7 +143,6 @@ fn catch_interrupts() {
 
 /// The read-eval-print loop on a terminal.
 pub(super) fn run(session: &mut Session) -> Result<()> {
-    catch_interrupts();
     let config = rustyline::Config::builder()
         .max_history_size(HISTORY_LINES)?
         .auto_add_history(false)
@@ -151,6 +150,9 @@ pub(super) fn run(session: &mut Session) -> Result<()> {
         .build();
     let mut editor: Editor<ReelHelper, rustyline::history::DefaultHistory> =
         Editor::with_config(config)?;
+    // After the editor, which installs a SIGINT handler of its own for as long as it lives
+    // (at its prompt the terminal sends Ctrl-C as a key; between prompts it is a signal).
+    catch_interrupts();
     let trace = session.trace();
     let helper = ReelHelper {
         threads: (0..trace.threads.len())

@@ -488,3 +488,48 @@ fn the_debugger_survives_the_death_of_the_program_and_restarts_it() {
     let exists = unsafe { libc::kill(pid, 0) };
     assert_eq!(exists, -1, "the killed program is gone");
 }
+
+#[test]
+fn each_breakpoint_counts_its_own_matches_and_continue_stops_at_the_first() {
+    let script = "break thread T1\nbreak step 4\nbreak Mutex#1\ninfo breakpoints\ncontinue\ncontinue\ndelete 1\ncontinue\ndelete\ncontinue\n";
+    let (output, stdout) = debug_script("lock_order", script, &[]);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let answers = answers(&stdout);
+    // T1 takes steps 2, 3 and 7; step 4 is one step; Mutex#1 is used at steps 3, 4 and 7.
+    assert!(
+        answers[0].contains("3 steps of the trace match, the first is #2"),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        answers[1].contains("1 step of the trace matches, the first is #4"),
+        "{}",
+        answers[1]
+    );
+    assert!(
+        answers[2].contains("3 steps of the trace match, the first is #3"),
+        "{}",
+        answers[2]
+    );
+    assert_eq!(answers[3].lines().count(), 3, "{}", answers[3]);
+    assert!(
+        answers[4].starts_with("breakpoint 1: #2 "),
+        "{}",
+        answers[4]
+    );
+    assert!(
+        answers[5].starts_with("breakpoint 1: #3 "),
+        "{}",
+        answers[5]
+    );
+    assert!(
+        answers[7].starts_with("breakpoint 2: #4 "),
+        "{}",
+        answers[7]
+    );
+    assert!(
+        answers[9].contains("reproduced the recording"),
+        "{}",
+        answers[9]
+    );
+}

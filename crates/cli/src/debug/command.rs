@@ -121,8 +121,8 @@ pub(crate) const COMMANDS: &[Spec] = &[
     Spec {
         names: &["reverse-step", "rs", "reverse-next", "rn"],
         usage: "reverse-step [N]",
-        help: "Run backward N steps (default 1): restore the nearest checkpoint before the \
-               target and run forward to it.",
+        help: "Run backward N steps (default 1): resume the nearest checkpoint at or before \
+               the target and run forward to it.",
     },
     Spec {
         names: &["reverse-continue", "rc"],

@@ -23,7 +23,8 @@ pub(crate) struct Args {
     pub(crate) trace: PathBuf,
     #[command(flatten)]
     pub(crate) program: launch::ProgramArgs,
-    /// Run the commands in FILE (one per line; `#` starts a comment), then quit.
+    /// Run the commands in FILE (one per line; lines starting with `#` are comments), then
+    /// quit.
     #[arg(short = 'x', long = "command", value_name = "FILE")]
     pub(crate) script: Option<PathBuf>,
     /// No prompt, no history: read commands from -x FILE or standard input, print the

@@ -537,48 +537,48 @@ impl Session {
 
     /// The breakpoint that step `step` of the trace hits, if any.
     fn breakpoint_at(&self, step: u64) -> Option<usize> {
-        let Event::Step(recorded) =
-            self.trace.events[*self.steps.get(step.checked_sub(1)? as usize)?]
-        else {
-            return None;
-        };
         self.breakpoints
             .iter()
-            .find(|breakpoint| match &breakpoint.spec {
-                BreakSpec::Step(at) => *at == step,
-                BreakSpec::Thread(thread) => recorded.thread == *thread,
-                BreakSpec::Location { file, line } => {
-                    let (recorded_file, recorded_line, _) = self.trace.location(recorded.location);
-                    recorded_line == *line && path_matches(recorded_file, file)
-                }
-                BreakSpec::Object(name) => recorded.object.is_some_and(|object| {
-                    self.trace
-                        .object_name(recorded.op, object)
-                        .eq_ignore_ascii_case(name)
-                }),
-                BreakSpec::Deadlock => self.trace.outcome.as_ref().is_some_and(|outcome| {
-                    matches!(
-                        outcome.kind,
-                        OutcomeKind::Deadlock | OutcomeKind::PartialDeadlock
-                    ) && outcome.step == step
-                }),
-                // The trace format records no signals yet; a panic is caught where it happens.
-                BreakSpec::Signal(_) | BreakSpec::Panic => false,
-            })
+            .find(|breakpoint| self.matches(&breakpoint.spec, step))
             .map(|breakpoint| breakpoint.id)
     }
 
+    /// Whether step `step` of the trace is one that `spec` stops at.
+    fn matches(&self, spec: &BreakSpec, step: u64) -> bool {
+        let Some(&index) = step
+            .checked_sub(1)
+            .and_then(|index| self.steps.get(index as usize))
+        else {
+            return false;
+        };
+        let Event::Step(recorded) = self.trace.events[index] else {
+            return false;
+        };
+        match spec {
+            BreakSpec::Step(at) => *at == step,
+            BreakSpec::Thread(thread) => recorded.thread == *thread,
+            BreakSpec::Location { file, line } => {
+                let (recorded_file, recorded_line, _) = self.trace.location(recorded.location);
+                recorded_line == *line && path_matches(recorded_file, file)
+            }
+            BreakSpec::Object(name) => recorded.object.is_some_and(|object| {
+                self.trace
+                    .object_name(recorded.op, object)
+                    .eq_ignore_ascii_case(name)
+            }),
+            BreakSpec::Deadlock => self.trace.outcome.as_ref().is_some_and(|outcome| {
+                matches!(
+                    outcome.kind,
+                    OutcomeKind::Deadlock | OutcomeKind::PartialDeadlock
+                ) && outcome.step == step
+            }),
+            // The trace format records no signals yet; a panic is caught where it happens.
+            BreakSpec::Signal(_) | BreakSpec::Panic => false,
+        }
+    }
+
     fn add_breakpoint(&mut self, spec: BreakSpec) -> Outcome {
-        let matches = (1..=self.trace.steps).filter(|&step| {
-            let id = self.next_breakpoint_id;
-            self.breakpoints.push(Breakpoint {
-                id,
-                spec: spec.clone(),
-            });
-            let hit = self.breakpoint_at(step) == Some(id);
-            self.breakpoints.pop();
-            hit
-        });
+        let matches = (1..=self.trace.steps).filter(|&step| self.matches(&spec, step));
         let (count, first) = matches.fold((0u64, None), |(count, first), step| {
             (count + 1, first.or(Some(step)))
         });

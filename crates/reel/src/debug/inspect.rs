@@ -11,12 +11,12 @@ use crate::runtime::execution::{Execution, ObjectKind, ThreadState as State, Wak
 
 thread_local! {
     /// The return addresses a suspended thread noted when the agent switched into it.
-    static CAPTURED: RefCell<Option<Vec<usize>>> = const { RefCell::new(None) };
+    static CAPTURED: RefCell<Option<Vec<Address>>> = const { RefCell::new(None) };
 }
 
 /// Frames the program's code is called through but that are not the program's: the runtime,
 /// the standard library, the unwinder, the coroutine switch.
-const RUNTIME_PREFIXES: [&str; 14] = [
+const RUNTIME_PREFIXES: [&str; 16] = [
     "reel::",
     "<reel::",
     "backtrace::",
@@ -31,6 +31,8 @@ const RUNTIME_PREFIXES: [&str; 14] = [
     "<alloc::",
     "__rust",
     "rust_begin_unwind",
+    "__libc_",
+    "_start",
 ];
 
 /// The most frames kept of one backtrace.
@@ -49,10 +51,20 @@ pub(super) fn capture_suspended() {
     CAPTURED.with(|captured| *captured.borrow_mut() = Some(addresses));
 }
 
-fn return_addresses() -> Vec<usize> {
+/// A frame's return address, and the start of its function as the unwind tables say.
+#[derive(Clone, Copy)]
+struct Address {
+    ip: usize,
+    function: usize,
+}
+
+fn return_addresses() -> Vec<Address> {
     let mut addresses = Vec::new();
     backtrace::trace(|frame| {
-        addresses.push(frame.ip() as usize);
+        addresses.push(Address {
+            ip: frame.ip() as usize,
+            function: frame.symbol_address() as usize,
+        });
         addresses.len() < MAX_FRAMES * 2
     });
     addresses
@@ -175,7 +187,7 @@ pub(super) fn code(
 
 /// The return addresses of a thread's stack: taken here if the pause is on its stack,
 /// else by switching into it (it notes them and switches straight back).
-fn stack_of(execution: &mut Execution, place: Place, thread: u32) -> Result<Vec<usize>, String> {
+fn stack_of(execution: &mut Execution, place: Place, thread: u32) -> Result<Vec<Address>, String> {
     let index = thread as usize;
     let Some(slot) = execution.threads.get_mut(index) else {
         return Err(format!(
@@ -215,9 +227,13 @@ fn stack_of(execution: &mut Execution, place: Place, thread: u32) -> Result<Vec<
 /// of its function.
 type Symbolized = (Frame, Option<u64>);
 
-fn symbolize(addresses: &[usize]) -> Vec<Symbolized> {
+fn symbolize(addresses: &[Address]) -> Vec<Symbolized> {
     let mut frames = Vec::new();
-    for &address in addresses {
+    for &Address {
+        ip: address,
+        function,
+    } in addresses
+    {
         let mut symbols = Vec::new();
         // A return address is one past the call: look the call up.
         backtrace::resolve(address.saturating_sub(1) as *mut c_void, |symbol| {
@@ -228,7 +244,11 @@ fn symbolize(addresses: &[usize]) -> Vec<Symbolized> {
                 symbol.addr().map(|start| start as u64),
             ));
         });
-        let start = symbols.iter().rev().find_map(|symbol| symbol.3);
+        // The unwind tables' start of the function holding the address (an inlined call's
+        // symbol names where the inlined code came from, not this function).
+        let start = (function != 0)
+            .then_some(function as u64)
+            .or_else(|| symbols.iter().rev().find_map(|symbol| symbol.3));
         if symbols.is_empty() {
             symbols.push((None, None, None, None));
         }
@@ -256,6 +276,8 @@ fn is_runtime_frame(frame: &Frame) -> bool {
             RUNTIME_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
                 // corosensei's assembly entry points, on the way to the agent's stack.
                 || name.ends_with("_trampoline")
+                // The C entry point, below a program's main.
+                || name == "main"
         }
         None => true,
     }

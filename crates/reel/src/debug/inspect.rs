@@ -8,6 +8,7 @@ use reel_debug_protocol::{CodeView, Frame, LockView, LocksView, ThreadState, Thr
 
 use super::Place;
 use crate::runtime::execution::{Execution, ObjectKind, ThreadState as State, Wake};
+use crate::runtime::overflow;
 
 thread_local! {
     /// The return addresses a suspended thread noted when the agent switched into it.
@@ -202,6 +203,7 @@ fn stack_of(execution: &mut Execution, place: Place, thread: u32) -> Result<Vec<
     if on_its_stack {
         return Ok(return_addresses());
     }
+    let running_stack = slot.running_stack;
     let Some(coroutine) = slot.coroutine.as_mut().as_mut() else {
         return Err(format!("T{thread} has finished"));
     };
@@ -217,7 +219,11 @@ fn stack_of(execution: &mut Execution, place: Place, thread: u32) -> Result<Vec<
     CAPTURED.with(|captured| captured.borrow_mut().take());
     // The thread is suspended in `execution::suspend`, which answers `Introspect` by
     // noting its stack and suspending again; it touches nothing else.
+    // While it runs on its stack, an overflow there is reported as its own.
+    let previous = overflow::running();
+    overflow::set_running(running_stack);
     let _ = coroutine.resume(Wake::Introspect);
+    overflow::set_running(previous);
     CAPTURED
         .with(|captured| captured.borrow_mut().take())
         .ok_or_else(|| format!("T{thread} did not show its stack"))

@@ -242,7 +242,7 @@ pub(crate) struct ThreadSlot {
     pub(crate) park_token: bool,
     woken_by: Wake,
     /// What the overflow handler is told while this thread runs.
-    running_stack: RunningStack,
+    pub(crate) running_stack: RunningStack,
     /// Threads waiting to join this one.
     joiners: Vec<usize>,
     /// Where the thread is now: the location of its latest step.

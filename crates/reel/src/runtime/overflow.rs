@@ -65,6 +65,11 @@ pub(crate) fn set_running(stack: RunningStack) {
     RUNNING.with(|running| running.set(stack));
 }
 
+/// What the handler is told now.
+pub(crate) fn running() -> RunningStack {
+    RUNNING.with(Cell::get)
+}
+
 /// Records that no green thread runs on this kernel thread.
 pub(crate) fn clear_running() {
     RUNNING.with(|running| running.set(NOT_RUNNING));

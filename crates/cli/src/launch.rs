@@ -141,8 +141,8 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
     if stdout_to_stderr {
         command.stdout(std::io::stderr());
     }
-    // SAFETY: the closure runs in the child between fork and exec and calls only fcntl and
-    // setpgid, which are async-signal-safe.
+    // SAFETY: the closure runs in the child between fork and exec and calls only fcntl,
+    // setpgid and prctl, which are async-signal-safe.
     unsafe {
         command.pre_exec(move || {
             // The program keeps its end of the channel across exec.
@@ -151,6 +151,9 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
             }
             // Its own process group: the terminal's Ctrl-C is for the debugger.
             libc::setpgid(0, 0);
+            // It ends with the debugger, even before it attaches (its checkpoints end when
+            // their channels close).
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
             Ok(())
         });
     }

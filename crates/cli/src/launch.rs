@@ -119,6 +119,8 @@ pub(crate) struct Started {
     pub(crate) channel: Channel,
     /// Its process id.
     pub(crate) pid: u32,
+    /// Its kernel threads (checkpoints copy only the replaying one).
+    pub(crate) kernel_threads: u32,
     /// Where it is paused.
     pub(crate) stop: Stop,
 }
@@ -141,8 +143,10 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
     if stdout_to_stderr {
         command.stdout(std::io::stderr());
     }
+    // SAFETY: getpid has no preconditions.
+    let debugger = unsafe { libc::getpid() };
     // SAFETY: the closure runs in the child between fork and exec and calls only fcntl,
-    // setpgid and prctl, which are async-signal-safe.
+    // setpgid, prctl, getppid and _exit, which are async-signal-safe.
     unsafe {
         command.pre_exec(move || {
             // The program keeps its end of the channel across exec.
@@ -154,6 +158,9 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
             // It ends with the debugger, even before it attaches (its checkpoints end when
             // their channels close).
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            if libc::getppid() != debugger {
+                libc::_exit(1); // The debugger died before the line above.
+            }
             Ok(())
         });
     }
@@ -161,9 +168,30 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
         .spawn()
         .with_context(|| format!("cannot start {}", program.exe.display()))?;
     drop(theirs);
+    // A program may take a while to reach the replay (an exploration's earlier executions
+    // run first): say so now and then, rather than wait in silence.
+    let mut waited_seconds = 0;
+    while !readable_within(&ours, 1000) {
+        waited_seconds += 1;
+        if waited_seconds % GREETING_NOTE_SECONDS == 0 {
+            eprintln!(
+                "reel: still waiting for the program to reach the replay ({waited_seconds} s; \
+                 it runs as: {}; Ctrl-C gives up)",
+                program.command_line()
+            );
+        }
+    }
     let hello = ours.recv::<Reply>();
-    let (pid, stop) = match hello {
-        Ok((Reply::Hello { version, pid, stop }, _)) => {
+    let (pid, kernel_threads, stop) = match hello {
+        Ok((
+            Reply::Hello {
+                version,
+                pid,
+                kernel_threads,
+                stop,
+            },
+            _,
+        )) => {
             if version != PROTOCOL_VERSION {
                 let _ = child.kill();
                 bail!(
@@ -172,11 +200,20 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
                     program.exe.display()
                 );
             }
-            (pid, stop)
+            (pid, kernel_threads, stop)
         }
         Ok((other, _)) => {
             let _ = child.kill();
             bail!("the program's first message was not a greeting: {other:?}");
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{} answered in a form this reel does not read ({error}): rebuild it with this \
+                 version of reel",
+                program.exe.display()
+            );
         }
         Err(_) => {
             let status = child.wait().context("cannot wait for the program")?;
@@ -194,8 +231,24 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
         child,
         channel: ours,
         pid,
+        kernel_threads,
         stop,
     })
+}
+
+/// Seconds between two notes that the program has not reached the replay yet.
+const GREETING_NOTE_SECONDS: u32 = 10;
+
+/// Whether `channel` has something to read (or was closed) within `milliseconds`.
+pub(crate) fn readable_within(channel: &Channel, milliseconds: i32) -> bool {
+    let mut poll = libc::pollfd {
+        fd: channel.stream().as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ready = unsafe { libc::poll(&mut poll, 1, milliseconds) };
+    ready > 0
 }
 
 /// Makes this process the reaper of the checkpoints its programs fork (they are orphans).
@@ -216,12 +269,45 @@ pub(crate) fn reap_ended() {
     }
 }
 
+/// Says how process `pid` (a child of ours, directly or as an orphan we reap) ended, waiting
+/// up to a second for it; one still running then (it closed its channel but lives on) is
+/// killed.
+pub(crate) fn ended(pid: u32) -> String {
+    for _ in 0..ENDED_POLLS {
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG on a pid; `status` is a valid out-pointer.
+        let waited = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+        if waited == pid as i32 {
+            return describe_raw_status(status);
+        }
+        if waited < 0 {
+            return "it ended".to_owned();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: kill sends a signal to our child; no memory is involved.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    format!(
+        "it closed the debugger's channel and was killed; {}",
+        wait_for(pid)
+    )
+}
+
+/// Polls of [`ended`], 10 ms apart.
+const ENDED_POLLS: u32 = 100;
+
 /// Waits for process `pid` (a child of ours, directly or as a reaped orphan) and says how it
 /// ended.
 pub(crate) fn wait_for(pid: u32) -> String {
     let mut status = 0;
-    // SAFETY: waitpid on a pid; `status` is a valid out-pointer.
-    let waited = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+    let waited = loop {
+        // SAFETY: waitpid on a pid; `status` is a valid out-pointer.
+        let waited = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+        if waited >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+        {
+            break waited;
+        }
+    };
     if waited <= 0 {
         return "it ended".to_owned();
     }

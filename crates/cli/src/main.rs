@@ -48,6 +48,11 @@ pub(crate) const EXIT_DIFFERENT: u8 = 1;
 pub(crate) const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
+    // Output into a closed pipe (`reel debug ... | head`) ends the command quietly, as it
+    // does for other Unix tools. The debugger's channels send with MSG_NOSIGNAL, so a
+    // program that dies is an error there, not this signal.
+    // SAFETY: setting a signal's disposition to its default touches no memory of ours.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

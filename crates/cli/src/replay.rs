@@ -119,6 +119,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         println!("{object}");
         return Ok(ExitCode::from(code));
     }
+    let finished = matches!(ending, Ending::Finished(_));
     match ending {
         Ending::Finished(finish) => {
             for note in &finish.notes {
@@ -147,6 +148,10 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         Ending::Died(how) => println!(
             "the program ended before the replay did ({how}); the trace records: {recorded}"
         ),
+    }
+    if finished {
+        // A reproduced failure usually makes the program fail too: it is said, not judged.
+        println!("(the program then exited: {status})");
     }
     Ok(ExitCode::from(code))
 }

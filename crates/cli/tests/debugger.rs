@@ -533,3 +533,107 @@ fn each_breakpoint_counts_its_own_matches_and_continue_stops_at_the_first() {
         answers[9]
     );
 }
+
+#[test]
+fn a_panic_stop_is_after_its_step_and_takes_no_checkpoint() {
+    let script = "break panic\ncontinue\ncheckpoint\nreverse-step\nbt\ngoto 13\nbt T1\n";
+    let (output, stdout) = debug_script("check_then_act", script, &[]);
+    assert_eq!(output.status.code(), Some(1), "two commands fail: {stdout}");
+    let answers = answers(&stdout);
+    assert!(
+        answers[1].contains("panicked at src/lib.rs:402"),
+        "{}",
+        answers[1]
+    );
+    assert!(
+        answers[2].contains("error: a checkpoint is taken before a step"),
+        "{}",
+        answers[2]
+    );
+    // One step back from inside the panic is the step it followed, before it ran.
+    assert!(answers[3].starts_with("#17 "), "{}", answers[3]);
+    assert!(
+        answers[4].contains("src/lib.rs:401"),
+        "before the unlock: {}",
+        answers[4]
+    );
+    // Step 13 is T1's exit: its body has returned, and nothing of another stack is shown.
+    assert!(
+        answers[5].starts_with("#13 ") && answers[5].contains("exit"),
+        "{}",
+        answers[5]
+    );
+    assert!(
+        answers[6].contains("error: T1 has no frames of the program's own code"),
+        "{}",
+        answers[6]
+    );
+    assert!(!answers[6].contains("main"), "{}", answers[6]);
+}
+
+#[test]
+fn a_divergence_is_reported_where_it_happens() {
+    let trace = reel_trace::read_file(committed_trace("lock_order")).expect("decodes");
+    let (bytes, _) = reencode(&trace, 1000, |number, step| {
+        if number == 5 {
+            step.op = OpKind::Unlock;
+        }
+    });
+    let dir = temp_dir("debug-diverges");
+    let path = dir.join("changed.reel");
+    std::fs::write(&path, bytes).expect("written");
+    let script = dir.join("commands");
+    std::fs::write(&script, "goto 5\nwhen\nreverse-step\n").expect("written");
+    let output = reel()
+        .arg("debug")
+        .arg(&path)
+        .arg("--exe")
+        .arg(example("lock_order"))
+        .args(["--batch", "-x"])
+        .arg(&script)
+        .output()
+        .expect("reel runs");
+    let stdout = text(&output.stdout);
+    let answers = answers(&stdout);
+    assert!(
+        answers[0].contains("the replay diverged at step 5"),
+        "{}",
+        answers[0]
+    );
+    assert!(answers[0].contains("unlock Mutex#0"), "{}", answers[0]);
+    assert!(
+        answers[1].contains("the replay has ended"),
+        "{}",
+        answers[1]
+    );
+    assert!(answers[2].starts_with("#4 "), "{}", answers[2]);
+}
+
+#[test]
+fn a_checkpoint_that_is_gone_is_let_go_and_the_program_goes_on() {
+    let mut debugger = Interactive::start("lock_order");
+    debugger.command("step 3", "#3 ");
+    let checkpoints = debugger.command("info checkpoints", "automatic checkpoints every");
+    let start = checkpoints
+        .iter()
+        .find(|line| line.contains("the start"))
+        .and_then(|line| line.split("pid ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse::<i32>().ok())
+        .unwrap_or_else(|| panic!("the start's checkpoint in {checkpoints:?}"));
+    // SAFETY: kill sends a signal to the checkpoint's process; no memory is involved.
+    assert_eq!(unsafe { libc::kill(start, libc::SIGKILL) }, 0);
+    // Going back finds the checkpoint gone, lets it go, and starts the program again.
+    let back = debugger.command("reverse-step", "#2 ");
+    assert!(
+        back.iter()
+            .any(|line| line.contains("checkpoint 0 (step 0) is gone")),
+        "{back:?}"
+    );
+    debugger.command("when", "step 2 of 7");
+    debugger.command("info checkpoints", "the start");
+    writeln!(debugger.stdin, "quit").expect("reel reads");
+    drop(debugger.stdin);
+    let status = debugger.child.wait().expect("reel ends");
+    assert_eq!(status.code(), Some(0), "{status}");
+}

@@ -15,7 +15,7 @@
 //! Frames are a little-endian `u32` length and that many bytes of postcard; a length above
 //! [`MAX_MESSAGE_BYTES`] is an error before anything is allocated.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
@@ -80,6 +80,9 @@ pub enum Reply {
         version: u32,
         /// The process id.
         pid: u32,
+        /// How many kernel threads it has: a checkpoint (a `fork()`) copies only the one
+        /// that replays, so others (a test harness's main thread) are not in the copies.
+        kernel_threads: u32,
         /// Where it is paused.
         stop: Stop,
     },
@@ -307,11 +310,32 @@ impl Channel {
         let mut frame = Vec::with_capacity(4 + body.len());
         frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
         frame.extend_from_slice(&body);
-        let sent = match fd {
+        let mut sent = match fd {
             Some(fd) => send_with_fd(self.stream.as_raw_fd(), &frame, fd.as_raw_fd())?,
             None => 0,
         };
-        self.stream.write_all(&frame[sent..])
+        while sent < frame.len() {
+            let rest = &frame[sent..];
+            // SAFETY: `rest` is a live buffer of `rest.len()` bytes. MSG_NOSIGNAL: a closed
+            // peer is an EPIPE error here, not a SIGPIPE that ends the process.
+            let written = unsafe {
+                libc::send(
+                    self.stream.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if written < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            sent += written as usize;
+        }
+        Ok(())
     }
 
     /// Receives one message, and the descriptor that came with it, if any. End of file before
@@ -457,6 +481,8 @@ fn recv_with_fds(socket: RawFd, buffer: &mut [u8], fds: &mut Vec<OwnedFd>) -> io
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     #[test]

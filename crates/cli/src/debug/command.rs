@@ -135,7 +135,8 @@ pub(crate) const COMMANDS: &[Spec] = &[
                 | panic | deadlock>",
         help: "Set a breakpoint: at step N; at any step of thread T; at a step at FILE:LINE \
                (FILE may be the end of the path); at a step on an object; at a signal's \
-               arrival; where a thread panics (before it unwinds); where the run deadlocks.",
+               arrival (traces do not record signals yet); where a thread panics (before it \
+               unwinds); where the run deadlocks.",
     },
     Spec {
         names: &["delete", "d"],

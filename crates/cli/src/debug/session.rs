@@ -10,7 +10,6 @@
 //! only a panic is caught where it happens, by the agent.
 
 use std::io::Write as _;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use reel_debug_protocol::{
@@ -87,6 +86,14 @@ impl Session {
             .filter(|(_, event)| matches!(event, Event::Step(_)))
             .map(|(index, _)| index)
             .collect();
+        if started.kernel_threads > 1 {
+            println!(
+                "note: the program has {} kernel threads; a checkpoint (a fork) copies only the \
+                 one that replays, so a copy hangs if it needs what another one holds (Ctrl-C \
+                 twice ends a run that hangs)",
+                started.kernel_threads
+            );
+        }
         // The child is reaped by pid like every other copy; its handle is not needed.
         drop(started.child);
         let mut session = Session {
@@ -135,7 +142,7 @@ impl Session {
                     return Err("already at the start (step 0)".into());
                 }
                 let target = self.position.saturating_sub(count);
-                let target = if self.is_finished() && count > 0 {
+                let target = if self.is_after_a_step() && count > 0 {
                     // At the end, one step back is the last step.
                     (self.position + 1).saturating_sub(count)
                 } else {
@@ -185,6 +192,16 @@ impl Session {
         matches!(self.reason, StopReason::Finished(_))
     }
 
+    /// Paused after the step at `position` rather than before it: in a panic, or at the end
+    /// (unless the replay ended by diverging at that step, which it did not take).
+    fn is_after_a_step(&self) -> bool {
+        match &self.reason {
+            StopReason::Finished(finish) => !matches!(finish.verdict, Verdict::Diverged { .. }),
+            StopReason::Panic { .. } => true,
+            _ => false,
+        }
+    }
+
     fn is_at_start(&self) -> bool {
         self.position == 0
             && !self.is_finished()
@@ -224,7 +241,7 @@ impl Session {
     }
 
     fn reverse_continue(&mut self) -> Outcome {
-        let from = if self.is_finished() {
+        let from = if self.is_after_a_step() {
             self.position + 1
         } else {
             self.position
@@ -261,56 +278,46 @@ impl Session {
         Ok(())
     }
 
-    /// Resumes the latest checkpoint at or before `target`.
+    /// Resumes the latest checkpoint at or before `target` that still answers (one that
+    /// does not is let go, and the next earlier one tried), else starts the program again.
+    /// The program running now is ended only once its successor greets.
     fn restore(&mut self, target: u64) -> Outcome {
-        let index = self
-            .checkpoints
-            .iter()
-            .enumerate()
-            .filter(|(_, checkpoint)| checkpoint.step <= target)
-            .max_by_key(|(_, checkpoint)| checkpoint.step)
-            .map(|(index, _)| index);
-        let Some(index) = index else {
-            return self.relaunch();
-        };
-        self.kill_active();
-        let checkpoint = &mut self.checkpoints[index];
-        let resumed = checkpoint
-            .channel
-            .send(&Request::Resume, None)
-            .and_then(|()| checkpoint.channel.recv::<Reply>());
-        let (pid, fd) = match resumed {
-            Ok((Reply::Resumed { pid }, Some(fd))) => (pid, fd),
-            Ok((other, _)) => {
-                return Err(format!(
-                    "checkpoint {} did not resume: {other:?}",
-                    checkpoint.id
-                ));
+        loop {
+            let index = self
+                .checkpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, checkpoint)| checkpoint.step <= target)
+                .max_by_key(|(_, checkpoint)| checkpoint.step)
+                .map(|(index, _)| index);
+            let Some(index) = index else {
+                return self.relaunch();
+            };
+            match resume(&mut self.checkpoints[index]) {
+                Ok((active, stop)) => {
+                    self.kill_active();
+                    self.active = Some(active);
+                    self.position = stop.step;
+                    self.reason = stop.reason;
+                    self.died = None;
+                    return Ok(());
+                }
+                Err(error) => {
+                    let checkpoint = self.checkpoints.remove(index);
+                    println!(
+                        "note: checkpoint {} (step {}) {error}; it was let go",
+                        checkpoint.id, checkpoint.step
+                    );
+                    end_process(checkpoint.pid, checkpoint.channel);
+                }
             }
-            Err(error) => {
-                let id = checkpoint.id;
-                self.checkpoints.remove(index);
-                return Err(format!("checkpoint {id} is gone ({error}); it was let go"));
-            }
-        };
-        let mut channel = Channel::new(std::os::unix::net::UnixStream::from(fd));
-        match channel.recv::<Reply>() {
-            Ok((Reply::Hello { stop, .. }, _)) => {
-                self.active = Some(Active { pid, channel });
-                self.position = stop.step;
-                self.reason = stop.reason;
-                self.died = None;
-                Ok(())
-            }
-            Ok((other, _)) => Err(format!("the resumed copy said {other:?}")),
-            Err(error) => Err(format!("the resumed copy did not answer: {error}")),
         }
     }
 
     /// Starts the program again (when no checkpoint can be resumed).
     fn relaunch(&mut self) -> Outcome {
-        self.kill_active();
         let started = launch::start(&self.program, false).map_err(|error| format!("{error:#}"))?;
+        self.kill_active();
         drop(started.child);
         self.active = Some(Active {
             pid: started.pid,
@@ -334,11 +341,22 @@ impl Session {
         };
         self.send(&request)?;
         INTERRUPTED.store(false, Ordering::SeqCst);
+        let mut interrupted = false;
         loop {
             let active = self.active.as_mut().ok_or("the program is not running")?;
-            if !wait_readable(&active.channel) {
+            if !launch::readable_within(&active.channel, 100) {
                 if INTERRUPTED.swap(false, Ordering::SeqCst) {
-                    let _ = active.channel.send(&Request::Interrupt, None);
+                    if interrupted {
+                        // It did not stop at a step: it computes, or waits outside reel.
+                        let pid = active.pid;
+                        // SAFETY: kill sends a signal to the program we run; no memory.
+                        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                        println!("(a second Ctrl-C: the program is ended; checkpoints remain)");
+                    } else {
+                        let _ = active.channel.send(&Request::Interrupt, None);
+                        println!("(interrupting at the next step; Ctrl-C again ends the program)");
+                        interrupted = true;
+                    }
                 }
                 continue;
             }
@@ -399,7 +417,6 @@ impl Session {
         for checkpoint in dropped {
             end_process(checkpoint.pid, checkpoint.channel);
         }
-        launch::reap_ended();
     }
 
     fn add_checkpoint(
@@ -478,7 +495,6 @@ impl Session {
         if let Some(active) = self.active.take() {
             end_process(active.pid, active.channel);
         }
-        launch::reap_ended();
     }
 
     /// The channel closed: the program died. Says how and forgets it.
@@ -487,7 +503,7 @@ impl Session {
             return "the program is not running".into();
         };
         drop(active.channel);
-        let how = launch::wait_for(active.pid);
+        let how = launch::ended(active.pid);
         let message = format!(
             "the program ended ({how}) after step {}; goto, reverse-step and restart go back to a \
              checkpoint",
@@ -912,13 +928,14 @@ impl Session {
 
     fn events(&self, range: Option<(u64, u64)>) {
         let (from, to) = match range {
-            Some((from, to)) if from == to => {
-                (from.saturating_sub(EVENTS_CONTEXT), to + EVENTS_CONTEXT)
-            }
+            Some((from, to)) if from == to => (
+                from.saturating_sub(EVENTS_CONTEXT),
+                to.saturating_add(EVENTS_CONTEXT),
+            ),
             Some(range) => range,
             None => (
                 self.position.saturating_sub(EVENTS_CONTEXT),
-                self.position + EVENTS_CONTEXT,
+                self.position.saturating_add(EVENTS_CONTEXT),
             ),
         };
         let from = from.max(1);
@@ -1014,6 +1031,26 @@ impl Session {
     }
 }
 
+/// Resumes `checkpoint`: a copy of it greets on a channel of its own.
+fn resume(checkpoint: &mut Checkpoint) -> Result<(Active, reel_debug_protocol::Stop), String> {
+    let resumed = checkpoint
+        .channel
+        .send(&Request::Resume, None)
+        .and_then(|()| checkpoint.channel.recv::<Reply>());
+    let (pid, fd) = match resumed {
+        Ok((Reply::Resumed { pid }, Some(fd))) => (pid, fd),
+        Ok((Reply::Error(message), _)) => return Err(format!("did not resume: {message}")),
+        Ok((other, _)) => return Err(format!("did not resume: {other:?}")),
+        Err(error) => return Err(format!("is gone ({error})")),
+    };
+    let mut channel = Channel::new(std::os::unix::net::UnixStream::from(fd));
+    match channel.recv::<Reply>() {
+        Ok((Reply::Hello { stop, .. }, _)) => Ok((Active { pid, channel }, stop)),
+        Ok((other, _)) => Err(format!("resumed a copy that said {other:?}")),
+        Err(error) => Err(format!("resumed a copy that did not answer ({error})")),
+    }
+}
+
 /// Asks a process to end, and makes sure it does.
 fn end_process(pid: u32, mut channel: Channel) {
     let _ = channel.send(&Request::Quit, None);
@@ -1024,18 +1061,6 @@ fn end_process(pid: u32, mut channel: Channel) {
     // Reap it now (it is our child, or an orphan we reap as the subreaper), so that none is
     // left behind when the debugger exits.
     launch::wait_for(pid);
-}
-
-/// Waits up to 100 ms for the channel to be readable.
-fn wait_readable(channel: &Channel) -> bool {
-    let mut poll = libc::pollfd {
-        fd: channel.stream().as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let ready = unsafe { libc::poll(&mut poll, 1, 100) };
-    ready > 0
 }
 
 /// Whether a recorded path is the one the user named (the end of it).

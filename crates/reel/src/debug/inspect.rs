@@ -12,7 +12,7 @@ use crate::runtime::overflow;
 
 thread_local! {
     /// The return addresses a suspended thread noted when the agent switched into it.
-    static CAPTURED: RefCell<Option<Vec<Address>>> = const { RefCell::new(None) };
+    static CAPTURED: RefCell<Option<Result<Vec<Address>, String>>> = const { RefCell::new(None) };
 }
 
 /// Frames the program's code is called through but that are not the program's: the runtime,
@@ -36,6 +36,9 @@ const RUNTIME_PREFIXES: [&str; 16] = [
     "_start",
 ];
 
+/// The longest thread name shown.
+const MAX_NAME_BYTES: usize = 256;
+
 /// The most frames kept of one backtrace.
 const MAX_FRAMES: usize = 256;
 
@@ -48,9 +51,25 @@ const CODE_AFTER_BYTES: u64 = 64;
 
 /// Notes the return addresses of the current stack (a suspended thread, switched into).
 pub(super) fn capture_suspended() {
-    let addresses = return_addresses();
+    // Unwinding takes stack; a thread suspended near the end of its own must not overflow
+    // for being looked at (the overflow handler is told it runs, so it would blame it).
+    let here = 0u8;
+    let stack_pointer = std::ptr::addr_of!(here) as usize;
+    let guard_end = overflow::running().guard_end;
+    let addresses =
+        if guard_end != 0 && stack_pointer.saturating_sub(guard_end) < UNWIND_STACK_BYTES {
+            Err(format!(
+                "too little of the thread's stack is left ({} bytes) to take its backtrace",
+                stack_pointer.saturating_sub(guard_end)
+            ))
+        } else {
+            Ok(return_addresses())
+        };
     CAPTURED.with(|captured| *captured.borrow_mut() = Some(addresses));
 }
+
+/// The stack a suspended thread must have left for its backtrace to be taken.
+const UNWIND_STACK_BYTES: usize = 24 * 1024;
 
 /// A frame's return address, and the start of its function as the unwind tables say.
 #[derive(Clone, Copy)]
@@ -95,7 +114,10 @@ pub(super) fn threads(execution: &Execution, place: Place) -> Vec<ThreadView> {
             };
             ThreadView {
                 id: index as u32,
-                name: slot.name.as_deref().map(str::to_owned),
+                name: slot
+                    .name
+                    .as_deref()
+                    .map(|name| super::truncated(name, MAX_NAME_BYTES)),
                 state,
                 location: Some(slot.location.unwrap_or(slot.spawned_at).to_string()),
             }
@@ -150,8 +172,8 @@ pub(super) fn backtrace(
     let frames = program_frames(symbolize(&addresses));
     if frames.is_empty() {
         return Err(format!(
-            "T{thread} has no frames of the program's own code (the program may have been \
-             built without symbols)"
+            "T{thread} has no frames of the program's own code: it is exiting (its body \
+             returned), or the program was built without symbols"
         ));
     }
     Ok(frames.into_iter().map(|(frame, _)| frame).collect())
@@ -226,7 +248,8 @@ fn stack_of(execution: &mut Execution, place: Place, thread: u32) -> Result<Vec<
     overflow::set_running(previous);
     CAPTURED
         .with(|captured| captured.borrow_mut().take())
-        .ok_or_else(|| format!("T{thread} did not show its stack"))
+        .unwrap_or_else(|| Err(format!("T{thread} did not show its stack")))
+        .map_err(|reason| format!("T{thread}: {reason}"))
 }
 
 /// One symbol of a frame: the frame (inlined calls give several per address) and the start
@@ -291,14 +314,10 @@ fn is_runtime_frame(frame: &Frame) -> bool {
 
 /// The frames of the program's own code: without the runtime's frames above them (the
 /// operation, the switch, the agent) and the thread's entry below them.
-fn program_frames(frames: Vec<Symbolized>) -> Vec<Symbolized> {
-    let first = frames
-        .iter()
-        .position(|(frame, _)| !is_runtime_frame(frame))
-        .unwrap_or(frames.len());
-    let mut frames: Vec<Symbolized> = frames.into_iter().skip(first).collect();
-    // Below the program's outermost frame: the thread entry, the coroutine's start, and
-    // (linked across the switch) whoever resumed it.
+fn program_frames(mut frames: Vec<Symbolized>) -> Vec<Symbolized> {
+    // Below the thread's entry: the coroutine's start and (linked across the switch)
+    // whoever resumed it. Cut there first: at a thread's exit the entry is above every
+    // frame of the program's, and what lies below it is not the thread's.
     if let Some(entry) = frames.iter().position(|(frame, _)| {
         frame
             .function
@@ -307,6 +326,11 @@ fn program_frames(frames: Vec<Symbolized>) -> Vec<Symbolized> {
     }) {
         frames.truncate(entry);
     }
+    let first = frames
+        .iter()
+        .position(|(frame, _)| !is_runtime_frame(frame))
+        .unwrap_or(frames.len());
+    let mut frames: Vec<Symbolized> = frames.into_iter().skip(first).collect();
     while frames
         .last()
         .is_some_and(|(frame, _)| is_runtime_frame(frame))

@@ -102,6 +102,7 @@ pub(crate) fn attach() -> bool {
     let hello = Reply::Hello {
         version: PROTOCOL_VERSION,
         pid: std::process::id(),
+        kernel_threads: kernel_threads(),
         stop: Stop {
             step: 0,
             reason: StopReason::Start,
@@ -186,7 +187,7 @@ pub(crate) fn at_panic(message: &str, location: Option<String>) {
                 step,
                 reason: StopReason::Panic {
                     thread: execution.current as u32,
-                    message: message.to_owned(),
+                    message: truncated(message, MAX_MESSAGE_BYTES),
                     location,
                 },
             };
@@ -407,6 +408,11 @@ impl Agent {
                         cycle: Vec::new(),
                     }),
                 },
+                Request::Checkpoint if matches!(place, Place::Panic | Place::End) => Reply::Error(
+                    "a checkpoint is taken before a step, and this pause is after one (in \
+                         a panic, or at the end): go back a step first"
+                        .into(),
+                ),
                 Request::Checkpoint => match self.fork_checkpoint(step) {
                     // This is a copy resumed from the checkpoint: it greeted on its own
                     // channel and is paused here.
@@ -420,9 +426,22 @@ impl Agent {
                 Request::Quit => debugger_gone(),
                 Request::Detach => return Resumption::Detach,
             };
-            if self.channel.send(&reply, None).is_err() {
-                debugger_gone();
+            self.answer(&reply);
+        }
+    }
+
+    /// Sends an answer; one that cannot be encoded or is too large is answered with an
+    /// error instead. A channel that fails otherwise means the debugger is gone.
+    fn answer(&mut self, reply: &Reply) {
+        match self.channel.send(reply, None) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::InvalidData => {
+                let reply = Reply::Error(format!("the answer cannot be sent: {error}"));
+                if self.channel.send(&reply, None).is_err() {
+                    debugger_gone();
+                }
             }
+            Err(_) => debugger_gone(),
         }
     }
 
@@ -478,6 +497,7 @@ impl Agent {
                     let hello = Reply::Hello {
                         version: PROTOCOL_VERSION,
                         pid: std::process::id(),
+                        kernel_threads: kernel_threads(),
                         stop: Stop {
                             step,
                             reason: StopReason::Start,
@@ -503,6 +523,26 @@ impl Agent {
 
 const NOT_STARTED: &str = "the program has not started: step forward first";
 
+/// How many kernel threads the process has (`fork` copies only the calling one).
+fn kernel_threads() -> u32 {
+    std::fs::read_dir("/proc/self/task").map_or(1, |tasks| tasks.count() as u32)
+}
+
+/// The longest panic message a stop carries.
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `text`, cut to at most `limit` bytes at a character boundary.
+pub(crate) fn truncated(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 /// Forks a process that is nobody's child (forking twice; the middle one exits at once), so
 /// that it is reaped by the debugger, a child subreaper. Returns its pid in this process and
 /// `None` in the new one.
@@ -517,8 +557,9 @@ fn fork_orphan() -> io::Result<Option<u32>> {
     // SAFETY: both descriptors were just opened and are owned here.
     let (read_end, write_end) =
         unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
-    // SAFETY: the replay runs on this one kernel thread; the child only forks again and
-    // exits, and the grandchild continues this thread's work.
+    // SAFETY: the child only forks again and exits, and the grandchild continues this
+    // thread's work. Other kernel threads of the program (a test harness's main thread) are
+    // not in the copies: the debugger warns when there are any (see `kernel_threads`).
     let middle = unsafe { libc::fork() };
     if middle < 0 {
         return Err(io::Error::last_os_error());
@@ -540,8 +581,10 @@ fn fork_orphan() -> io::Result<Option<u32>> {
     }
     drop(write_end);
     let mut status = 0;
-    // SAFETY: waiting for the middle child, which exits at once.
-    unsafe { libc::waitpid(middle, &mut status, 0) };
+    // SAFETY: waiting for the middle child, which exits at once; `status` is ours.
+    while unsafe { libc::waitpid(middle, &mut status, 0) } < 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
     let mut bytes = [0u8; 4];
     let mut file = std::fs::File::from(read_end);
     io::Read::read_exact(&mut file, &mut bytes)?;

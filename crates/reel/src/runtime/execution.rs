@@ -708,7 +708,9 @@ impl Execution {
             }
             TraceMode::Replay(_) => {
                 self.replay_step(op, object, blocker, location);
-                if self.step >= self.debug_attention {
+                // A step that left the trace is not paused at: the end of the replay says
+                // where it diverged.
+                if self.step >= self.debug_attention && !self.stopped {
                     crate::debug::at_step(self);
                 }
             }

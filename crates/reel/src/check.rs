@@ -383,17 +383,21 @@ impl fmt::Display for Report {
                     self.seed
                 )?;
                 if let Some(path) = &self.trace {
-                    let path = path.display();
+                    let text = path.display().to_string();
                     let command = match &self.test_name {
-                        Some(test) => format!("cargo test {test} -- --exact"),
-                        None => std::env::args().collect::<Vec<_>>().join(" "),
+                        Some(test) => format!("cargo test {} -- --exact", shell_word(test)),
+                        None => std::env::args()
+                            .map(|arg| shell_word(&arg))
+                            .collect::<Vec<_>>()
+                            .join(" "),
                     };
-                    writeln!(f, "trace saved: {path}")?;
-                    writeln!(f, "replay it:   reel replay {path}")?;
-                    writeln!(f, "debug it:    reel debug {path}")?;
+                    let quoted = shell_word(&text);
+                    writeln!(f, "trace saved: {text}")?;
+                    writeln!(f, "replay it:   reel replay {quoted}")?;
+                    writeln!(f, "debug it:    reel debug {quoted}")?;
                     writeln!(
                         f,
-                        "  (or, without the reel command: REEL_REPLAY={path} {command})"
+                        "  (or, without the reel command: REEL_REPLAY={quoted} {command})"
                     )?;
                 }
                 if let Some(error) = &self.trace_error {
@@ -413,6 +417,19 @@ impl fmt::Display for Report {
                 self.iterations, self.strategy, self.seed
             ),
         }
+    }
+}
+
+/// `word` as a shell reads it back: as it is when it needs no quoting, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"/._-+:=,@%".contains(&byte));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -651,4 +668,17 @@ fn default_seed() -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("/t/a-b_c.reel"), "/t/a-b_c.reel");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -132,11 +132,19 @@ pub(crate) fn start(program: &Program, stdout_to_stderr: bool) -> Result<Started
     become_subreaper();
     let (mut ours, theirs) = Channel::pair().context("cannot create the debugger's channel")?;
     let their_fd = theirs.stream().as_raw_fd();
+    // SAFETY: an all-zero stat is a valid buffer for fstat to fill.
+    let mut status: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on our open socket, into `status`.
+    if unsafe { libc::fstat(their_fd, &mut status) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("cannot inspect the debugger's channel");
+    }
+    let their_inode = status.st_ino;
     let mut command = Command::new(&program.exe);
     command
         .args(&program.args)
         .env("REEL_REPLAY", &program.trace)
-        .env(DEBUG_FD_ENV, their_fd.to_string())
+        .env(DEBUG_FD_ENV, format!("{their_fd}:{their_inode}"))
         .env_remove("REEL_RECORD")
         .env_remove("REEL_CHECK_DETERMINISM")
         .stdin(Stdio::null());

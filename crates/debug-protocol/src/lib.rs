@@ -21,7 +21,9 @@ use std::os::unix::net::UnixStream;
 
 use serde::{Deserialize, Serialize};
 
-/// The environment variable naming the agent's end of the channel (a file descriptor number).
+/// The environment variable naming the agent's end of the channel: `<descriptor>:<inode>`
+/// (the inode tells it from another socket under the same number in a process the program
+/// started).
 pub const DEBUG_FD_ENV: &str = "REEL_DEBUG_FD";
 
 /// Bumped whenever a message changes shape; the two sides must agree.

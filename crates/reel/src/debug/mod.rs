@@ -122,7 +122,12 @@ pub(crate) fn attach() -> bool {
 
 /// The descriptor REEL_DEBUG_FD names, if it is a socket this process has not taken yet.
 fn take_channel() -> Option<OwnedFd> {
-    let number: i32 = std::env::var(DEBUG_FD_ENV).ok()?.trim().parse().ok()?;
+    // `<descriptor>:<inode>`: the inode tells the debugger's socket from another one that
+    // a process started by the debuggee might have under the same number.
+    let value = std::env::var(DEBUG_FD_ENV).ok()?;
+    let (number, inode) = value.trim().split_once(':')?;
+    let number: i32 = number.parse().ok()?;
+    let inode: u64 = inode.parse().ok()?;
     if number < 0 || ATTACHED.swap(true, Ordering::SeqCst) {
         return None;
     }
@@ -131,6 +136,7 @@ fn take_channel() -> Option<OwnedFd> {
     // SAFETY: `status` is a valid stat buffer.
     if unsafe { libc::fstat(number, &mut status) } != 0
         || status.st_mode & libc::S_IFMT != libc::S_IFSOCK
+        || status.st_ino != inode
     {
         // Inherited by a process the debuggee started (the descriptor is close-on-exec once
         // taken): not ours to use.

@@ -572,10 +572,13 @@ fn fork_orphan() -> io::Result<Option<u32>> {
     }
     if middle == 0 {
         drop(read_end);
+        // SAFETY: getpid has no preconditions.
+        let middle = unsafe { libc::getpid() };
         // SAFETY: as above.
         let grandchild = unsafe { libc::fork() };
         if grandchild == 0 {
             drop(write_end);
+            die_with_the_debugger(middle);
             return Ok(None);
         }
         let pid = grandchild.max(0) as u32;
@@ -599,6 +602,24 @@ fn fork_orphan() -> io::Result<Option<u32>> {
         pid => Ok(Some(pid)),
     }
 }
+
+/// In a new orphan: once the middle process has exited and the debugger (the subreaper) is
+/// the parent, asks to be killed when it dies, so that a copy that never reads its channel
+/// again (it computes, or waits outside reel) does not outlive it.
+fn die_with_the_debugger(middle: libc::pid_t) {
+    for _ in 0..REPARENT_POLLS {
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } != middle {
+            // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory of ours.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+}
+
+/// Polls for the middle process's exit, 100 us apart (it exits at once).
+const REPARENT_POLLS: u32 = 10_000;
 
 /// Called on a suspended green thread that the agent resumed to look at it (see
 /// `execution::suspend`): notes its stack.

@@ -637,3 +637,51 @@ fn a_checkpoint_that_is_gone_is_let_go_and_the_program_goes_on() {
     let status = debugger.child.wait().expect("reel ends");
     assert_eq!(status.code(), Some(0), "{status}");
 }
+
+/// Whether process `pid` is gone (or a zombie waiting for init to reap it).
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+/// The numbers following `pid ` in `lines`.
+fn pids_in(lines: &[String]) -> Vec<i32> {
+    lines
+        .iter()
+        .filter_map(|line| line.split("pid ").nth(1))
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|pid| pid.parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn nothing_outlives_a_killed_debugger() {
+    let mut debugger = Interactive::start("lock_order");
+    debugger.command("step 3", "#3 ");
+    debugger.command("reverse-step", "#2 ");
+    debugger.command("checkpoint", "checkpoint 1 at step 2");
+    let mut pids = pids_in(&debugger.command("when", "step 2 of 7"));
+    pids.extend(pids_in(
+        &debugger.command("info checkpoints", "automatic checkpoints"),
+    ));
+    assert_eq!(pids.len(), 3, "the program and two checkpoints: {pids:?}");
+    debugger.child.kill().expect("the debugger is killed");
+    let _ = debugger.child.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !pids.iter().all(|&pid| gone(pid)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still there: {:?}",
+            pids.iter().filter(|&&pid| !gone(pid)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

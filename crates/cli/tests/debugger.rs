@@ -685,3 +685,36 @@ fn nothing_outlives_a_killed_debugger() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn replay_of_a_trace_cut_short_follows_it_to_its_end() {
+    let trace = reel_trace::read_file(committed_trace("pipeline")).expect("decodes");
+    let (bytes, ends) = reencode(&trace, 100, |_, _| {});
+    // The first two chunks of events: a recording killed after step 200.
+    let dir = temp_dir("replay-cut");
+    let path = dir.join("cut.reel");
+    std::fs::write(&path, &bytes[..ends[1]]).expect("written");
+    let output = reel()
+        .arg("replay")
+        .arg(&path)
+        .arg("--exe")
+        .arg(example("pipeline"))
+        .output()
+        .expect("reel runs");
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout
+            .contains("the trace was cut short after step 200, and the program followed all of it"),
+        "{stdout}"
+    );
+    assert!(
+        text(&output.stderr).contains("was cut short"),
+        "the warning"
+    );
+}

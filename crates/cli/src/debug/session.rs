@@ -944,14 +944,18 @@ impl Session {
             println!("the trace has {} steps", self.trace.steps);
             return;
         }
-        let first_event = self.steps[(from - 1) as usize];
-        let last_event = self.steps[(to - 1) as usize];
-        // The events up to the next step belong with the step before it.
-        let end = self
-            .steps
-            .get(to as usize)
-            .copied()
-            .unwrap_or(self.trace.events.len());
+        // A spawn or a new object comes just before the step that makes it (and a timeout
+        // before the step after it fires): the events shown are those after step `from - 1`,
+        // up to step `to`, and the outcome after the last step.
+        let first_event = match from {
+            1 => 0,
+            _ => self.steps[(from - 2) as usize] + 1,
+        };
+        let end = if to == self.trace.steps {
+            self.trace.events.len()
+        } else {
+            self.steps[(to - 1) as usize] + 1
+        };
         let mut step = from - 1;
         for (index, event) in self
             .trace
@@ -961,7 +965,6 @@ impl Session {
             .take(end)
             .skip(first_event)
         {
-            let _ = last_event;
             match event {
                 Event::Step(_) => {
                     step += 1;
@@ -973,7 +976,8 @@ impl Session {
                     println!("{marker} {}", self.step_line(step).unwrap_or_default());
                 }
                 Event::Spawn(spawn) => {
-                    let id = self.thread_id_of_spawn(index);
+                    // Threads and objects are numbered in the order they appear.
+                    let id = self.count_before(index, |event| matches!(event, Event::Spawn(_)));
                     println!(
                         "           {} is spawned by {}",
                         self.trace.thread_name(id),
@@ -983,10 +987,7 @@ impl Session {
                     );
                 }
                 Event::Object(kind) => {
-                    let id = self.trace.events[..index]
-                        .iter()
-                        .filter(|event| matches!(event, Event::Object(_)))
-                        .count();
+                    let id = self.count_before(index, |event| matches!(event, Event::Object(_)));
                     println!("           {}#{id} is first used", kind.name());
                 }
                 Event::Timeout { thread } => println!(
@@ -1001,10 +1002,11 @@ impl Session {
         }
     }
 
-    fn thread_id_of_spawn(&self, index: usize) -> u32 {
+    /// How many of the events before `index` are `kind`.
+    fn count_before(&self, index: usize, kind: impl Fn(&Event) -> bool) -> u32 {
         self.trace.events[..index]
             .iter()
-            .filter(|event| matches!(event, Event::Spawn(_)))
+            .filter(|event| kind(event))
             .count() as u32
     }
 

@@ -8,11 +8,12 @@
 //! them with `--exact NAME --ignored` and the environment (CHILD_MARKER, REEL_*) it needs,
 //! and reads the `@key=value` lines it prints.
 
+mod child;
+
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
@@ -336,20 +337,7 @@ impl std::fmt::Display for ChildOutput {
 /// Runs the `#[ignore]`d child test `test` of this binary in a new process, with the
 /// environment cleared of REEL_* settings and then given `environment`; asserts it passed.
 fn run_child(test: &str, environment: &[(&str, &OsStr)]) -> ChildOutput {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", test, "--ignored", "--nocapture"])
-        .env(CHILD_MARKER, "1");
-    for name in [
-        "REEL_REPLAY",
-        "REEL_RECORD",
-        "REEL_SEED",
-        "REEL_ITERATIONS",
-        "REEL_TRACE_DIR",
-        "REEL_CHECK_DETERMINISM",
-    ] {
-        command.env_remove(name);
-    }
+    let mut command = child::child_test(test, CHILD_MARKER);
     for (name, value) in environment {
         command.env(name, value);
     }

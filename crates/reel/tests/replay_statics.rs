@@ -2,8 +2,9 @@
 //! executions before it left state behind in statics (a completed `LazyLock`, a std atomic
 //! counter): REEL_REPLAY re-runs those executions first, from the trace's strategy and seed.
 
+mod child;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 
 use reel::sync::atomic::{AtomicUsize, Ordering};
@@ -61,18 +62,7 @@ fn is_child() -> bool {
 
 /// Runs an ignored child test in a new process with `environment`; returns its output.
 fn run_child(test: &str, environment: &[(&str, &Path)]) -> String {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", test, "--ignored", "--nocapture"])
-        .env(CHILD_MARKER, "1");
-    for name in [
-        "REEL_REPLAY",
-        "REEL_TRACE_DIR",
-        "REEL_SEED",
-        "REEL_ITERATIONS",
-    ] {
-        command.env_remove(name);
-    }
+    let mut command = child::child_test(test, CHILD_MARKER);
     for (name, value) in environment {
         command.env(name, value);
     }

@@ -126,15 +126,32 @@ fn replay_of_a_trace_the_program_does_not_follow_names_the_first_divergence() {
         .expect("reel runs");
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("diverged at step 5"), "{stdout}");
-    assert!(
-        stdout.contains("unlock Mutex#0"),
+    assert!(stdout.contains("diverged at step 5:\n"), "{stdout}");
+    // Each side on its own line: "lock Mutex#0" alone would also match the trace's "unlock".
+    let side = |label: &str| {
+        let line = stdout
+            .lines()
+            .find_map(|line| line.trim_start().strip_prefix(label))
+            .unwrap_or_else(|| panic!("no line starting with {label:?}: {stdout}"));
+        let (step, location) = line
+            .trim()
+            .split_once(" at ")
+            .unwrap_or_else(|| panic!("{label:?} names no location: {stdout}"));
+        (step.to_owned(), location.to_owned())
+    };
+    let (expected, expected_at) = side("the trace has:");
+    let (actual, actual_at) = side("the program:");
+    assert_eq!(
+        expected, "T0 'main' unlock Mutex#0",
         "the trace's side: {stdout}"
     );
-    assert!(
-        stdout.contains("lock Mutex#0"),
+    assert_eq!(
+        actual, "T0 'main' lock Mutex#0",
         "the program's side: {stdout}"
     );
+    // The edit changed the operation only: both sides are at the same call of lock.
+    assert_eq!(expected_at, actual_at, "{stdout}");
+    assert!(expected_at.starts_with("src/lib.rs:"), "{stdout}");
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! Custom schedulers: the `Scheduler` trait is an oracle a user can implement and hand to
 //! `Checker::run_with_scheduler`.
 
-use reel::Checker;
 use reel::scheduler::{Decision, Scheduler};
 use reel::sync::atomic::{AtomicUsize, Ordering};
 use reel::sync::{Arc, Barrier};
 use reel::thread::{self, ThreadId};
+use reel::{Checker, FailureKind, Report};
 
 /// Switches at every step to the newest other runnable thread: maximally interleaving.
 struct AlwaysSwitch;
@@ -63,12 +63,40 @@ fn lost_update() {
     assert_eq!(counter.load(Ordering::SeqCst), 2, "an update was lost");
 }
 
+/// Checks that `report` found the lost update itself: main's final assertion failing with one
+/// increment seen, not some other failure (a deadlock, a panic elsewhere).
+fn assert_found_the_lost_update(report: &Report) {
+    let failure = report
+        .failure
+        .as_ref()
+        .unwrap_or_else(|| panic!("no failure found: {report}"));
+    assert_eq!(failure.kind, FailureKind::Panic, "{report}");
+    let thread = failure.thread.as_ref().expect("a panic names its thread");
+    assert_eq!(thread.name.as_deref(), Some("main"), "{report}");
+    assert!(
+        failure
+            .message
+            .starts_with("assertion `left == right` failed: an update was lost"),
+        "{report}"
+    );
+    assert!(
+        failure.message.contains("left: 1\n"),
+        "both threads read 0: {report}"
+    );
+    let location = failure.location.as_ref().expect("a panic has a location");
+    assert!(location.file.ends_with("scheduler.rs"), "{report}");
+    assert!(
+        failure.cycle.is_empty() && failure.blocked.is_empty(),
+        "{report}"
+    );
+}
+
 #[test]
 fn a_custom_scheduler_that_interleaves_finds_the_lost_update_at_once() {
     let report = Checker::new()
         .iterations(5)
         .run_with_scheduler(Box::new(AlwaysSwitch), lost_update);
-    assert!(report.found(), "{report}");
+    assert_found_the_lost_update(&report);
     assert_eq!(report.iteration, Some(1));
     assert_eq!(report.strategy, "always switch");
     assert!(report.to_string().contains("always switch"), "{report}");
@@ -89,6 +117,7 @@ fn a_report_says_how_to_rerun_the_test_that_found_it() {
     let report = Checker::new()
         .iterations(5)
         .run_with_scheduler(Box::new(AlwaysSwitch), lost_update);
+    assert_found_the_lost_update(&report);
     assert_eq!(
         report.test_name.as_deref(),
         Some("a_report_says_how_to_rerun_the_test_that_found_it")

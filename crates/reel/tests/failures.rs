@@ -161,10 +161,65 @@ fn a_two_lock_deadlock_is_reported_with_its_wait_for_cycle() {
     );
     assert!(text.to_lowercase().contains("deadlock"), "{text}");
     assert!(text.contains("wait-for cycle"), "{text}");
-    assert!(text.contains("alpha"), "{text}");
-    assert!(text.contains("beta"), "{text}");
-    // Each blocked thread's location is where it called lock, in this file.
-    assert!(text.contains("failures.rs"), "{text}");
+    // The cycle is exactly alpha and beta, each waiting to lock the mutex the other holds.
+    let failure = report.failure.as_ref().unwrap();
+    let cycle = &failure.cycle;
+    let names: Vec<_> = cycle
+        .iter()
+        .map(|blocked| blocked.thread.name.as_deref())
+        .collect();
+    assert_eq!(cycle.len(), 2, "{text}");
+    assert!(
+        names == [Some("alpha"), Some("beta")] || names == [Some("beta"), Some("alpha")],
+        "{text}"
+    );
+    let closer = failure
+        .thread
+        .as_ref()
+        .expect("a deadlock names who closed it");
+    assert!(
+        cycle.iter().any(|blocked| blocked.thread == *closer),
+        "{text}"
+    );
+    let mut waited_for = Vec::new();
+    for (blocked, other) in [(&cycle[0], &cycle[1]), (&cycle[1], &cycle[0])] {
+        let (mutex, rest) = blocked
+            .waiting_for
+            .strip_prefix("lock ")
+            .and_then(|rest| rest.split_once(' '))
+            .unwrap_or_else(|| panic!("{} does not wait to lock: {text}", blocked.thread));
+        assert!(mutex.starts_with("Mutex#"), "{text}");
+        waited_for.push(mutex);
+        let holder = format!("held by {} (acquired at ", other.thread);
+        assert!(rest.starts_with(&holder), "{}: {text}", blocked.waiting_for);
+        // Where the holder took it: its first lock, in this file.
+        let acquired = rest[holder.len()..].trim_end_matches(')');
+        assert!(acquired.contains("tests/failures.rs:"), "{text}");
+        // Where it blocked: its second lock, in this file.
+        let location = blocked
+            .location
+            .as_ref()
+            .expect("a blocked thread's location");
+        assert!(location.file.ends_with("tests/failures.rs"), "{text}");
+        assert_ne!(acquired, location.to_string(), "{text}");
+    }
+    assert_ne!(
+        waited_for[0], waited_for[1],
+        "two different mutexes: {text}"
+    );
+    assert_eq!(
+        cycle[0].location, cycle[1].location,
+        "both block in lock_in_order: {text}"
+    );
+    // Main waits outside the cycle, joining alpha.
+    assert_eq!(failure.blocked.len(), 1, "{text}");
+    assert_eq!(failure.blocked[0].thread.name.as_deref(), Some("main"));
+    assert!(
+        failure.blocked[0]
+            .waiting_for
+            .starts_with("join thread 'alpha'"),
+        "{text}"
+    );
 }
 
 #[test]

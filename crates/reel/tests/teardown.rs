@@ -2,7 +2,9 @@
 //! them at process exit; whatever their stacks hold (even a destructor that would block) must not
 //! crash the process. Checked in child processes, since a crash would take the harness down.
 
+use std::cell::RefCell;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reel::sync::{Arc, Mutex, mpsc};
 use reel::thread;
@@ -93,6 +95,25 @@ fn exploration_abandons_a_thread_whose_destructor_would_block() {
 
 #[test]
 fn abandoned_threads_holding_locks_and_guards_are_torn_down_cleanly() {
+    // Counted with std's atomics, outside reel's steps: how often the parking thread got to
+    // its park and past it, and how many of its values were dropped.
+    static BEFORE_PARK: AtomicUsize = AtomicUsize::new(0);
+    static AFTER_PARK: AtomicUsize = AtomicUsize::new(0);
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+    /// Counts its drop: an abandoned thread's values are leaked, never dropped.
+    struct CountsDrop;
+
+    impl Drop for CountsDrop {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    reel::thread_local! {
+        static LOCAL: RefCell<Option<CountsDrop>> = const { RefCell::new(None) };
+    }
+
     // No destructor blocks here: abandoned threads hold a guard, a sender and a parked state.
     let report = reel::Checker::new().iterations(50).run(|| {
         let mutex = Arc::new(Mutex::new(0));
@@ -100,9 +121,14 @@ fn abandoned_threads_holding_locks_and_guards_are_torn_down_cleanly() {
         {
             let mutex = mutex.clone();
             thread::spawn(move || {
+                let _on_stack = CountsDrop;
+                LOCAL.set(Some(CountsDrop));
                 let _guard = mutex.lock().unwrap();
                 sender.send(1).unwrap();
+                BEFORE_PARK.fetch_add(1, Ordering::SeqCst);
+                // Nobody unparks it: once here before main returns, it is abandoned here.
                 thread::park();
+                AFTER_PARK.fetch_add(1, Ordering::SeqCst);
             });
         }
         thread::spawn(move || receiver.recv());
@@ -110,4 +136,20 @@ fn abandoned_threads_holding_locks_and_guards_are_torn_down_cleanly() {
     });
     assert!(!report.found(), "{report}");
     assert_eq!(report.iterations, 50);
+    // Some executions ended with the thread parked (the rest before it got there), and none
+    // resumed it, ran its destructors or dropped its thread-local.
+    assert!(
+        BEFORE_PARK.load(Ordering::SeqCst) > 0,
+        "it never got to park"
+    );
+    assert_eq!(
+        AFTER_PARK.load(Ordering::SeqCst),
+        0,
+        "a parked thread ran on"
+    );
+    assert_eq!(
+        DROPPED.load(Ordering::SeqCst),
+        0,
+        "an abandoned value was dropped"
+    );
 }

@@ -8,7 +8,7 @@ use std::panic;
 use reel::sync::atomic::{AtomicUsize, Ordering};
 use reel::sync::{Arc, Barrier, Mutex, RwLock};
 use reel::thread;
-use reel::{Checker, FailureKind, Report};
+use reel::{Checker, Failure, FailureKind, Report};
 
 /// The message of a panic payload, whether it was raised with a literal or a formatted string.
 fn payload_text(payload: &(dyn Any + Send)) -> String {
@@ -38,6 +38,58 @@ fn assert_failure_found(report: &Report, expected: FailureKind) -> String {
         "exploration stops at the first failure"
     );
     text
+}
+
+/// Checks that a report's wait-for cycle is exactly the two threads `names` (in either order),
+/// each waiting to `verb` an object (`object` names its kind, e.g. "Mutex#") that the other
+/// holds, two different objects, with every location in this file. Returns the failure.
+fn assert_two_thread_cycle<'a>(
+    report: &'a Report,
+    names: [Option<&str>; 2],
+    verb: &str,
+    object: &str,
+) -> &'a Failure {
+    let text = report.to_string();
+    let failure = report.failure.as_ref().expect("a failure");
+    let cycle = &failure.cycle;
+    assert_eq!(cycle.len(), 2, "{text}");
+    let found: Vec<_> = cycle
+        .iter()
+        .map(|blocked| blocked.thread.name.as_deref())
+        .collect();
+    assert!(
+        found == names || found == [names[1], names[0]],
+        "the cycle is {found:?}, not {names:?}: {text}"
+    );
+    let mut waited_for = Vec::new();
+    for (blocked, other) in [(&cycle[0], &cycle[1]), (&cycle[1], &cycle[0])] {
+        let (waited, rest) = blocked
+            .waiting_for
+            .strip_prefix(verb)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|rest| rest.split_once(' '))
+            .unwrap_or_else(|| panic!("{} does not wait to {verb}: {text}", blocked.thread));
+        assert!(waited.starts_with(object), "{text}");
+        waited_for.push(waited);
+        let holder = format!("held by {} (acquired at ", other.thread);
+        assert!(rest.starts_with(&holder), "{}: {text}", blocked.waiting_for);
+        // Where the holder took it, and where this thread blocked: two calls in this file.
+        let acquired = rest[holder.len()..]
+            .strip_suffix(')')
+            .unwrap_or_else(|| panic!("{}: {text}", blocked.waiting_for));
+        assert!(acquired.contains("tests/failures.rs:"), "{text}");
+        let location = blocked
+            .location
+            .as_ref()
+            .expect("a blocked thread's location");
+        assert!(location.file.ends_with("tests/failures.rs"), "{text}");
+        assert_ne!(acquired, location.to_string(), "{text}");
+    }
+    assert_ne!(
+        waited_for[0], waited_for[1],
+        "two different objects: {text}"
+    );
+    failure
 }
 
 /// Spawns a named thread that locks `first`, meets its partner at `barrier`, then locks `second`:
@@ -161,51 +213,13 @@ fn a_two_lock_deadlock_is_reported_with_its_wait_for_cycle() {
     );
     assert!(text.to_lowercase().contains("deadlock"), "{text}");
     assert!(text.contains("wait-for cycle"), "{text}");
-    // The cycle is exactly alpha and beta, each waiting to lock the mutex the other holds.
-    let failure = report.failure.as_ref().unwrap();
+    let failure = assert_two_thread_cycle(&report, [Some("alpha"), Some("beta")], "lock", "Mutex#");
     let cycle = &failure.cycle;
-    let names: Vec<_> = cycle
-        .iter()
-        .map(|blocked| blocked.thread.name.as_deref())
-        .collect();
-    assert_eq!(cycle.len(), 2, "{text}");
     assert!(
-        names == [Some("alpha"), Some("beta")] || names == [Some("beta"), Some("alpha")],
-        "{text}"
-    );
-    let closer = failure
-        .thread
-        .as_ref()
-        .expect("a deadlock names who closed it");
-    assert!(
-        cycle.iter().any(|blocked| blocked.thread == *closer),
-        "{text}"
-    );
-    let mut waited_for = Vec::new();
-    for (blocked, other) in [(&cycle[0], &cycle[1]), (&cycle[1], &cycle[0])] {
-        let (mutex, rest) = blocked
-            .waiting_for
-            .strip_prefix("lock ")
-            .and_then(|rest| rest.split_once(' '))
-            .unwrap_or_else(|| panic!("{} does not wait to lock: {text}", blocked.thread));
-        assert!(mutex.starts_with("Mutex#"), "{text}");
-        waited_for.push(mutex);
-        let holder = format!("held by {} (acquired at ", other.thread);
-        assert!(rest.starts_with(&holder), "{}: {text}", blocked.waiting_for);
-        // Where the holder took it: its first lock, in this file.
-        let acquired = rest[holder.len()..].trim_end_matches(')');
-        assert!(acquired.contains("tests/failures.rs:"), "{text}");
-        // Where it blocked: its second lock, in this file.
-        let location = blocked
-            .location
-            .as_ref()
-            .expect("a blocked thread's location");
-        assert!(location.file.ends_with("tests/failures.rs"), "{text}");
-        assert_ne!(acquired, location.to_string(), "{text}");
-    }
-    assert_ne!(
-        waited_for[0], waited_for[1],
-        "two different mutexes: {text}"
+        cycle
+            .iter()
+            .any(|blocked| Some(&blocked.thread) == failure.thread.as_ref()),
+        "the thread that closed the cycle is in it: {text}"
     );
     assert_eq!(
         cycle[0].location, cycle[1].location,
@@ -257,6 +271,18 @@ fn a_racy_lock_order_deadlock_is_found_by_exploration() {
         "{text}"
     );
     assert!(text.contains("wait-for cycle"), "{text}");
+    let failure = assert_two_thread_cycle(
+        &report,
+        [Some("forward"), Some("backward")],
+        "lock",
+        "Mutex#",
+    );
+    assert_eq!(
+        failure.blocked.len(),
+        1,
+        "only main waits outside the cycle: {text}"
+    );
+    assert_eq!(failure.blocked[0].thread.name.as_deref(), Some("main"));
 }
 
 #[test]
@@ -279,6 +305,9 @@ fn the_same_deadlock_is_found_by_pct() {
     });
     let text = assert_failure_found(&report, FailureKind::Deadlock);
     assert!(text.contains("wait-for cycle"), "{text}");
+    // Main and the unnamed thread, each holding the mutex the other waits for.
+    let failure = assert_two_thread_cycle(&report, [Some("main"), None], "lock", "Mutex#");
+    assert!(failure.blocked.is_empty(), "{text}");
 }
 
 #[test]
@@ -321,6 +350,16 @@ fn a_partial_deadlock_beside_a_running_thread_is_reported_as_such() {
     assert!(text.contains("wait-for cycle"), "{text}");
     assert!(text.contains("left"), "{text}");
     assert!(text.contains("right"), "{text}");
+    // The ticker still runs: it is neither in the cycle nor blocked; main waits for left.
+    let failure = assert_two_thread_cycle(&report, [Some("left"), Some("right")], "lock", "Mutex#");
+    assert_eq!(failure.blocked.len(), 1, "{text}");
+    assert_eq!(failure.blocked[0].thread.name.as_deref(), Some("main"));
+    assert!(
+        failure.blocked[0]
+            .waiting_for
+            .starts_with("join thread 'left'"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -355,6 +394,11 @@ fn a_partial_rwlock_deadlock_is_reported() {
     });
     let text = assert_failure_found(&report, FailureKind::PartialDeadlock);
     assert!(text.contains("up") && text.contains("down"), "{text}");
+    // The spinner still runs: it is neither in the cycle nor blocked.
+    let failure =
+        assert_two_thread_cycle(&report, [Some("up"), Some("down")], "write-lock", "RwLock#");
+    assert_eq!(failure.blocked.len(), 1, "{text}");
+    assert_eq!(failure.blocked[0].thread.name.as_deref(), Some("main"));
 }
 
 #[test]
@@ -422,6 +466,18 @@ fn main_waiting_on_itself_is_a_deadlock() {
     });
     let text = assert_failure_found(&report, FailureKind::Deadlock);
     assert!(text.contains("main"), "{text}");
+    // Main alone, blocked on the receive: no cycle, no other thread.
+    let failure = report.failure.as_ref().unwrap();
+    assert!(failure.cycle.is_empty(), "{text}");
+    assert_eq!(failure.blocked.len(), 1, "{text}");
+    let main = &failure.blocked[0];
+    assert_eq!(main.thread.name.as_deref(), Some("main"), "{text}");
+    assert!(
+        main.waiting_for.starts_with("receive on Channel#"),
+        "{text}"
+    );
+    let location = main.location.as_ref().expect("where main blocked");
+    assert!(location.file.ends_with("tests/failures.rs"), "{text}");
 }
 
 #[test]
@@ -484,6 +540,13 @@ fn two_threads_spinning_on_each_other_exceed_the_step_bound() {
     });
     let text = assert_failure_found(&report, FailureKind::StepBoundExceeded);
     assert!(text.contains("step bound"), "{text}");
+    // The thread named is one of the two spinning, not main waiting to join them.
+    let failure = report.failure.as_ref().unwrap();
+    let spinning = failure
+        .thread
+        .as_ref()
+        .and_then(|thread| thread.name.as_deref());
+    assert!(matches!(spinning, Some("polite-a" | "polite-b")), "{text}");
 }
 
 #[test]
@@ -592,6 +655,26 @@ fn a_lost_wakeup_is_found_as_a_deadlock() {
     let text = assert_failure_found(&report, FailureKind::Deadlock);
     assert!(text.contains("sleeper"), "{text}");
     assert!(text.contains("main"), "{text}");
+    // No cycle: the sleeper waits for a notification that already came, main joins it.
+    let failure = report.failure.as_ref().unwrap();
+    assert!(failure.cycle.is_empty(), "{text}");
+    let waiting: Vec<_> = failure
+        .blocked
+        .iter()
+        .map(|blocked| (blocked.thread.name.as_deref(), blocked.waiting_for.as_str()))
+        .collect();
+    assert_eq!(waiting.len(), 2, "{text}");
+    assert!(
+        waiting.contains(&(Some("main"), "join thread 'sleeper' (T1)")),
+        "{text}"
+    );
+    assert!(
+        waiting
+            .iter()
+            .any(|&(name, what)| name == Some("sleeper")
+                && what.starts_with("be notified on Condvar#")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -620,6 +703,11 @@ fn parking_with_nobody_to_unpark_is_a_deadlock() {
     let report = Checker::new().iterations(5).run(thread::park);
     let text = assert_failure_found(&report, FailureKind::Deadlock);
     assert!(text.contains("main"), "{text}");
+    let failure = report.failure.as_ref().unwrap();
+    assert!(failure.cycle.is_empty(), "{text}");
+    assert_eq!(failure.blocked.len(), 1, "{text}");
+    assert_eq!(failure.blocked[0].thread.name.as_deref(), Some("main"));
+    assert_eq!(failure.blocked[0].waiting_for, "be unparked", "{text}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::Mutex as StdMutex;
 use reel::sync::Arc;
 use reel::sync::atomic::{AtomicUsize, Ordering};
 use reel::thread;
-use reel::{Checker, Report};
+use reel::{Checker, FailureKind, Report};
 
 /// Schedules observed by `logged_program`, as (iteration marker or thread, step) entries.
 type ScheduleLog = Arc<StdMutex<Vec<(usize, usize)>>>;
@@ -83,6 +83,34 @@ fn lost_update_program() {
     assert_eq!(counter.load(Ordering::SeqCst), 3, "lost update");
 }
 
+/// Checks that `report` found the lost update itself: main's final assertion, one or two of
+/// the three increments lost (not a deadlock or another panic).
+fn assert_found_the_lost_update(report: &Report) {
+    let failure = report
+        .failure
+        .as_ref()
+        .unwrap_or_else(|| panic!("the lost update was never found: {report}"));
+    assert_eq!(failure.kind, FailureKind::Panic, "{report}");
+    assert_eq!(
+        failure
+            .thread
+            .as_ref()
+            .and_then(|thread| thread.name.as_deref()),
+        Some("main"),
+        "{report}"
+    );
+    assert!(
+        failure
+            .message
+            .starts_with("assertion `left == right` failed: lost update"),
+        "{report}"
+    );
+    assert!(
+        failure.message.contains("left: 1\n") || failure.message.contains("left: 2\n"),
+        "{report}"
+    );
+}
+
 /// Checks that two reports describe the same failure at the same point.
 fn assert_same_report(first: &Report, second: &Report) {
     assert!(first.found() && second.found(), "{first}\n{second}");
@@ -117,7 +145,7 @@ fn the_same_seed_gives_the_same_report() {
     };
     let first = run();
     let second = run();
-    assert!(first.found(), "the lost update was never found");
+    assert_found_the_lost_update(&first);
     assert_same_report(&first, &second);
 }
 
@@ -132,7 +160,7 @@ fn the_same_seed_gives_the_same_report_under_pct() {
     };
     let first = run();
     let second = run();
-    assert!(first.found(), "the lost update was never found");
+    assert_found_the_lost_update(&first);
     assert_same_report(&first, &second);
 }
 
@@ -140,7 +168,7 @@ fn the_same_seed_gives_the_same_report_under_pct() {
 fn a_reported_seed_replays_the_failure() {
     // The default seed is whatever the checker chose; the report's seed must reproduce it.
     let first = Checker::new().iterations(1000).run(lost_update_program);
-    assert!(first.found(), "the lost update was never found");
+    assert_found_the_lost_update(&first);
     let replay = Checker::new()
         .seed(first.seed)
         .iterations(1000)
@@ -316,7 +344,7 @@ fn a_failure_replays_in_a_new_process() {
         .seed(0x5eed)
         .iterations(1000)
         .run(lost_update_program);
-    assert!(recorded.found(), "the lost update was never found");
+    assert_found_the_lost_update(&recorded);
     let failure = recorded.failure.as_ref().unwrap();
     let iteration = recorded.iteration.unwrap();
 

@@ -76,6 +76,37 @@ fn answers(stdout: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks a divergence report of the lock_order trace whose step 5 was changed from a lock to
+/// an unlock: each side on its own line ("lock Mutex#0" alone would also match the trace's
+/// "unlock Mutex#0"), both at the same call of lock.
+fn assert_step_5_unlock_vs_lock(report: &str) {
+    assert!(report.contains("diverged at step 5:\n"), "{report}");
+    let side = |label: &str| {
+        let line = report
+            .lines()
+            .find_map(|line| line.trim_start().strip_prefix(label))
+            .unwrap_or_else(|| panic!("no line starting with {label:?}: {report}"));
+        let (step, location) = line
+            .trim()
+            .split_once(" at ")
+            .unwrap_or_else(|| panic!("{label:?} names no location: {report}"));
+        (step.to_owned(), location.to_owned())
+    };
+    let (expected, expected_at) = side("the trace has:");
+    let (actual, actual_at) = side("the program:");
+    assert_eq!(
+        expected, "T0 'main' unlock Mutex#0",
+        "the trace's side: {report}"
+    );
+    assert_eq!(
+        actual, "T0 'main' lock Mutex#0",
+        "the program's side: {report}"
+    );
+    // The edit changed the operation only: both sides are at the same call of lock.
+    assert_eq!(expected_at, actual_at, "{report}");
+    assert!(expected_at.starts_with("src/lib.rs:"), "{report}");
+}
+
 #[test]
 fn replay_of_every_committed_trace_reproduces_its_outcome() {
     for (name, outcome) in TRACES {
@@ -126,32 +157,7 @@ fn replay_of_a_trace_the_program_does_not_follow_names_the_first_divergence() {
         .expect("reel runs");
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("diverged at step 5:\n"), "{stdout}");
-    // Each side on its own line: "lock Mutex#0" alone would also match the trace's "unlock".
-    let side = |label: &str| {
-        let line = stdout
-            .lines()
-            .find_map(|line| line.trim_start().strip_prefix(label))
-            .unwrap_or_else(|| panic!("no line starting with {label:?}: {stdout}"));
-        let (step, location) = line
-            .trim()
-            .split_once(" at ")
-            .unwrap_or_else(|| panic!("{label:?} names no location: {stdout}"));
-        (step.to_owned(), location.to_owned())
-    };
-    let (expected, expected_at) = side("the trace has:");
-    let (actual, actual_at) = side("the program:");
-    assert_eq!(
-        expected, "T0 'main' unlock Mutex#0",
-        "the trace's side: {stdout}"
-    );
-    assert_eq!(
-        actual, "T0 'main' lock Mutex#0",
-        "the program's side: {stdout}"
-    );
-    // The edit changed the operation only: both sides are at the same call of lock.
-    assert_eq!(expected_at, actual_at, "{stdout}");
-    assert!(expected_at.starts_with("src/lib.rs:"), "{stdout}");
+    assert_step_5_unlock_vs_lock(&stdout);
 }
 
 #[test]
@@ -183,6 +189,30 @@ fn replay_with_the_wrong_or_a_missing_program_says_so() {
     assert!(!stderr.contains("panicked"));
 }
 
+/// The row of thread `id` in an `info threads` answer: whether it is marked current, and its
+/// other words (name, state, location).
+fn thread_row<'a>(threads: &'a str, id: &str) -> (bool, Vec<&'a str>) {
+    threads
+        .lines()
+        .find_map(|line| {
+            let (current, row) = match line.strip_prefix("* ") {
+                Some(row) => (true, row),
+                None => (false, line),
+            };
+            let mut words = row.split_whitespace();
+            (words.next() == Some(id)).then(|| (current, words.collect()))
+        })
+        .unwrap_or_else(|| panic!("no row for {id}: {threads}"))
+}
+
+/// The line of `object` in a `locks` answer.
+fn lock_line<'a>(locks: &'a str, object: &str) -> &'a str {
+    locks
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(object))
+        .unwrap_or_else(|| panic!("no line for {object}: {locks}"))
+}
+
 #[test]
 fn a_scripted_session_steps_breaks_inspects_goes_back_and_reaches_the_deadlock() {
     let script = "\
@@ -211,16 +241,10 @@ bt T0
     // step 3: the fourth step is next... step 3 pauses at step 3.
     assert!(answers[0].starts_with("#3 "), "{}", answers[0]);
     // info threads: the one taking the step runs, the other can.
-    assert!(
-        answers[1].contains("* T1") && answers[1].contains("running"),
-        "{}",
-        answers[1]
-    );
-    assert!(
-        answers[1].contains("T0") && answers[1].contains("runnable"),
-        "{}",
-        answers[1]
-    );
+    let (current, t1) = thread_row(&answers[1], "T1");
+    assert!(current && t1[1] == "running", "{}", answers[1]);
+    let (current, t0) = thread_row(&answers[1], "T0");
+    assert!(!current && t0[1] == "runnable", "{}", answers[1]);
     assert!(
         answers[2].contains("breakpoint 1: src/lib.rs:248"),
         "{}",
@@ -260,17 +284,25 @@ bt T0
         "{}",
         answers[5]
     );
+    // locks: each thread holds the mutex the other is about to lock.
     assert!(
-        answers[6].contains("Mutex#0") && answers[6].contains("held by T1"),
+        lock_line(&answers[6], "Mutex#0").contains(" held by T1 'alice-pays-bob' "),
+        "{}",
+        answers[6]
+    );
+    assert!(
+        lock_line(&answers[6], "Mutex#1").contains(" held by T0 'main' "),
         "{}",
         answers[6]
     );
     // reverse-step 2: back at step 3, where T0 had not locked anything yet.
     assert!(answers[7].starts_with("#3 "), "{}", answers[7]);
     assert!(answers[8].starts_with("step 3 of 7"), "{}", answers[8]);
-    assert!(answers[9].contains("* T1"), "{}", answers[9]);
+    assert!(thread_row(&answers[9], "T1").0, "{}", answers[9]);
+    let (_, t0) = thread_row(&answers[9], "T0");
     assert!(
-        answers[9].contains("src/lib.rs:292"),
+        t0.last()
+            .is_some_and(|at| at.starts_with("src/lib.rs:292:")),
         "T0 is back at its spawn: {}",
         answers[9]
     );
@@ -409,8 +441,18 @@ fn mistyped_commands_get_a_suggestion_and_the_session_goes_on() {
         "{}",
         answers[3]
     );
-    assert!(answers[4].contains("error:"), "{}", answers[4]);
-    assert!(answers[5].contains("reverse-continue"), "{}", answers[5]);
+    // bt before the first step: there are no stacks to show yet.
+    assert!(
+        answers[4].starts_with("error: the program has not started"),
+        "{}",
+        answers[4]
+    );
+    // help of an alias: that one command, under its full name.
+    assert!(
+        answers[5].starts_with("reverse-continue\n") && answers[5].contains("also: rc"),
+        "{}",
+        answers[5]
+    );
     assert!(answers[6].starts_with("#1 "), "{}", answers[6]);
 }
 
@@ -617,7 +659,7 @@ fn a_divergence_is_reported_where_it_happens() {
         "{}",
         answers[0]
     );
-    assert!(answers[0].contains("unlock Mutex#0"), "{}", answers[0]);
+    assert_step_5_unlock_vs_lock(&answers[0]);
     assert!(
         answers[1].contains("the replay has ended"),
         "{}",

@@ -133,12 +133,23 @@ fn show_lists_every_event_with_its_step() {
                     number += 1;
                     let words: Vec<&str> = line.split_whitespace().collect();
                     assert_eq!(words[0], format!("#{number}"), "{line}");
-                    assert!(line.contains(&trace.thread_name(step.thread)), "{line}");
-                    assert!(line.contains(&trace.operation(step)), "{line}");
-                    assert!(
-                        line.ends_with(&trace.location_text(step.location)),
+                    // Thread, operation and location in their columns: a bare `contains`
+                    // would take "unlock Mutex#0" or "blocks: lock Mutex#0" for
+                    // "lock Mutex#0", or Mutex#10 for Mutex#1.
+                    let rest = line[words[0].len()..].trim_start();
+                    let rest = rest
+                        .strip_prefix(&trace.thread_name(step.thread))
+                        .unwrap_or_else(|| panic!("not the step's thread: {line}"))
+                        .trim_start();
+                    let rest = rest
+                        .strip_prefix(&trace.operation(step))
+                        .unwrap_or_else(|| panic!("not the step's operation: {line}"));
+                    assert_eq!(
+                        rest.trim_start(),
+                        trace.location_text(step.location),
                         "{line}"
                     );
+                    assert!(rest.starts_with(' '), "{line}");
                 }
                 Event::Spawn(_) => {
                     assert!(!line.starts_with('#') && line.contains("starts"), "{line}")
@@ -623,12 +634,23 @@ fn diff_names_the_first_difference() {
         text.contains("note: the traces record different programs"),
         "{text}"
     );
-    assert!(
-        text.contains("A:") && text.contains("alice-pays-bob"),
+    // Each side's first thread on that side's own line.
+    let side = |label: &str| -> Vec<&str> {
+        text.lines()
+            .find(|line| line.starts_with(label))
+            .unwrap_or_else(|| panic!("no line starting with {label:?}:\n{text}"))
+            .split_whitespace()
+            .take(4)
+            .collect()
+    };
+    assert_eq!(
+        side("A:"),
+        ["A:", "T1", "'alice-pays-bob'", "starts"],
         "{text}"
     );
-    assert!(
-        text.contains("B:") && text.contains("withdraw-at-atm"),
+    assert_eq!(
+        side("B:"),
+        ["B:", "T1", "'withdraw-at-atm'", "starts"],
         "{text}"
     );
 
@@ -662,14 +684,20 @@ fn diff_names_the_first_difference() {
         .iter()
         .find(|l| l.starts_with("B: "))
         .expect("B's line");
-    assert!(
-        a_line.contains("#5") && a_line.contains("lock Mutex#0"),
+    // Word by word: "lock Mutex#0" alone would also match B's "unlock Mutex#0".
+    let a_words: Vec<&str> = a_line.split_whitespace().collect();
+    let b_words: Vec<&str> = b_line.split_whitespace().collect();
+    assert_eq!(
+        a_words[..6],
+        ["A:", "#5", "T0", "'main'", "lock", "Mutex#0"],
         "{a_line}"
     );
-    assert!(
-        b_line.contains("#5") && b_line.contains("unlock Mutex#0"),
+    assert_eq!(
+        b_words[..6],
+        ["B:", "#5", "T0", "'main'", "unlock", "Mutex#0"],
         "{b_line}"
     );
+    assert_eq!(a_words[6..], b_words[6..], "the same location:\n{text}");
     // Two steps of shared context, no more.
     let context = step_numbers(
         &lines

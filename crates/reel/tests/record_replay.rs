@@ -675,14 +675,18 @@ fn nondeterminism_outside_reel_diverges_at_the_step_where_it_shows() {
                     "the same choice must not diverge:\n{report}"
                 );
                 assert_eq!(divergence.step, choice_step, "{report}");
+                // Main's lock, not an unlock or a blocked lock ("lock Mutex#1 " alone
+                // would match "unlock Mutex#1 " and "blocks: lock Mutex#1 " too).
                 assert!(
                     divergence
                         .expected
-                        .contains(&format!("lock Mutex#{recorded_choice} ")),
+                        .starts_with(&format!("T0 'main' lock Mutex#{recorded_choice} at ")),
                     "{report}"
                 );
                 assert!(
-                    divergence.actual.contains(&format!("lock Mutex#{choice} ")),
+                    divergence
+                        .actual
+                        .starts_with(&format!("T0 'main' lock Mutex#{choice} at ")),
                     "{report}"
                 );
                 assert!(report.failure.is_none(), "{report}");
@@ -1128,7 +1132,7 @@ fn a_replay_of_a_program_with_another_operation_diverges() {
         "the divergence names the recorded operation:\n{report}"
     );
     assert!(
-        divergence.actual.contains("lock Mutex#0 at ")
+        divergence.actual.starts_with("T0 'main' lock Mutex#0 at ")
             && divergence.actual.contains("record_replay.rs"),
         "the divergence names the operation the program took:\n{report}"
     );

@@ -12,11 +12,43 @@ use reel::thread;
 /// Set in a child process to make a test run its program instead of spawning a child.
 const CHILD_MARKER: &str = "REEL_TEST_TEARDOWN_CHILD";
 
+/// In a child process, counted with std's atomics (outside reel's steps): how often the
+/// abandoned thread got to its receive, got past it, and began dropping its `LockOnDrop`.
+static RECEIVING: AtomicUsize = AtomicUsize::new(0);
+static RECEIVED: AtomicUsize = AtomicUsize::new(0);
+static DROPPING: AtomicUsize = AtomicUsize::new(0);
+
+/// The counts above, as the child prints them on a line of its own.
+fn counts() -> String {
+    format!(
+        "receiving={} received={} dropping={}",
+        RECEIVING.load(Ordering::SeqCst),
+        RECEIVED.load(Ordering::SeqCst),
+        DROPPING.load(Ordering::SeqCst)
+    )
+}
+
+/// The counts a child printed: (receiving, received, dropping).
+fn counts_in(stdout: &str) -> (usize, usize, usize) {
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("receiving="))
+        .unwrap_or_else(|| panic!("the child printed no counts:\n{stdout}"));
+    let count = |key: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    };
+    (count("receiving"), count("received"), count("dropping"))
+}
+
 /// Locks its mutex when dropped, as a pool handing a resource back would.
 struct LockOnDrop(Arc<Mutex<()>>);
 
 impl Drop for LockOnDrop {
     fn drop(&mut self) {
+        DROPPING.fetch_add(1, Ordering::SeqCst);
         drop(self.0.lock());
     }
 }
@@ -31,7 +63,9 @@ fn abandon_a_thread_whose_destructor_would_block() {
         .name("abandoned".to_string())
         .spawn(move || {
             let _owned = owned;
+            RECEIVING.fetch_add(1, Ordering::SeqCst);
             let _ = receiver.recv();
+            RECEIVED.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
     thread::yield_now();
@@ -64,6 +98,7 @@ fn run_abandons_a_thread_whose_destructor_would_block() {
         });
         println!();
         println!("returned={value}");
+        println!("{}", counts());
         return;
     }
     let (success, stdout, stderr) = run_child(TEST_NAME);
@@ -72,6 +107,9 @@ fn run_abandons_a_thread_whose_destructor_would_block() {
         "the process died tearing down an abandoned thread\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("returned=11"), "{stdout}");
+    // The thread ran to its receive (main yielded to it) and was abandoned there: it never
+    // got past it, and its `LockOnDrop` was never dropped.
+    assert_eq!(counts_in(&stdout), (1, 0, 0), "{stdout}");
 }
 
 #[test]
@@ -83,6 +121,7 @@ fn exploration_abandons_a_thread_whose_destructor_would_block() {
             .run(abandon_a_thread_whose_destructor_would_block);
         println!();
         println!("found={}", report.found());
+        println!("{}", counts());
         return;
     }
     let (success, stdout, stderr) = run_child(TEST_NAME);
@@ -91,6 +130,11 @@ fn exploration_abandons_a_thread_whose_destructor_would_block() {
         "the process died tearing down an abandoned thread\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("found=false"), "{stdout}");
+    // In some executions the thread got to its receive before main returned; none got past
+    // it, and no `LockOnDrop` was dropped.
+    let (receiving, received, dropping) = counts_in(&stdout);
+    assert!(receiving >= 1, "{stdout}");
+    assert_eq!((received, dropping), (0, 0), "{stdout}");
 }
 
 #[test]

@@ -47,3 +47,57 @@ fn every_module_opens_with_a_doc_line() {
         "modules without a leading //! line: {missing:#?}"
     );
 }
+
+/// The engine defines the seams and the others implement them: nothing in the runtime may
+/// reach up into the recording or the debug agent.
+#[test]
+fn the_runtime_imports_neither_the_recording_nor_the_debugger() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/reel/src/runtime");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(
+        files.len() > 5,
+        "expected the runtime's sources, found {files:?}"
+    );
+    let forbidden = [
+        "crate::recording",
+        "crate::debug",
+        "super::super::recording",
+    ];
+    let offenders: Vec<String> = files
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).expect("a readable source file");
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| {
+                    let code = line.split("//").next().unwrap_or("");
+                    forbidden.iter().any(|path| code.contains(path))
+                })
+                .map(|(number, line)| format!("{}:{}: {}", file.display(), number + 1, line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "the runtime must not import recording/ or debug/ (they implement its seams): \
+         {offenders:#?}"
+    );
+}
+
+/// No source file of the runtime grows past what one reader takes in: the execution is
+/// split by concern.
+#[test]
+fn no_runtime_file_is_over_600_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/reel/src/runtime");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(file).ok()?.lines().count();
+            (lines > 600).then(|| format!("{}: {lines} lines", file.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by concern: {long:#?}");
+}

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::recording::TraceMode;
 use crate::recording::program::{self, RunDescription};
 use crate::recording::recorder::Recorder;
 use crate::replay::{Replay, ReplayResult};
@@ -12,31 +11,11 @@ use crate::runtime::clock::Clock;
 use crate::runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy};
 use crate::runtime::failure::{Failure, FailureKind};
 use crate::runtime::overflow::{self, ExplorationContext};
-use crate::scheduler::{PctScheduler, RandomScheduler, Scheduler};
+use crate::runtime::seams::{Decider, Observer};
+use crate::scheduler::{Scheduler, Strategy};
 
 /// Default bound on the steps of one explored execution.
 pub const DEFAULT_MAX_STEPS: u64 = 100_000;
-
-/// How schedules are chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
-    /// Uniformly random among runnable threads at every scheduling point.
-    Random,
-    /// Probabilistic concurrency testing for bugs of the given depth.
-    Pct {
-        /// The bug depth d: how many ordering constraints the bug needs (d-1 change points).
-        depth: usize,
-    },
-}
-
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Strategy::Random => write!(f, "random"),
-            Strategy::Pct { depth } => write!(f, "pct (depth {depth})"),
-        }
-    }
-}
 
 /// Explores schedules of a closure and returns a [`Report`]; see [`check_random`] and
 /// [`check_pct`] for the panicking shorthands.
@@ -175,11 +154,14 @@ impl Checker {
     #[must_use = "the Report says whether a failure was found; `check` panics on one instead"]
     pub fn run<F: Fn()>(&self, f: F) -> Report {
         let seed = self.effective_seed();
-        let scheduler: Box<dyn Scheduler> = match self.strategy {
-            Strategy::Random => Box::new(RandomScheduler::new(seed)),
-            Strategy::Pct { depth } => Box::new(PctScheduler::new(depth, seed)),
-        };
-        self.explore(scheduler, seed, f)
+        let decider = Decider::for_strategy(&self.strategy, seed).unwrap_or_else(|| {
+            panic!(
+                "reel: the strategy '{}' is not one a Checker runs by itself: use \
+                 Checker::run_with_scheduler",
+                self.strategy
+            )
+        });
+        self.explore(decider, seed, f)
     }
 
     /// Explores `f` with a scheduler of your own instead of the configured strategy; the
@@ -187,7 +169,7 @@ impl Checker {
     /// The report's seed is the checker's, which your scheduler may or may not use.
     #[must_use = "the Report says whether a failure was found"]
     pub fn run_with_scheduler<F: Fn()>(&self, scheduler: Box<dyn Scheduler>, f: F) -> Report {
-        self.explore(scheduler, self.effective_seed(), f)
+        self.explore(Decider::from_scheduler(scheduler), self.effective_seed(), f)
     }
 
     /// The seed: REEL_SEED, else the one set, else one derived from the test's name.
@@ -197,14 +179,14 @@ impl Checker {
             .unwrap_or_else(default_seed)
     }
 
-    fn explore<F: Fn()>(&self, mut scheduler: Box<dyn Scheduler>, seed: u64, f: F) -> Report {
+    fn explore<F: Fn()>(&self, mut decider: Decider, seed: u64, f: F) -> Report {
         if let Some(report) = replay_from_env(&f, self.entry()) {
             return report;
         }
         let iterations = env_u64("REEL_ITERATIONS")
             .map(|iterations| usize::try_from(iterations).unwrap_or(usize::MAX))
             .unwrap_or(self.iterations);
-        let strategy = scheduler.describe();
+        let strategy = decider.strategy();
         let panic_policy = if self.allow_thread_panics {
             PanicPolicy::ToJoin
         } else {
@@ -222,13 +204,12 @@ impl Checker {
             spin_limit: None,
             print_panics: false,
             clock: Clock::new_virtual(),
-            debugged: false,
         };
         let trace_dir = program::trace_dir(self.trace_dir.as_deref());
         let test = self.entry();
         let mut recorder = (self.record || check_determinism).then(|| {
             let run = RunDescription {
-                strategy: strategy.clone(),
+                strategy: strategy.to_string(),
                 seed: Some(seed),
                 iteration: None,
             };
@@ -245,21 +226,40 @@ impl Checker {
             }
         }
         let _withdraw = WithdrawContext;
+        let mut observers: Vec<Box<dyn Observer>> = Vec::with_capacity(1);
+        let mut explored = 0;
+        let mut exhausted = false;
         for iteration in 1..=iterations {
+            let scheduler = decider
+                .scheduler_mut()
+                .expect("an exploration's decider is a strategy");
+            if scheduler.exhausted() {
+                exhausted = true;
+                break;
+            }
             overflow::set_exploration(Some(ExplorationContext { seed, iteration }));
             scheduler.begin_execution(iteration);
-            let trace = match recorder.take() {
-                Some(mut recorder) => {
-                    recorder.header_mut().run.iteration = Some(iteration as u64);
-                    TraceMode::Record(recorder)
-                }
-                None => TraceMode::Off,
-            };
-            let outcome = execution::run_execution(&mut body, scheduler, config.clone(), trace);
-            scheduler = outcome.scheduler;
-            scheduler.end_execution(outcome.steps);
-            if let TraceMode::Record(returned) = outcome.trace {
-                recorder = Some(returned);
+            explored = iteration;
+            if let Some(mut recorder) = recorder.take() {
+                recorder.header_mut().run.iteration = Some(iteration as u64);
+                recorder.begin_execution();
+                // Boxed, the recorder does not move while the handlers may read it.
+                recorder.begin_emergency();
+                observers.push(recorder);
+            }
+            let outcome = execution::run_execution(&mut body, decider, observers, config.clone());
+            decider = outcome.decider;
+            if let Some(scheduler) = decider.scheduler_mut() {
+                scheduler.end_execution(outcome.steps);
+            }
+            observers = outcome.observers;
+            if let Some(returned) = observers.pop() {
+                recorder = Some(
+                    returned
+                        .into_any()
+                        .downcast::<Recorder>()
+                        .expect("the exploration's recorder comes back"),
+                );
             }
             let mut failure = outcome.failure;
             if check_determinism && let Some(recorder) = &mut recorder {
@@ -295,6 +295,7 @@ impl Checker {
                     trace: saved.clone().and_then(Result::ok),
                     trace_error: saved.and_then(Result::err),
                     replayed: None,
+                    exhausted: false,
                 };
             }
         }
@@ -302,12 +303,13 @@ impl Checker {
             test_name: test_name(),
             strategy,
             seed,
-            iterations,
+            iterations: explored,
             iteration: None,
             failure: None,
             trace: None,
             trace_error: None,
             replayed: None,
+            exhausted,
         }
     }
 
@@ -324,8 +326,8 @@ impl Checker {
 /// The result of an exploration.
 #[derive(Clone, Debug)]
 pub struct Report {
-    /// The strategy used, as its scheduler describes itself (e.g. "random", "pct(depth 3)").
-    pub strategy: String,
+    /// The strategy used (its spelling: "random", "pct(depth 3)", a custom scheduler's name).
+    pub strategy: Strategy,
     /// The seed the exploration ran with.
     pub seed: u64,
     /// How many executions ran.
@@ -343,6 +345,9 @@ pub struct Report {
     pub trace_error: Option<String>,
     /// The trace this report comes from, when REEL_REPLAY replayed one instead of exploring.
     pub replayed: Option<PathBuf>,
+    /// Whether the strategy ran out of schedules before the iterations did: every schedule
+    /// it can tell apart was explored.
+    pub exhausted: bool,
 }
 
 impl Report {
@@ -411,6 +416,11 @@ impl fmt::Display for Report {
                 path.display(),
                 self.strategy
             ),
+            _ if self.exhausted => writeln!(
+                f,
+                "reel explored all {} schedules (strategy {}) and found no failure",
+                self.iterations, self.strategy
+            ),
             _ => writeln!(
                 f,
                 "reel explored {} executions (strategy {}, seed {:#x}) and found no failure",
@@ -452,7 +462,7 @@ fn rerun(
 ) -> Option<Failure> {
     let bytes = recorder.trace_bytes();
     let replay = Replay::from_bytes(&bytes).expect("a trace just recorded decodes");
-    let report = replay.run_body(body, config.clone());
+    let report = replay.run_body(body, config.clone(), None);
     let difference = match &report.result {
         ReplayResult::Diverged(_) if first.completed_once && report.diverged_at_once => {
             // Not a verdict either way: the second run saw the Once completed by the first.
@@ -474,19 +484,14 @@ fn rerun(
         Some(failure) => format!(" (the first run ended with a {})", failure.kind),
         None => String::new(),
     };
-    Some(Failure {
-        kind: FailureKind::Nondeterminism,
-        step: difference.0,
-        thread: None,
-        location: None,
-        message: format!(
+    Some(Failure::new(
+        FailureKind::Nondeterminism,
+        difference.0,
+        format!(
             "the same schedule, run twice, went two ways{first}: {}",
             difference.1
         ),
-        cycle: Vec::new(),
-        blocked: Vec::new(),
-        last_steps: Vec::new(),
-    })
+    ))
 }
 
 /// REEL_REPLAY: replays the named trace instead of exploring, if it was recorded by this
@@ -509,13 +514,7 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
         );
         return None;
     }
-    let strategy = match (header.run.iteration, header.run.seed) {
-        (Some(iteration), Some(seed)) => format!(
-            "execution {iteration} of a {} exploration with seed {seed:#x}",
-            header.run.strategy
-        ),
-        _ => header.run.strategy.clone(),
-    };
+    let strategy = Strategy::parse(&header.run.strategy);
     let seed = header.run.seed.unwrap_or(0);
     let iteration = header.run.iteration.map(|iteration| iteration as usize);
     let mut body = || {
@@ -527,17 +526,9 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
     if let (Some(iteration), Some(seed)) = (iteration, header.run.seed)
         && iteration > 1
     {
-        rerun_earlier_executions(
-            &mut body,
-            &header.run.strategy,
-            seed,
-            iteration - 1,
-            &replay,
-        );
+        rerun_earlier_executions(&mut body, &strategy, seed, iteration - 1, &replay);
     }
-    let mut config = replay.config();
-    config.debugged = crate::debug::attach();
-    let report = replay.run_body(&mut body, config);
+    let report = replay.run_body(&mut body, replay.config(), crate::debug::attach());
     if !report.reproduced() {
         panic!("{report}");
     }
@@ -559,54 +550,49 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
         trace: Some(path.clone()),
         trace_error: None,
         replayed: Some(path),
+        exhausted: false,
     })
 }
 
 /// The most executions re-run before a REEL_REPLAY (an exploration's iteration count).
 const MAX_RERUN_EXECUTIONS: usize = 10_000_000;
-/// The deepest PCT strategy a trace header may name for a re-run.
-const MAX_PCT_DEPTH: usize = 1_000;
 
 /// Runs executions `1..=count` of the exploration a trace came from (without recording), so
 /// that whatever they leave behind in the process is there for the replay of the next one.
 fn rerun_earlier_executions(
     body: &mut dyn FnMut(),
-    strategy: &str,
+    strategy: &Strategy,
     seed: u64,
     count: usize,
     replay: &Replay,
 ) {
-    let depth = strategy
-        .strip_prefix("pct(depth ")
-        .and_then(|depth| depth.strip_suffix(')'))
-        .and_then(|depth| depth.parse::<usize>().ok());
-    let mut scheduler: Box<dyn Scheduler> = match depth {
-        _ if count > MAX_RERUN_EXECUTIONS => {
-            eprintln!(
-                "reel: note: the trace is of execution {} of its exploration; reel re-runs at \
-                 most {MAX_RERUN_EXECUTIONS} executions before a replay, so it replays this \
-                 one alone",
-                count + 1
-            );
-            return;
-        }
-        _ if strategy == "random" => Box::new(RandomScheduler::new(seed)),
-        Some(depth) if depth <= MAX_PCT_DEPTH => Box::new(PctScheduler::new(depth, seed)),
-        _ => {
-            eprintln!(
-                "reel: note: the trace's strategy '{strategy}' is not one reel can run again, \
-                 so the {count} executions before it are not re-run before the replay"
-            );
-            return;
-        }
+    if count > MAX_RERUN_EXECUTIONS {
+        eprintln!(
+            "reel: note: the trace is of execution {} of its exploration; reel re-runs at \
+             most {MAX_RERUN_EXECUTIONS} executions before a replay, so it replays this one \
+             alone",
+            count + 1
+        );
+        return;
+    }
+    let Some(mut decider) = Decider::for_strategy(strategy, seed) else {
+        eprintln!(
+            "reel: note: the trace's strategy '{strategy}' is not one reel can run again, so \
+             the {count} executions before it are not re-run before the replay"
+        );
+        return;
     };
     let mut config = replay.config();
     config.print_panics = false;
     for iteration in 1..=count {
-        scheduler.begin_execution(iteration);
-        let outcome = execution::run_execution(body, scheduler, config.clone(), TraceMode::Off);
-        scheduler = outcome.scheduler;
-        scheduler.end_execution(outcome.steps);
+        if let Some(scheduler) = decider.scheduler_mut() {
+            scheduler.begin_execution(iteration);
+        }
+        let outcome = execution::run_execution(body, decider, Vec::new(), config.clone());
+        decider = outcome.decider;
+        if let Some(scheduler) = decider.scheduler_mut() {
+            scheduler.end_execution(outcome.steps);
+        }
         if let Some(failure) = outcome.failure {
             eprintln!(
                 "reel: note: re-running the executions before the recorded one, execution \

@@ -82,20 +82,20 @@ pub mod scheduler;
 pub mod sync;
 pub mod thread;
 
-pub use check::{Checker, DEFAULT_MAX_STEPS, Report, Strategy, check_pct, check_random};
+pub use check::{Checker, DEFAULT_MAX_STEPS, Report, check_pct, check_random};
 pub use reel_trace;
 pub use replay::{
     Divergence, MovedLocation, Replay, ReplayError, ReplayReport, ReplayResult, replay,
 };
 pub use runtime::failure::{BlockedThread, Failure, FailureKind, Location, StepRecord, ThreadInfo};
+pub use scheduler::Strategy;
 
 use std::panic;
 use std::path::PathBuf;
 
-use recording::TraceMode;
-
 use runtime::clock::Clock;
 use runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy};
+use runtime::seams::{Decider, Observer};
 use scheduler::RunUntilBlock;
 
 /// Hints, as `std::hint`.
@@ -105,7 +105,7 @@ pub mod hint {
     /// lock whose holder cannot run.
     #[track_caller]
     pub fn spin_loop() {
-        crate::runtime::execution::yield_point(crate::runtime::execution::Op::Yield);
+        crate::runtime::execution::yield_point(crate::runtime::vocabulary::Op::Yield);
         std::hint::spin_loop();
     }
 }
@@ -189,7 +189,6 @@ impl Runtime {
             spin_limit: self.spin_limit,
             print_panics: true,
             clock: Clock::new_real(),
-            debugged: false,
         };
         let replayed = env_path("REEL_REPLAY").and_then(|path| replay_run(&mut body, &path));
         let failure = match replayed {
@@ -207,25 +206,32 @@ impl Runtime {
 
     /// A plain run, recorded if asked to.
     fn record_run(&self, body: &mut dyn FnMut(), config: ExecutionConfig) -> Option<Failure> {
-        let trace = match self.record.clone().or_else(|| env_path("REEL_RECORD")) {
-            Some(path) => {
-                let run = recording::program::RunDescription {
-                    strategy: recording::program::PLAIN_RUN.to_owned(),
-                    seed: None,
-                    iteration: None,
-                };
-                let header = recording::program::header(run, &config);
-                match recording::recorder::Recorder::to_file(header, &path) {
-                    Ok(recorder) => TraceMode::Record(Box::new(recorder)),
-                    Err(error) => {
-                        panic!("reel: cannot record the run to {}: {error}", path.display())
-                    }
+        let mut observers: Vec<Box<dyn Observer>> = Vec::new();
+        if let Some(path) = self.record.clone().or_else(|| env_path("REEL_RECORD")) {
+            let run = recording::program::RunDescription {
+                strategy: Strategy::RunUntilBlock.to_string(),
+                seed: None,
+                iteration: None,
+            };
+            let header = recording::program::header(run, &config);
+            match recording::recorder::Recorder::to_file(header, &path) {
+                Ok(recorder) => {
+                    let mut recorder = Box::new(recorder);
+                    // Boxed, the recorder does not move while the handlers may read it.
+                    recorder.begin_emergency();
+                    observers.push(recorder);
+                }
+                Err(error) => {
+                    panic!("reel: cannot record the run to {}: {error}", path.display())
                 }
             }
-            None => TraceMode::Off,
-        };
-        let outcome = execution::run_execution(body, Box::new(RunUntilBlock::new()), config, trace);
-        if let TraceMode::Record(recorder) = &outcome.trace
+        }
+        let decider = Decider::RunUntilBlock(RunUntilBlock::new());
+        let outcome = execution::run_execution(body, decider, observers, config);
+        if let Some(recorder) = outcome.observers.into_iter().next()
+            && let Ok(recorder) = recorder
+                .into_any()
+                .downcast::<recording::recorder::Recorder>()
             && let Some((path, error)) = recorder.file_error()
         {
             eprintln!(
@@ -237,13 +243,12 @@ impl Runtime {
     }
 }
 
-/// A replay of the trace at `path` in place of a plain run (REEL_REPLAY), if it is a trace
-/// of a plain run of this program and test; `None` (after a note) if it is not.
 fn replay_run(body: &mut dyn FnMut(), path: &std::path::Path) -> Option<Option<Failure>> {
     let replay = Replay::from_env_path(path);
     let header = &replay.trace().header;
     let this_test = recording::program::test_name();
-    if header.run.strategy != recording::program::PLAIN_RUN || header.program.entry != this_test {
+    let strategy = Strategy::parse(&header.run.strategy);
+    if strategy != Strategy::RunUntilBlock || header.program.entry != this_test {
         eprintln!(
             "reel: REEL_REPLAY={} is a trace of {} ({}); this reel::run runs as usual",
             path.display(),
@@ -258,8 +263,7 @@ fn replay_run(body: &mut dyn FnMut(), path: &std::path::Path) -> Option<Option<F
     }
     let mut config = replay.config();
     config.print_panics = true;
-    config.debugged = debug::attach();
-    let report = replay.run_body(body, config);
+    let report = replay.run_body(body, config, debug::attach());
     eprint!("{report}");
     match report.result {
         ReplayResult::Reproduced => Some(report.failure),

@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use reel_trace::{Trace, decode_prefix};
 
-use crate::recording::TraceMode;
 use crate::recording::program;
-use crate::recording::replayer::{Replayer, Stop};
+use crate::recording::replayer::{ReplayChecker, ReplayOracle};
 use crate::runtime::clock::Clock;
 use crate::runtime::execution::{self, ExecutionConfig, PanicPolicy};
 use crate::runtime::failure::Failure;
-use crate::scheduler::RunUntilBlock;
+use crate::runtime::seams::{Decider, Halt, Observer};
 
-pub use crate::recording::replayer::{Divergence, MovedLocation};
+pub use crate::recording::replayer::MovedLocation;
+pub use crate::runtime::seams::Divergence;
 
 /// The smallest green-thread stack a trace may ask for.
 const MIN_STACK_BYTES: u64 = 4 * 1024;
@@ -117,6 +117,17 @@ pub struct ReplayReport {
     pub path: Option<PathBuf>,
     /// Whether the divergence was at a Once (see the determinism self-check).
     pub(crate) diverged_at_once: bool,
+}
+
+impl ReplayResult {
+    /// The verdict of a replay that stopped for `halt`, or ran to its end (`None`).
+    pub(crate) fn of(halt: Option<&Halt>) -> ReplayResult {
+        match halt {
+            None => ReplayResult::Reproduced,
+            Some(Halt::Diverged(divergence)) => ReplayResult::Diverged(divergence.clone()),
+            Some(Halt::EndOfTrace) => ReplayResult::EndOfTrace,
+        }
+    }
 }
 
 impl ReplayReport {
@@ -258,7 +269,7 @@ impl Replay {
             // A panic of main is noted as the failure inside; nothing else to do with it.
             let _ = execution::run_program(f);
         };
-        Ok(self.run_body(&mut body, self.config()))
+        Ok(self.run_body(&mut body, self.config(), None))
     }
 
     /// Names the check replaying the trace (a named check is not the running test).
@@ -283,39 +294,40 @@ impl Replay {
             spin_limit: settings.spin_limit,
             print_panics: panic_policy == PanicPolicy::ToJoin,
             clock: Clock::new_virtual(),
-            debugged: false,
         }
     }
 
-    /// Runs `body` (which catches main's panic) as a replay of the trace.
-    pub(crate) fn run_body(&self, body: &mut dyn FnMut(), config: ExecutionConfig) -> ReplayReport {
-        let replayer = Box::new(Replayer::new(Arc::clone(&self.trace)));
-        let outcome = execution::run_execution(
-            body,
-            Box::new(RunUntilBlock::new()),
-            config,
-            TraceMode::Replay(replayer),
-        );
-        let TraceMode::Replay(replayer) = outcome.trace else {
-            unreachable!("the replayer comes back");
-        };
-        let result = match &replayer.stop {
-            None => ReplayResult::Reproduced,
-            Some(Stop::Diverged(divergence)) => ReplayResult::Diverged(divergence.clone()),
-            Some(Stop::EndOfTrace) => ReplayResult::EndOfTrace,
-        };
+    /// Runs `body` (which catches main's panic) as a replay of the trace, with the
+    /// debugger's agent as an observer too when one is attached.
+    pub(crate) fn run_body(
+        &self,
+        body: &mut dyn FnMut(),
+        config: ExecutionConfig,
+        debugger: Option<Box<dyn Observer>>,
+    ) -> ReplayReport {
+        let oracle = Box::new(ReplayOracle::new(Arc::clone(&self.trace)));
+        let mut observers: Vec<Box<dyn Observer>> =
+            vec![Box::new(ReplayChecker::new(Arc::clone(&self.trace)))];
+        observers.extend(debugger);
+        let outcome = execution::run_execution(body, Decider::Oracle(oracle), observers, config);
+        let checker = outcome
+            .observers
+            .into_iter()
+            .next()
+            .and_then(|checker| checker.into_any().downcast::<ReplayChecker>().ok())
+            .expect("the replay's checker comes back first");
         ReplayReport {
-            result,
+            result: ReplayResult::of(outcome.halt.as_ref()),
             // A failure ends the story at its step (main's exit after a panic is not in it);
             // a replay that stopped followed the steps that matched.
-            steps: match (&replayer.stop, &outcome.failure) {
-                (Some(_), _) => replayer.matched_steps,
+            steps: match (&outcome.halt, &outcome.failure) {
+                (Some(_), _) => checker.matched_steps,
                 (None, Some(failure)) => failure.step,
                 (None, None) => outcome.steps,
             },
             recorded_steps: self.trace.steps,
             failure: outcome.failure,
-            moved: replayer.moved_locations(),
+            moved: checker.moved_locations(),
             notes: self.notes(),
             path: self.path.clone(),
             diverged_at_once: outcome.diverged_at_once,

@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use reel_debug_protocol::{CodeView, Frame, LockView, LocksView, ThreadState, ThreadView};
 
 use super::Place;
-use crate::runtime::execution::{Execution, ObjectKind, ThreadState as State, Wake};
+use crate::runtime::execution::{Execution, ObjectId, ObjectKind, ThreadState as State};
 use crate::runtime::overflow;
 
 thread_local! {
@@ -50,7 +50,7 @@ const CODE_FROM_FUNCTION_BYTES: u64 = 1024;
 const CODE_AFTER_BYTES: u64 = 64;
 
 /// Notes the return addresses of the current stack (a suspended thread, switched into).
-pub(super) fn capture_suspended() {
+fn capture_suspended() {
     // Unwinding takes stack; a thread suspended near the end of its own must not overflow
     // for being looked at (the overflow handler is told it runs, so it would blame it).
     let here = 0u8;
@@ -142,7 +142,7 @@ pub(super) fn locks(execution: &Execution) -> LocksView {
             };
             LockView {
                 object: index as u32,
-                name: execution.object_name(index),
+                name: execution.object_name(ObjectId::from_index(index)),
                 holders,
                 shared,
                 held_at: object
@@ -225,27 +225,10 @@ fn stack_of(execution: &mut Execution, place: Place, thread: u32) -> Result<Vec<
     if on_its_stack {
         return Ok(return_addresses());
     }
-    let running_stack = slot.running_stack;
-    let Some(coroutine) = slot.coroutine.as_mut().as_mut() else {
-        return Err(format!("T{thread} has finished"));
-    };
-    if !coroutine.started() {
-        return Err(format!(
-            "T{thread} has not started yet (it was spawned at {})",
-            slot.spawned_at
-        ));
-    }
-    if coroutine.done() {
-        return Err(format!("T{thread} has finished"));
-    }
     CAPTURED.with(|captured| captured.borrow_mut().take());
-    // The thread is suspended in `execution::suspend`, which answers `Introspect` by
-    // noting its stack and suspending again; it touches nothing else.
-    // While it runs on its stack, an overflow there is reported as its own.
-    let previous = overflow::running();
-    overflow::set_running(running_stack);
-    let _ = coroutine.resume(Wake::Introspect);
-    overflow::set_running(previous);
+    // The thread is suspended; the execution resumes it to run `capture_suspended` on its
+    // own stack, which notes its return addresses and touches nothing else.
+    execution.look_at_suspended(index, capture_suspended)?;
     CAPTURED
         .with(|captured| captured.borrow_mut().take())
         .unwrap_or_else(|| Err(format!("T{thread} did not show its stack")))

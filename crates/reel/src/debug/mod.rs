@@ -2,13 +2,13 @@
 //! this answers it over the channel it passed in REEL_DEBUG_FD, pausing the replay at the
 //! steps it asks for, showing threads, locks, backtraces and code, and forking checkpoints.
 //!
-//! The agent is consulted at three places, all in a replay the debugger started:
-//! - at a step (`at_step`, from the execution's step bookkeeping, when the step reaches
-//!   `Execution::debug_attention`: the step to pause at, the next checkpoint, or the next
-//!   time to look for an interrupt),
-//! - in the panic hook (`at_panic`), when asked to stop at panics,
+//! The agent is an observer of the replay the debugger started (`AgentObserver`), and
+//! looks at the execution at three places:
+//! - at its attention step (`at_step`: the step to pause at, the next checkpoint, or the
+//!   next time to look for an interrupt; the execution compares each step with it),
+//! - when a thread panics (`at_panic`), when asked to stop at panics,
 //! - at the end of the replay (`at_end`), with every thread still in place and the verdict
-//!   known.
+//!   known (the replay's checker is told of the end first).
 //!
 //! A pause serves requests on the agent's own stack (symbolizing a backtrace needs more
 //! stack than a green thread may have). Nothing here runs without a debugger: an execution
@@ -31,9 +31,10 @@ use reel_debug_protocol::{
     Channel, DEBUG_FD_ENV, Finish, PROTOCOL_VERSION, Reply, Request, Stop, StopReason, Verdict,
 };
 
-use crate::recording::TraceMode;
-use crate::recording::replayer::Stop as ReplayStop;
+use crate::replay::ReplayResult;
 use crate::runtime::execution::Execution;
+use crate::runtime::seams::{Input, Mismatch, Observer, StepEvent};
+use crate::runtime::vocabulary::{ObjectId, ObjectKind, ThreadId};
 
 /// Steps between two looks at the channel for an interrupt while running.
 const POLL_EVERY_STEPS: u64 = 4096;
@@ -84,12 +85,10 @@ struct Agent {
 }
 
 /// Attaches to the debugger named by REEL_DEBUG_FD, if there is one (once per process):
-/// greets it paused at step 0 and serves it until it says to run. Returns whether the
-/// replay about to start is debugged.
-pub(crate) fn attach() -> bool {
-    let Some(fd) = take_channel() else {
-        return false;
-    };
+/// greets it paused at step 0 and serves it until it says to run. Returns the agent as an
+/// observer of the replay about to start, if it is debugged.
+pub(crate) fn attach() -> Option<Box<dyn Observer>> {
+    let fd = take_channel()?;
     let mut agent = Agent {
         channel: Channel::new(UnixStream::from(fd)),
         until: 0,
@@ -109,14 +108,69 @@ pub(crate) fn attach() -> bool {
         },
     };
     if agent.channel.send(&hello, None).is_err() {
-        return false;
+        return None;
     }
     match agent.pause(None, Place::Start, 0) {
         Resumption::Run => {
+            let attention = agent.attention(0);
             AGENT.with(|slot| *slot.borrow_mut() = Some(agent));
-            true
+            Some(Box::new(AgentObserver { attention }))
         }
-        Resumption::Detach => false,
+        Resumption::Detach => None,
+    }
+}
+
+/// The agent as an observer of the replay: it needs nothing but the execution at its
+/// attention step, at a panic and at the end.
+struct AgentObserver {
+    /// The next step the agent wants to look at.
+    attention: u64,
+}
+
+impl Observer for AgentObserver {
+    fn on_step(&mut self, _event: &StepEvent) -> Result<(), Mismatch> {
+        Ok(())
+    }
+
+    fn on_spawn(
+        &mut self,
+        _thread: ThreadId,
+        _parent: Option<ThreadId>,
+        _name: Option<&str>,
+    ) -> Result<(), Mismatch> {
+        Ok(())
+    }
+
+    fn on_object(&mut self, _object: ObjectId, _kind: ObjectKind) -> Result<(), Mismatch> {
+        Ok(())
+    }
+
+    fn on_input(&mut self, _input: Input) -> Result<(), Mismatch> {
+        Ok(())
+    }
+
+    fn attention(&self) -> u64 {
+        self.attention
+    }
+
+    fn at_attention(&mut self, execution: &mut Execution) {
+        self.attention = at_step(execution);
+    }
+
+    fn on_panic(&mut self, execution: &mut Execution, message: &str, location: Option<String>) {
+        if let Some(attention) = at_panic(execution, message, location) {
+            self.attention = attention;
+        }
+    }
+
+    fn on_end(&mut self, execution: &mut Execution) -> Result<(), Mismatch> {
+        at_end(execution);
+        self.attention = u64::MAX;
+        Ok(())
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
     }
 }
 
@@ -150,18 +204,10 @@ fn take_channel() -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(number) })
 }
 
-/// The first step the agent wants to look at after a pause at `step`.
-pub(crate) fn attention(step: u64) -> u64 {
-    AGENT.with(|slot| match slot.borrow().as_ref() {
-        Some(agent) => agent.attention(step),
-        None => u64::MAX,
-    })
-}
-
-/// A step reached the agent's attention step.
-pub(crate) fn at_step(execution: &mut Execution) {
-    let step = execution.step;
-    let attention = AGENT.with(|slot| {
+/// A step reached the agent's attention step; returns the next one.
+fn at_step(execution: &mut Execution) -> u64 {
+    let step = execution.step();
+    AGENT.with(|slot| {
         let mut slot = slot.borrow_mut();
         let Some(agent) = slot.as_mut() else {
             return u64::MAX;
@@ -171,47 +217,44 @@ pub(crate) fn at_step(execution: &mut Execution) {
             return u64::MAX;
         }
         agent.attention(step)
-    });
-    execution.debug_attention = attention;
+    })
 }
 
 /// A green thread is panicking: pauses there if the debugger asked to stop at panics.
-pub(crate) fn at_panic(message: &str, location: Option<String>) {
+/// Returns the next attention step, if it paused.
+fn at_panic(execution: &mut Execution, message: &str, location: Option<String>) -> Option<u64> {
     AGENT.with(|slot| {
         let Ok(mut slot) = slot.try_borrow_mut() else {
-            return; // A panic inside the agent itself.
+            return None; // A panic inside the agent itself.
         };
-        let Some(agent) = slot.as_mut() else {
-            return;
-        };
+        let agent = slot.as_mut()?;
         if !agent.stop_on_panic {
-            return;
+            return None;
         }
-        let detached = crate::runtime::execution::try_with(|execution| {
-            let step = execution.step;
-            let stop = Stop {
-                step,
-                reason: StopReason::Panic {
-                    thread: execution.current as u32,
-                    message: truncated(message, MAX_MESSAGE_BYTES),
-                    location,
-                },
-            };
-            if agent.channel.send(&Reply::Stopped(stop), None).is_err() {
-                debugger_gone();
-            }
-            let resumption = agent.pause(Some(&mut *execution), Place::Panic, step);
-            execution.debug_attention = agent.attention(step);
-            matches!(resumption, Resumption::Detach)
-        });
-        if detached == Some(true) {
+        let step = execution.step();
+        let stop = Stop {
+            step,
+            reason: StopReason::Panic {
+                thread: execution.current as u32,
+                message: truncated(message, MAX_MESSAGE_BYTES),
+                location,
+            },
+        };
+        if agent.channel.send(&Reply::Stopped(stop), None).is_err() {
+            debugger_gone();
+        }
+        let resumption = agent.pause(Some(&mut *execution), Place::Panic, step);
+        let attention = agent.attention(step);
+        if matches!(resumption, Resumption::Detach) {
             *slot = None;
+            return Some(u64::MAX);
         }
-    });
+        Some(attention)
+    })
 }
 
 /// The replay ended (the verdict is in): pauses there until the debugger lets go.
-pub(crate) fn at_end(execution: &mut Execution) {
+fn at_end(execution: &mut Execution) {
     AGENT.with(|slot| {
         let mut slot = slot.borrow_mut();
         let Some(agent) = slot.as_mut() else {
@@ -220,10 +263,10 @@ pub(crate) fn at_end(execution: &mut Execution) {
         let finish = finish_of(execution);
         // The story ends at the failure (main's exit after a panic is not in the trace), or
         // where the replay left the trace.
-        let step = match (&finish.verdict, &execution.failure) {
+        let step = match (&finish.verdict, execution.failure()) {
             (Verdict::Diverged { step, .. }, _) => *step,
             (_, Some(failure)) => failure.step,
-            (_, None) => execution.step,
+            (_, None) => execution.step(),
         };
         agent.finish = Some(finish.clone());
         let stop = Stop {
@@ -237,31 +280,23 @@ pub(crate) fn at_end(execution: &mut Execution) {
         while let Resumption::Run = agent.pause(Some(&mut *execution), Place::End, step) {}
         *slot = None;
     });
-    execution.debug_attention = u64::MAX;
 }
 
 /// How the replay in `execution` ended, for the debugger.
 fn finish_of(execution: &Execution) -> Finish {
-    let TraceMode::Replay(replayer) = &execution.trace else {
-        unreachable!("the agent runs in replays only");
-    };
-    let verdict = match &replayer.stop {
-        None => Verdict::Reproduced,
-        Some(ReplayStop::EndOfTrace) => Verdict::EndOfTrace,
-        Some(ReplayStop::Diverged(divergence)) => Verdict::Diverged {
+    let verdict = match ReplayResult::of(execution.halt()) {
+        ReplayResult::Reproduced => Verdict::Reproduced,
+        ReplayResult::EndOfTrace => Verdict::EndOfTrace,
+        ReplayResult::Diverged(divergence) => Verdict::Diverged {
             step: divergence.step,
-            expected: divergence.expected.clone(),
-            actual: divergence.actual.clone(),
+            expected: divergence.expected,
+            actual: divergence.actual,
         },
     };
     Finish {
         verdict,
-        failure: execution.failure.as_ref().map(ToString::to_string),
-        notes: replayer
-            .moved_locations()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        failure: execution.failure().map(ToString::to_string),
+        notes: execution.end_notes.clone(),
     }
 }
 
@@ -620,9 +655,3 @@ fn die_with_the_debugger(middle: libc::pid_t) {
 
 /// Polls for the middle process's exit, 100 us apart (it exits at once).
 const REPARENT_POLLS: u32 = 10_000;
-
-/// Called on a suspended green thread that the agent resumed to look at it (see
-/// `execution::suspend`): notes its stack.
-pub(crate) fn capture_suspended() {
-    inspect::capture_suspended();
-}

@@ -650,6 +650,8 @@ fn flush_signal_candidates() -> impl Iterator<Item = libc::c_int> {
 /// Installs the handlers and the `atexit` hook, once per process.
 pub(crate) fn install() {
     INSTALL.call_once(|| {
+        // A stack overflow aborts from the runtime's own handler: it flushes through this.
+        crate::runtime::signals::set_fatal_flush(flush_all);
         // SAFETY: sigaction gets zeroed, then filled, structs and valid pointers; the
         // handlers installed are async-signal-safe (see `flush_all`); atexit and
         // pthread_atfork register functions with no preconditions.

@@ -1,6 +1,8 @@
 //! Recording and replay: the one place where an execution's scheduling decisions and
 //! nondeterministic inputs (timeouts that fired) are written to a trace, or read back from
-//! one. The trace's wire types live in `reel_trace`; this module maps the runtime onto them.
+//! one. The trace's wire types live in `reel_trace`; this module maps the runtime's
+//! vocabulary onto them. The recorder is an observer of the execution; the replayer is an
+//! oracle (`ReplayOracle`, which decides) and an observer (`ReplayChecker`, which checks).
 
 pub(crate) mod emergency;
 pub(crate) mod program;
@@ -9,70 +11,55 @@ pub(crate) mod replayer;
 
 use reel_trace::{ObjectKind as WireObject, OpKind, Outcome, OutcomeKind, SourceLocation};
 
-use crate::runtime::execution::{Blocker, ObjectKind, Op};
 use crate::runtime::failure::{Failure, FailureKind};
-use recorder::Recorder;
-use replayer::Replayer;
-
-/// What an execution does with its trace.
-pub(crate) enum TraceMode {
-    /// Nothing.
-    Off,
-    /// Records it.
-    Record(Box<Recorder>),
-    /// Follows one.
-    Replay(Box<Replayer>),
-}
+use crate::runtime::vocabulary::{Blocker, ObjectId, ObjectKind, Op};
 
 /// The trace's name for a step: its operation kind, and its object (a thread for a join).
+/// The one table between the runtime's vocabulary and the trace's.
 #[inline]
-pub(crate) fn wire_op(
-    op: Op,
-    object: Option<usize>,
-    blocker: Option<Blocker>,
-) -> (OpKind, Option<usize>) {
-    let Some(blocker) = blocker else {
-        let kind = match op {
-            Op::Spawn => OpKind::Spawn,
-            Op::Join => OpKind::Join,
-            Op::Exit => OpKind::Exit,
-            Op::Yield => OpKind::Yield,
-            Op::Sleep => OpKind::Sleep,
-            Op::Park => OpKind::Park,
-            Op::Unpark => OpKind::Unpark,
-            Op::Lock => OpKind::Lock,
-            Op::Unlock => OpKind::Unlock,
-            Op::Read => OpKind::ReadLock,
-            Op::Write => OpKind::WriteLock,
-            Op::ReadUnlock => OpKind::ReadUnlock,
-            Op::WriteUnlock => OpKind::WriteUnlock,
-            Op::Wait => OpKind::CondvarWait,
-            Op::Notify => OpKind::CondvarNotify,
-            Op::BarrierWait => OpKind::BarrierWait,
-            Op::OnceCall => OpKind::OnceCall,
-            Op::Send => OpKind::Send,
-            Op::Recv => OpKind::Recv,
-            Op::AtomicLoad => OpKind::AtomicLoad,
-            Op::AtomicStore => OpKind::AtomicStore,
-            Op::AtomicUpdate => OpKind::AtomicUpdate,
-            Op::Fence => OpKind::Fence,
-            Op::Block => unreachable!("a block step names its blocker"),
-        };
-        return (kind, object);
+pub(crate) fn wire_op(op: Op, object: Option<ObjectId>) -> (OpKind, Option<u32>) {
+    let object = object.map(|object| object.index() as u32);
+    let kind = match op {
+        Op::Spawn => OpKind::Spawn,
+        Op::Join => OpKind::Join,
+        Op::Exit => OpKind::Exit,
+        Op::Yield => OpKind::Yield,
+        Op::Sleep => OpKind::Sleep,
+        Op::Park => OpKind::Park,
+        Op::Unpark => OpKind::Unpark,
+        Op::Lock => OpKind::Lock,
+        Op::Unlock => OpKind::Unlock,
+        Op::ReadLock => OpKind::ReadLock,
+        Op::WriteLock => OpKind::WriteLock,
+        Op::ReadUnlock => OpKind::ReadUnlock,
+        Op::WriteUnlock => OpKind::WriteUnlock,
+        Op::Wait => OpKind::CondvarWait,
+        Op::Notify => OpKind::CondvarNotify,
+        Op::BarrierWait => OpKind::BarrierWait,
+        Op::OnceCall => OpKind::OnceCall,
+        Op::Send => OpKind::Send,
+        Op::Recv => OpKind::Recv,
+        Op::AtomicLoad => OpKind::AtomicLoad,
+        Op::AtomicStore => OpKind::AtomicStore,
+        Op::AtomicUpdate => OpKind::AtomicUpdate,
+        Op::Fence => OpKind::Fence,
+        Op::Block(blocker) => {
+            return match blocker {
+                Blocker::Lock(_) => (OpKind::BlockLock, object),
+                Blocker::ReadLock(_) => (OpKind::BlockRead, object),
+                Blocker::WriteLock(_) => (OpKind::BlockWrite, object),
+                Blocker::Condvar(_) => (OpKind::BlockCondvar, object),
+                Blocker::Join(thread) => (OpKind::BlockJoin, Some(thread.index() as u32)),
+                Blocker::Recv(_) => (OpKind::BlockRecv, object),
+                Blocker::Send(_) => (OpKind::BlockSend, object),
+                Blocker::Barrier(_) => (OpKind::BlockBarrier, object),
+                Blocker::Once(_) => (OpKind::BlockOnce, object),
+                Blocker::Park => (OpKind::BlockPark, None),
+                Blocker::Sleep => (OpKind::BlockSleep, None),
+            };
+        }
     };
-    match blocker {
-        Blocker::Lock(object) => (OpKind::BlockLock, Some(object)),
-        Blocker::Read(object) => (OpKind::BlockRead, Some(object)),
-        Blocker::Write(object) => (OpKind::BlockWrite, Some(object)),
-        Blocker::Condvar(object) => (OpKind::BlockCondvar, Some(object)),
-        Blocker::Join(thread) => (OpKind::BlockJoin, Some(thread)),
-        Blocker::Recv(object) => (OpKind::BlockRecv, Some(object)),
-        Blocker::Send(object) => (OpKind::BlockSend, Some(object)),
-        Blocker::Barrier(object) => (OpKind::BlockBarrier, Some(object)),
-        Blocker::Once(object) => (OpKind::BlockOnce, Some(object)),
-        Blocker::Park => (OpKind::BlockPark, None),
-        Blocker::Sleep => (OpKind::BlockSleep, None),
-    }
+    (kind, object)
 }
 
 /// The trace's name for an object kind.

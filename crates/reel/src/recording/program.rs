@@ -67,9 +67,6 @@ pub(crate) fn test_name() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The strategy a trace of a plain run (`reel::run`) names.
-pub(crate) const PLAIN_RUN: &str = "run";
-
 /// What the header records about one run.
 pub(crate) struct RunDescription {
     pub(crate) strategy: String,

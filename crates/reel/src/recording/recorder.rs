@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use reel_trace::{ChunkEncoder, Header, LocationDef, ObjectKind, OpKind, Outcome};
 
 use super::emergency::{self, EmergencyTarget};
+use super::{outcome_of, wire_object, wire_op};
+use crate::runtime::execution::Execution;
+use crate::runtime::seams::{Input, Mismatch, Observer, StepEvent};
+use crate::runtime::vocabulary::{ObjectId, ObjectKind as Kind, ThreadId};
 
 type StdLocation = std::panic::Location<'static>;
 
@@ -207,21 +211,16 @@ impl Recorder {
     #[inline(always)]
     pub(crate) fn step(
         &mut self,
-        thread: usize,
+        thread: u32,
         op: OpKind,
-        object: Option<usize>,
+        object: Option<u32>,
         location: &'static StdLocation,
     ) {
         let (location, new) = self.interner.intern(location);
         if new {
             self.define(location);
         }
-        self.encoder.step(
-            thread as u32,
-            op,
-            object.map(|object| object as u32),
-            location,
-        );
+        self.encoder.step(thread, op, object, location);
         // In memory, sealed chunks stay until the execution is saved or forgotten.
         if self.writes_file && self.encoder.has_sealed() {
             self.drain();
@@ -346,5 +345,53 @@ impl Recorder {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(path, self.trace_bytes())
+    }
+}
+
+/// The recorder hears everything and expects nothing: it never finds a mismatch.
+impl Observer for Recorder {
+    #[inline]
+    fn on_step(&mut self, event: &StepEvent) -> Result<(), Mismatch> {
+        let (op, object) = wire_op(event.step.op, event.step.object);
+        self.step(event.step.thread.index() as u32, op, object, event.location);
+        Ok(())
+    }
+
+    fn on_spawn(
+        &mut self,
+        _thread: ThreadId,
+        parent: Option<ThreadId>,
+        name: Option<&str>,
+    ) -> Result<(), Mismatch> {
+        self.spawn(parent.map(ThreadId::index), name);
+        Ok(())
+    }
+
+    fn on_object(&mut self, _object: ObjectId, kind: Kind) -> Result<(), Mismatch> {
+        self.object(wire_object(kind));
+        Ok(())
+    }
+
+    fn on_input(&mut self, input: Input) -> Result<(), Mismatch> {
+        match input {
+            Input::Timeout(thread) => self.timeout(thread.index()),
+        }
+        Ok(())
+    }
+
+    fn on_panic(&mut self, _execution: &mut Execution, _message: &str, _location: Option<String>) {
+        // The panic path: whatever happens next, what was recorded so far is on disk.
+        self.flush();
+    }
+
+    fn on_end(&mut self, execution: &mut Execution) -> Result<(), Mismatch> {
+        let outcome = outcome_of(execution.failure(), execution.step());
+        self.finish(&outcome);
+        self.end_emergency();
+        Ok(())
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
     }
 }

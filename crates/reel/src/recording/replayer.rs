@@ -1,48 +1,24 @@
-//! The replayer: the trace as the scheduler. It hands out the recorded decisions and
-//! timeouts, and checks every step, spawn and object registration of the re-execution
-//! against the trace; the first mismatch stops the replay with a [`Divergence`].
+//! The replayer, in two parts that each follow the trace with a cursor of their own:
+//! [`ReplayOracle`] is the trace as the oracle (it hands out the recorded decisions and
+//! delivers the recorded timeouts), and [`ReplayChecker`] is an observer that checks every
+//! step, spawn, object, input and the end of the re-execution against the trace; the first
+//! mismatch stops the replay with a divergence.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use reel_trace::{Event, ObjectKind, OpKind, Outcome, Trace};
+use reel_trace::{Event, Outcome, OutcomeKind, Trace};
+
+use super::{outcome_of, same_outcome, wire_object, wire_op};
+use crate::runtime::execution::Execution;
+use crate::runtime::seams::{Choice, Decision, Input, Mismatch, Observer, Oracle, StepEvent};
+use crate::runtime::vocabulary::{ObjectId, ObjectKind, ThreadId};
 
 type StdLocation = std::panic::Location<'static>;
 
 /// Slots of the replayer's location cache.
 const EXACT_CACHE_SLOTS: usize = 256;
-
-/// Where and how a replay left its trace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Divergence {
-    /// The step at which it happened (1-based; the step the program was taking or about to
-    /// take).
-    pub step: u64,
-    /// What the trace recorded there.
-    pub expected: String,
-    /// What the program did instead.
-    pub actual: String,
-}
-
-impl fmt::Display for Divergence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "the replay diverged from the trace at step {}:",
-            self.step
-        )?;
-        writeln!(f, "  the trace has:   {}", self.expected)?;
-        writeln!(f, "  the program did: {}", self.actual)?;
-        write!(
-            f,
-            "The program took another path than the recorded one: it depends on something reel \
-             does not control (HashMap iteration order, the OS random number generator, the \
-             clock, I/O or threads outside reel), or its code changed the sequence of \
-             scheduling operations since the recording."
-        )
-    }
-}
 
 /// A recorded location that the program now reaches from another line: a note, not a
 /// divergence (the code moved; the operation is the same).
@@ -68,29 +44,8 @@ impl fmt::Display for MovedLocation {
     }
 }
 
-/// What the trace says happens at a decision point.
-pub(crate) enum Next<'a> {
-    /// A timed wait of this thread runs out first.
-    Timeout(usize),
-    /// This thread takes the next step.
-    Run(usize),
-    /// The run ended here.
-    Outcome(&'a Outcome),
-    /// The trace has a spawn or a new object here, not a decision.
-    Other,
-    /// The trace ends here without an outcome (the recording was cut short).
-    End,
-}
-
-/// Why a replay stopped before the program's end.
-#[derive(Clone, Debug)]
-pub(crate) enum Stop {
-    Diverged(Divergence),
-    EndOfTrace,
-}
-
-/// Follows one trace through one execution.
-pub(crate) struct Replayer {
+/// Checks one execution against one trace: an observer.
+pub(crate) struct ReplayChecker {
     pub(crate) trace: Arc<Trace>,
     cursor: usize,
     /// Actual location address -> the trace location with the same file, line and column.
@@ -101,28 +56,26 @@ pub(crate) struct Replayer {
     by_text: HashMap<(String, u32, u32), u32>,
     /// Moved locations, keyed by (recorded id, actual address).
     moved: Vec<(u32, usize, MovedLocation)>,
-    pub(crate) stop: Option<Stop>,
     threads_seen: usize,
     /// Steps of the program that matched the trace.
     pub(crate) matched_steps: u64,
 }
 
-impl Replayer {
-    pub(crate) fn new(trace: Arc<Trace>) -> Replayer {
+impl ReplayChecker {
+    pub(crate) fn new(trace: Arc<Trace>) -> ReplayChecker {
         let by_text = (0..trace.locations.len() as u32)
             .map(|id| {
                 let (file, line, column) = trace.location(id);
                 ((file.to_owned(), line, column), id)
             })
             .collect();
-        Replayer {
+        ReplayChecker {
             trace,
             cursor: 0,
             exact: HashMap::new(),
             exact_cache: vec![(0, 0); EXACT_CACHE_SLOTS],
             by_text,
             moved: Vec::new(),
-            stop: None,
             threads_seen: 0,
             matched_steps: 0,
         }
@@ -140,100 +93,14 @@ impl Replayer {
         self.trace.events.get(self.cursor)
     }
 
-    /// Whether the cursor is past the last event of a trace that has no outcome (a
-    /// recording cut short).
-    pub(crate) fn at_cut_end(&self) -> bool {
-        self.cursor >= self.trace.events.len() && self.trace.outcome.is_none()
-    }
-
-    /// How the trace describes the event at the cursor.
-    pub(crate) fn describe_next(&self) -> String {
-        match self.current() {
-            Some(event) => self.describe(event),
-            None if self.trace.outcome.is_some() => "nothing more: the run ended".to_owned(),
-            None => "nothing more: the recording was cut short here".to_owned(),
-        }
-    }
-
-    fn describe(&self, event: &Event) -> String {
-        let trace = &self.trace;
-        match event {
-            Event::Step(step) => trace.describe_step(step),
-            Event::Spawn(spawn) => format!(
-                "a new thread T{} ({}) spawned by {}",
-                self.threads_seen,
-                spawn.name.as_deref().unwrap_or("unnamed"),
-                spawn
-                    .parent
-                    .map(|parent| trace.thread_name(parent))
-                    .unwrap_or_else(|| "the runtime".to_owned())
-            ),
-            Event::Object(kind) => format!("the first use of a new {}", kind.name()),
-            Event::Timeout { thread } => {
-                format!("the timeout of {} fires", trace.thread_name(*thread))
-            }
-            Event::Outcome(outcome) => describe_outcome(trace, outcome),
-        }
-    }
-
-    /// The execution is about to make thread `thread` (spawned by `parent`) as the trace's
-    /// next event; `Err` with what the trace has instead.
-    pub(crate) fn spawn(&mut self, parent: Option<usize>) -> Result<(), String> {
-        match self.current() {
-            Some(Event::Spawn(spawn)) if spawn.parent.map(|p| p as usize) == parent => {
-                self.cursor += 1;
-                self.threads_seen += 1;
-                Ok(())
-            }
-            _ => Err(self.describe_next()),
-        }
-    }
-
-    /// The execution registers a new object.
-    pub(crate) fn object(&mut self, kind: ObjectKind) -> Result<(), String> {
-        match self.current() {
-            Some(&Event::Object(recorded)) if recorded == kind => {
-                self.cursor += 1;
-                Ok(())
-            }
-            _ => Err(self.describe_next()),
-        }
-    }
-
-    /// The execution takes step `step`.
-    #[inline]
-    pub(crate) fn step(
-        &mut self,
-        step: u64,
-        thread: usize,
-        op: OpKind,
-        object: Option<usize>,
-        location: &'static StdLocation,
-    ) -> Result<(), String> {
-        let Some(Event::Step(recorded)) = self.current() else {
-            return Err(self.describe_next());
-        };
-        let recorded = *recorded;
-        if recorded.thread as usize != thread
-            || recorded.op != op
-            || recorded.object.map(|object| object as usize) != object
-        {
-            return Err(self.describe_next());
-        }
-        let address = location as *const StdLocation as usize;
-        let slot = (address >> 3) % EXACT_CACHE_SLOTS;
-        let (cached, id_plus_one) = self.exact_cache[slot];
-        let exact = if cached == address && address != 0 {
-            id_plus_one.checked_sub(1)
+    /// What the program did not match here: the trace's next event, or, past the end of a
+    /// trace cut short, nothing (the replay followed all of it).
+    fn mismatch(&self) -> Mismatch {
+        if at_cut_end(&self.trace, self.cursor) {
+            Mismatch::PastEnd
         } else {
-            self.exact_location(location, slot)
-        };
-        if exact != Some(recorded.location) {
-            self.note_moved(step, recorded.location, location);
+            Mismatch::Expected(describe_at(&self.trace, self.cursor, self.threads_seen))
         }
-        self.cursor += 1;
-        self.matched_steps += 1;
-        Ok(())
     }
 
     /// The trace location with `location`'s file, line and column, if any; cached.
@@ -260,7 +127,7 @@ impl Replayer {
 
     /// The run ended as recorded, but its failure happened at another location.
     #[cold]
-    pub(crate) fn note_outcome_moved(&mut self, outcome: &Outcome) {
+    fn note_outcome_moved(&mut self, outcome: &Outcome) {
         if self.moved.iter().any(|(id, _, _)| *id == u32::MAX) {
             return; // Noted already (the debugger checks the outcome before the end).
         }
@@ -305,42 +172,231 @@ impl Replayer {
             },
         ));
     }
-
-    /// What the trace does at this decision point (the cursor does not move; see
-    /// [`Replayer::consume_timeout`]). Timeouts fire at the decision point itself; spawns
-    /// and new objects come after it, done by the chosen thread before its step, so the
-    /// decision is the thread of the next step.
-    pub(crate) fn next(&self) -> Next<'_> {
-        if let Some(&Event::Timeout { thread }) = self.current() {
-            return Next::Timeout(thread as usize);
-        }
-        for event in &self.trace.events[self.cursor.min(self.trace.events.len())..] {
-            match event {
-                Event::Step(step) => return Next::Run(step.thread as usize),
-                Event::Outcome(outcome) => return Next::Outcome(outcome),
-                Event::Spawn(_) | Event::Object(_) => continue,
-                Event::Timeout { .. } => return Next::Other,
-            }
-        }
-        Next::End
-    }
-
-    /// The timeout at the cursor fired.
-    pub(crate) fn consume_timeout(&mut self) {
-        debug_assert!(matches!(self.current(), Some(Event::Timeout { .. })));
-        self.cursor += 1;
-    }
-
-    /// The recorded outcome, if the cursor reached it.
-    pub(crate) fn outcome_here(&self) -> Option<&Outcome> {
-        match self.current() {
-            Some(Event::Outcome(outcome)) => Some(outcome),
-            _ => None,
-        }
-    }
 }
 
 /// How a report names a recorded outcome.
 pub(crate) fn describe_outcome(trace: &Trace, outcome: &Outcome) -> String {
     format!("the run ends: {}", trace.describe_outcome(outcome))
+}
+
+/// Whether `cursor` is past the last event of a trace that has no outcome (a recording cut
+/// short).
+fn at_cut_end(trace: &Trace, cursor: usize) -> bool {
+    cursor >= trace.events.len() && trace.outcome.is_none()
+}
+
+/// How the trace describes the event at `cursor` (`threads_seen` threads spawned before it).
+fn describe_at(trace: &Trace, cursor: usize, threads_seen: usize) -> String {
+    match trace.events.get(cursor) {
+        Some(event) => describe_event(trace, event, threads_seen),
+        None if trace.outcome.is_some() => "nothing more: the run ended".to_owned(),
+        None => "nothing more: the recording was cut short here".to_owned(),
+    }
+}
+
+fn describe_event(trace: &Trace, event: &Event, threads_seen: usize) -> String {
+    match event {
+        Event::Step(step) => trace.describe_step(step),
+        Event::Spawn(spawn) => format!(
+            "a new thread T{} ({}) spawned by {}",
+            threads_seen,
+            spawn.name.as_deref().unwrap_or("unnamed"),
+            spawn
+                .parent
+                .map(|parent| trace.thread_name(parent))
+                .unwrap_or_else(|| "the runtime".to_owned())
+        ),
+        Event::Object(kind) => format!("the first use of a new {}", kind.name()),
+        Event::Timeout { thread } => {
+            format!("the timeout of {} fires", trace.thread_name(*thread))
+        }
+        Event::Outcome(outcome) => describe_outcome(trace, outcome),
+    }
+}
+
+impl Observer for ReplayChecker {
+    #[inline]
+    fn on_step(&mut self, event: &StepEvent) -> Result<(), Mismatch> {
+        let Some(Event::Step(recorded)) = self.current() else {
+            return Err(self.mismatch());
+        };
+        let recorded = *recorded;
+        let (op, object) = wire_op(event.step.op, event.step.object);
+        if recorded.thread as usize != event.step.thread.index()
+            || recorded.op != op
+            || recorded.object != object
+        {
+            return Err(self.mismatch());
+        }
+        let location = event.location;
+        let address = location as *const StdLocation as usize;
+        let slot = (address >> 3) % EXACT_CACHE_SLOTS;
+        let (cached, id_plus_one) = self.exact_cache[slot];
+        let exact = if cached == address && address != 0 {
+            id_plus_one.checked_sub(1)
+        } else {
+            self.exact_location(location, slot)
+        };
+        if exact != Some(recorded.location) {
+            self.note_moved(event.number, recorded.location, location);
+        }
+        self.cursor += 1;
+        self.matched_steps += 1;
+        Ok(())
+    }
+
+    fn on_spawn(
+        &mut self,
+        _thread: ThreadId,
+        parent: Option<ThreadId>,
+        _name: Option<&str>,
+    ) -> Result<(), Mismatch> {
+        match self.current() {
+            Some(Event::Spawn(spawn))
+                if spawn.parent.map(|parent| parent as usize) == parent.map(ThreadId::index) =>
+            {
+                self.cursor += 1;
+                self.threads_seen += 1;
+                Ok(())
+            }
+            _ => Err(self.mismatch()),
+        }
+    }
+
+    fn on_object(&mut self, _object: ObjectId, kind: ObjectKind) -> Result<(), Mismatch> {
+        match self.current() {
+            Some(&Event::Object(recorded)) if recorded == wire_object(kind) => {
+                self.cursor += 1;
+                Ok(())
+            }
+            _ => Err(self.mismatch()),
+        }
+    }
+
+    fn on_input(&mut self, input: Input) -> Result<(), Mismatch> {
+        match (self.current(), input) {
+            (Some(&Event::Timeout { thread }), Input::Timeout(fired))
+                if thread as usize == fired.index() =>
+            {
+                self.cursor += 1;
+                Ok(())
+            }
+            _ => Err(self.mismatch()),
+        }
+    }
+
+    fn on_end(&mut self, execution: &mut Execution) -> Result<(), Mismatch> {
+        if execution.halt().is_none() {
+            let outcome = outcome_of(execution.failure(), execution.step());
+            let recorded = match self.current() {
+                Some(Event::Outcome(recorded)) => Some(recorded.clone()),
+                _ => None,
+            };
+            match recorded {
+                Some(recorded) if same_outcome(&recorded, &outcome) => {
+                    if recorded.location != outcome.location {
+                        self.note_outcome_moved(&outcome);
+                    }
+                }
+                _ if at_cut_end(&self.trace, self.cursor) => return Err(Mismatch::PastEnd),
+                _ => {
+                    return Err(Mismatch::Differs {
+                        expected: describe_at(&self.trace, self.cursor, self.threads_seen),
+                        actual: describe_outcome(&self.trace, &outcome),
+                    });
+                }
+            }
+        }
+        // What a debugger shows with the verdict.
+        execution
+            .end_notes
+            .extend(self.moved_locations().iter().map(ToString::to_string));
+        Ok(())
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+/// The trace as the oracle: at each decision point it delivers the timeouts recorded there,
+/// then names the thread of the next recorded step.
+pub(crate) struct ReplayOracle {
+    trace: Arc<Trace>,
+    cursor: usize,
+    /// Steps of the trace the cursor has passed.
+    steps_passed: u64,
+    threads_seen: usize,
+    /// Where the event the last choice was read from is.
+    looked_at: usize,
+}
+
+impl ReplayOracle {
+    pub(crate) fn new(trace: Arc<Trace>) -> ReplayOracle {
+        ReplayOracle {
+            trace,
+            cursor: 0,
+            steps_passed: 0,
+            threads_seen: 0,
+            looked_at: 0,
+        }
+    }
+}
+
+impl Oracle for ReplayOracle {
+    fn decide(&mut self, decision: &Decision<'_>) -> Choice {
+        // The decision after step k comes after the trace's k-th step: catch up with the
+        // steps taken (spawns and new objects come before the step that made them).
+        let events = &self.trace.events;
+        while self.steps_passed < decision.step && self.cursor < events.len() {
+            match events[self.cursor] {
+                Event::Step(_) => self.steps_passed += 1,
+                Event::Spawn(_) => self.threads_seen += 1,
+                _ => {}
+            }
+            self.cursor += 1;
+        }
+        self.looked_at = self.cursor;
+        // Timeouts fire at the decision point itself, before the choice.
+        if let Some(&Event::Timeout { thread }) = events.get(self.cursor) {
+            self.cursor += 1;
+            return Choice::Deliver(Input::Timeout(ThreadId::from_index(thread as usize)));
+        }
+        // Spawns and new objects come after the decision, done by the chosen thread before
+        // its step: the decision is the thread of the next step.
+        for (offset, event) in events[self.cursor.min(events.len())..].iter().enumerate() {
+            self.looked_at = self.cursor + offset;
+            match event {
+                Event::Step(step) => {
+                    return Choice::Run(ThreadId::from_index(step.thread as usize));
+                }
+                Event::Outcome(outcome) => {
+                    return match (outcome.kind, outcome.thread) {
+                        // The recorded run failed in this thread after it was chosen and
+                        // before its next step: it panicked, or found the lock it wants held
+                        // by itself.
+                        (OutcomeKind::Panic | OutcomeKind::ReentrantLock, Some(thread))
+                            if !decision.runnable.is_empty() =>
+                        {
+                            Choice::Run(ThreadId::from_index(thread as usize))
+                        }
+                        _ => Choice::Stop,
+                    };
+                }
+                Event::Spawn(_) | Event::Object(_) => continue,
+                Event::Timeout { .. } => return Choice::Stop,
+            }
+        }
+        // The trace ends here without an outcome: the recording was cut short.
+        self.looked_at = events.len();
+        Choice::Stop
+    }
+
+    fn mismatch(&self) -> Mismatch {
+        if at_cut_end(&self.trace, self.looked_at) {
+            Mismatch::PastEnd
+        } else {
+            Mismatch::Expected(describe_at(&self.trace, self.looked_at, self.threads_seen))
+        }
+    }
 }

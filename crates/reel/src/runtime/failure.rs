@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::thread::ThreadId;
+use super::vocabulary::ThreadId;
 
 /// What went wrong in a failing execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -111,6 +111,23 @@ pub struct Failure {
     pub blocked: Vec<BlockedThread>,
     /// The steps that led here, oldest first (the last few; exploration only).
     pub last_steps: Vec<StepRecord>,
+}
+
+impl Failure {
+    /// A failure of `kind` at `step` with `message`, attributed to no thread or location
+    /// yet, with no cycle and no steps listed: the fields a report fills in as it knows them.
+    pub(crate) fn new(kind: FailureKind, step: u64, message: String) -> Failure {
+        Failure {
+            kind,
+            step,
+            thread: None,
+            location: None,
+            message,
+            cycle: Vec::new(),
+            blocked: Vec::new(),
+            last_steps: Vec::new(),
+        }
+    }
 }
 
 /// One scheduling step, as a report lists it.

@@ -26,8 +26,8 @@ pub(crate) fn install() {
                             at.as_deref().unwrap_or("")
                         );
                     }
-                    // A replay under the debugger may pause here, before the unwind.
-                    crate::debug::at_panic(&message, at);
+                    // The observers hear of it before the unwind (a debugger may pause here).
+                    execution::panic_observed(&message, at);
                 }
                 None => previous(info),
             }

@@ -75,3 +75,97 @@ pub(crate) fn is_running(generation: u64) -> bool {
             .iter()
             .any(|slot| slot.load(Ordering::Acquire) == generation)
 }
+
+/// How long an execution waits for a primitive's data that an execution on another kernel
+/// thread holds before it says why it is stuck.
+const DATA_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Exclusion between executions running at once on different kernel threads, for the data
+/// of a primitive they share (a `static Mutex<T>`'s `T`). Each execution explores the
+/// primitive with its own state (its object id is its own), so its lock protocol keeps its
+/// own green threads apart, but not two executions: this does. An execution takes it when
+/// one of its threads gets the primitive's data (a guard) and gives it back when its last
+/// guard goes; another execution's thread that wants the data meanwhile waits, on its kernel
+/// thread, for that execution to release it or to end (an execution that ended abandoned
+/// its threads, which never touch the data again, so its hold is void).
+#[derive(Debug, Default)]
+pub(crate) struct DataLock {
+    /// The generation holding the data; 0 when free.
+    holder: AtomicU64,
+    /// Guards the holder has out; read and written only by the holder's kernel thread.
+    guards: AtomicU64,
+}
+
+impl DataLock {
+    pub(crate) const fn new() -> DataLock {
+        DataLock {
+            holder: AtomicU64::new(0),
+            guards: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes the data for the execution of `generation` (once more, if it holds it already).
+    #[inline]
+    pub(crate) fn acquire(&self, generation: u64) {
+        match self
+            .holder
+            .compare_exchange(0, generation, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => self.guards.store(1, Ordering::Relaxed),
+            Err(holder) if holder == generation => {
+                let guards = self.guards.load(Ordering::Relaxed);
+                self.guards.store(guards + 1, Ordering::Relaxed);
+            }
+            Err(holder) => self.acquire_contended(generation, holder),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_contended(&self, generation: u64, mut holder: u64) {
+        let started = std::time::Instant::now();
+        loop {
+            // A holder that ended abandoned its guards: its hold is void.
+            let expected = if holder == 0 || !is_running(holder) {
+                holder
+            } else {
+                assert!(
+                    started.elapsed() < DATA_WAIT_LIMIT,
+                    "reel: a primitive shared by two executions running at once on two kernel \
+                     threads (a `static`) has been held by the other one for {} s: do they \
+                     lock shared statics in opposite orders? Run them one after the other \
+                     (--test-threads=1, or Checker::jobs(1))",
+                    DATA_WAIT_LIMIT.as_secs()
+                );
+                std::thread::yield_now();
+                holder = self.holder.load(Ordering::Relaxed);
+                continue;
+            };
+            match self.holder.compare_exchange(
+                expected,
+                generation,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.guards.store(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(now) => holder = now,
+            }
+        }
+    }
+
+    /// Gives back one guard of the execution of `generation`.
+    #[inline]
+    pub(crate) fn release(&self, generation: u64) {
+        if self.holder.load(Ordering::Relaxed) != generation {
+            return; // Taken over after this execution ended (never while it runs).
+        }
+        let guards = self.guards.load(Ordering::Relaxed).saturating_sub(1);
+        self.guards.store(guards, Ordering::Relaxed);
+        if guards == 0 {
+            self.holder.store(0, Ordering::Release);
+        }
+    }
+}

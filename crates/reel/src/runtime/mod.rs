@@ -1,5 +1,7 @@
-//! The engine: executions of green threads, their stacks, clock and failures. Policies (which
-//! thread runs next) live in `crate::scheduler`.
+//! The engine: executions of green threads, their stacks, clock and failures, the one
+//! vocabulary of a step, and the seams (oracle, observers) through which policies, the
+//! trace and the debugger meet an execution. Nothing here knows the trace or the debugger:
+//! they implement the interfaces defined in `seams`.
 
 pub(crate) mod clock;
 pub(crate) mod execution;
@@ -7,4 +9,7 @@ pub(crate) mod failure;
 pub(crate) mod hook;
 pub(crate) mod live;
 pub(crate) mod overflow;
+pub(crate) mod seams;
+pub(crate) mod signals;
 pub(crate) mod stack;
+pub(crate) mod vocabulary;

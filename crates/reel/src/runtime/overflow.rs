@@ -305,14 +305,14 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         unsafe { libc::write(2, buffer.as_ptr().cast(), len) };
         // What was recorded goes to disk before the process ends (async-signal-safe too):
         // this thread's recording, and the other threads'.
-        crate::recording::emergency::flush_all();
+        super::signals::run_fatal_flush();
         // SAFETY: abort(3) is async-signal-safe.
         unsafe { libc::abort() };
     }
     // A fault that is not ours usually ends the process too (Rust's own handler restores the
     // default action for it): flush first. A handler installed before that recovers from
     // the fault (rare) leaves the recordings flushed, and they write nothing more.
-    crate::recording::emergency::flush_all();
+    super::signals::run_fatal_flush();
     chain(signal, info, context);
 }
 

@@ -5,6 +5,9 @@
 //! threads that can run. Keeping the thread that is already running costs nothing; picking
 //! another one is a context switch. A strategy must be a pure function of its seed and the
 //! decisions it was asked for, so that one (program, strategy, seed) gives one execution.
+//!
+//! The vocabulary a decision is told in (threads, operations, objects, blockers) is the
+//! runtime's own, re-exported here.
 
 mod pct;
 mod random;
@@ -14,145 +17,91 @@ pub use pct::PctScheduler;
 pub use random::RandomScheduler;
 pub use run_until_block::RunUntilBlock;
 
-use crate::thread::ThreadId;
+pub use crate::runtime::seams::{Decision, RunnableSet};
+pub use crate::runtime::vocabulary::{Blocker, ObjectId, ObjectKind, Op, Step, ThreadId};
 
-/// The set of runnable threads at a decision: a bitset over thread indices.
-#[derive(Clone, Debug, Default)]
-pub struct RunnableSet {
-    words: Vec<u64>,
-    count: usize,
+use std::fmt;
+
+/// A strategy: which schedules an exploration tries. One spelling ([`fmt::Display`]) names it
+/// in reports and in a trace's header; [`Strategy::parse`] reads that spelling back, so an
+/// exploration can be re-run from a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// The plain runtime's policy: run a thread until it blocks, yields or exits (spelt
+    /// "run": a plain run).
+    RunUntilBlock,
+    /// Uniformly random among runnable threads at every scheduling point.
+    Random,
+    /// Probabilistic concurrency testing for bugs of the given depth.
+    Pct {
+        /// The bug depth d: how many ordering constraints the bug needs (d-1 change points).
+        depth: usize,
+    },
+    /// A replay: the trace decides.
+    Replay,
+    /// A scheduler of the program's own, by the name it gives itself.
+    Custom(String),
 }
 
-impl RunnableSet {
-    pub(crate) fn clear(&mut self) {
-        self.words.clear();
-        self.count = 0;
-    }
+/// The deepest PCT strategy a spelling may name (a trace header is input).
+const MAX_PCT_DEPTH: usize = 1_000;
 
-    /// Makes room for thread indices up to `index` (done at spawn, off the hot path).
-    pub(crate) fn reserve(&mut self, index: usize) {
-        let word = index / 64;
-        if word >= self.words.len() {
-            self.words.resize(word + 1, 0);
+impl Strategy {
+    /// Reads a strategy's spelling back (as [`fmt::Display`] writes it). Any other text is a
+    /// scheduler of the program's own.
+    pub fn parse(text: &str) -> Strategy {
+        match text {
+            "run" => return Strategy::RunUntilBlock,
+            "random" => return Strategy::Random,
+            "replay" => return Strategy::Replay,
+            _ => {}
+        }
+        let depth = text
+            .strip_prefix("pct(depth ")
+            .and_then(|depth| depth.strip_suffix(')'))
+            .and_then(|depth| depth.parse::<usize>().ok())
+            .filter(|depth| (1..=MAX_PCT_DEPTH).contains(depth));
+        match depth {
+            Some(depth) => Strategy::Pct { depth },
+            None => Strategy::Custom(text.to_owned()),
         }
     }
 
-    pub(crate) fn insert(&mut self, index: usize) {
-        let word = index / 64;
-        let bit = 1u64 << (index % 64);
-        if self.words[word] & bit == 0 {
-            self.words[word] |= bit;
-            self.count += 1;
+    /// A scheduler following this strategy from `seed`, if it is one of reel's own.
+    pub fn scheduler(&self, seed: u64) -> Option<Box<dyn Scheduler>> {
+        match self {
+            Strategy::RunUntilBlock => Some(Box::new(RunUntilBlock::new())),
+            Strategy::Random => Some(Box::new(RandomScheduler::new(seed))),
+            Strategy::Pct { depth } => Some(Box::new(PctScheduler::new(*depth, seed))),
+            Strategy::Replay | Strategy::Custom(_) => None,
         }
-    }
-
-    pub(crate) fn remove(&mut self, index: usize) {
-        let word = index / 64;
-        if let Some(bits) = self.words.get_mut(word) {
-            let bit = 1u64 << (index % 64);
-            if *bits & bit != 0 {
-                *bits &= !bit;
-                self.count -= 1;
-            }
-        }
-    }
-
-    /// Whether `thread` can run.
-    pub fn contains(&self, thread: ThreadId) -> bool {
-        let index = thread.index();
-        self.words
-            .get(index / 64)
-            .is_some_and(|bits| bits & (1u64 << (index % 64)) != 0)
-    }
-
-    /// How many threads can run.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Whether no thread can run.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The runnable threads in id order.
-    pub fn iter(&self) -> impl Iterator<Item = ThreadId> + '_ {
-        self.words
-            .iter()
-            .enumerate()
-            .flat_map(|(word_index, &word)| {
-                let mut bits = word;
-                std::iter::from_fn(move || {
-                    if bits == 0 {
-                        return None;
-                    }
-                    let bit = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    Some(ThreadId::from_index(word_index * 64 + bit))
-                })
-            })
-    }
-
-    /// The `n`th runnable thread in id order (0-based), if there are more than `n`.
-    pub fn nth(&self, mut n: usize) -> Option<ThreadId> {
-        for (word_index, &word) in self.words.iter().enumerate() {
-            // Skip whole words by counting their bits only when `n` is large: with a few
-            // threads, walking the bits is cheaper than a population count.
-            if n >= 64 {
-                let ones = word.count_ones() as usize;
-                if n >= ones {
-                    n -= ones;
-                    continue;
-                }
-            }
-            let mut bits = word;
-            while bits != 0 {
-                if n == 0 {
-                    return Some(ThreadId::from_index(
-                        word_index * 64 + bits.trailing_zeros() as usize,
-                    ));
-                }
-                bits &= bits - 1;
-                n -= 1;
-            }
-        }
-        None
-    }
-
-    /// The first runnable thread after `thread` in id order, wrapping around; may be
-    /// `thread` itself when it is the only one.
-    pub fn next_after(&self, thread: ThreadId) -> Option<ThreadId> {
-        if self.count == 0 {
-            return None;
-        }
-        let start = thread.index() + 1;
-        let total_bits = self.words.len() * 64;
-        let mut index = start;
-        // First from `start` to the end, then from 0 to `start`.
-        while index < total_bits {
-            let word = self.words[index / 64] >> (index % 64);
-            if word != 0 {
-                return Some(ThreadId::from_index(index + word.trailing_zeros() as usize));
-            }
-            index = (index / 64 + 1) * 64;
-        }
-        self.iter().next()
     }
 }
 
-/// What a scheduler is told at one decision.
-#[derive(Debug)]
-pub struct Decision<'a> {
-    /// The threads that can run now. Never empty.
-    pub runnable: &'a RunnableSet,
-    /// The thread that took this step (it may have just blocked or finished).
-    pub stepping: ThreadId,
-    /// The thread that took this step, when it can go on running.
-    pub current: Option<ThreadId>,
-    /// The current thread asked to let others run (`yield_now`, a spin-loop hint).
-    pub yielding: bool,
-    /// The 1-based step this decision is for.
-    pub step: u64,
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Strategy::RunUntilBlock => f.write_str("run"),
+            Strategy::Random => f.write_str("random"),
+            Strategy::Pct { depth } => write!(f, "pct(depth {depth})"),
+            Strategy::Replay => f.write_str("replay"),
+            Strategy::Custom(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Compares with a spelling, so that `report.strategy == "random"` reads as it says.
+impl PartialEq<str> for Strategy {
+    fn eq(&self, other: &str) -> bool {
+        Strategy::parse(other) == *self
+    }
+}
+
+impl PartialEq<&str> for Strategy {
+    fn eq(&self, other: &&str) -> bool {
+        Strategy::parse(other) == *self
+    }
 }
 
 /// The oracle that picks which thread runs at each scheduling point.
@@ -172,10 +121,23 @@ pub trait Scheduler {
     }
 
     /// Picks the thread to run next. Must return a member of `decision.runnable`.
+    /// `decision.next_step(thread)` says what each runnable thread is about to do.
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId;
 
     /// A short name for reports, e.g. "random" or "pct(depth 3)".
     fn describe(&self) -> String;
+
+    /// The strategy this scheduler follows: reel's own name theirs; another scheduler is
+    /// [`Strategy::Custom`] with its [`Scheduler::describe`].
+    fn strategy(&self) -> Strategy {
+        Strategy::Custom(self.describe())
+    }
+
+    /// Whether this scheduler has no schedule left to try (an exhaustive search that has
+    /// enumerated them all). Asked before each execution; exploration stops at `true`.
+    fn exhausted(&self) -> bool {
+        false
+    }
 }
 
 /// A 64-bit seed mixed with an iteration number (SplitMix64's finaliser), so that every
@@ -219,5 +181,27 @@ mod tests {
             Some(130)
         );
         assert!(!set.contains(ThreadId::from_index(64)));
+    }
+}
+
+#[cfg(test)]
+mod strategy_tests {
+    use super::Strategy;
+
+    #[test]
+    fn every_spelling_reads_back() {
+        for strategy in [
+            Strategy::RunUntilBlock,
+            Strategy::Random,
+            Strategy::Pct { depth: 3 },
+            Strategy::Replay,
+            Strategy::Custom("always switch".to_owned()),
+        ] {
+            assert_eq!(Strategy::parse(&strategy.to_string()), strategy);
+        }
+        assert_eq!(
+            Strategy::parse("pct(depth 0)"),
+            Strategy::Custom("pct(depth 0)".to_owned())
+        );
     }
 }

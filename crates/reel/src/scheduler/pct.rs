@@ -15,8 +15,9 @@
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+use super::Strategy;
 use super::{Decision, Scheduler, mix_seed};
-use crate::thread::ThreadId;
+use crate::runtime::vocabulary::ThreadId;
 
 /// Lowest initial priority.
 const INITIAL_BAND: u64 = 1 << 60;
@@ -122,6 +123,10 @@ impl Scheduler for PctScheduler {
     }
 
     fn describe(&self) -> String {
-        format!("pct(depth {})", self.depth)
+        self.strategy().to_string()
+    }
+
+    fn strategy(&self) -> Strategy {
+        Strategy::Pct { depth: self.depth }
     }
 }

@@ -3,8 +3,9 @@
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+use super::Strategy;
 use super::{Decision, Scheduler, mix_seed};
-use crate::thread::ThreadId;
+use crate::runtime::vocabulary::ThreadId;
 
 /// Picks uniformly among the runnable threads at every scheduling point.
 #[derive(Debug)]
@@ -45,6 +46,10 @@ impl Scheduler for RandomScheduler {
     }
 
     fn describe(&self) -> String {
-        "random".to_owned()
+        self.strategy().to_string()
+    }
+
+    fn strategy(&self) -> Strategy {
+        Strategy::Random
     }
 }

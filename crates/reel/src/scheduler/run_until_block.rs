@@ -1,8 +1,9 @@
 //! The plain runtime's policy: keep running the current thread until it blocks, yields or
 //! exits, then hand over round-robin in thread-id order.
 
+use super::Strategy;
 use super::{Decision, Scheduler};
-use crate::thread::ThreadId;
+use crate::runtime::vocabulary::ThreadId;
 
 /// Runs each thread until it blocks, yields or exits; then the next runnable thread in
 /// id order. This is what a cooperative many-to-one runtime does.
@@ -44,6 +45,10 @@ impl Scheduler for RunUntilBlock {
     }
 
     fn describe(&self) -> String {
-        "run-until-block".to_owned()
+        self.strategy().to_string()
+    }
+
+    fn strategy(&self) -> Strategy {
+        Strategy::RunUntilBlock
     }
 }

@@ -24,7 +24,7 @@ pub use once::{Once, OnceState};
 pub use once_lock::OnceLock;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::runtime::execution::{self, ObjectCell, ObjectKind};
+use crate::runtime::execution::{self, ObjectCell, ObjectId, ObjectKind};
 use crate::runtime::failure::FailureKind;
 
 /// Whether the object is poisoned in the current execution (false outside a runtime, or
@@ -70,7 +70,7 @@ fn poison_result<G>(poisoned: bool, guard: G) -> LockResult<G> {
 
 /// Reports that the current thread tried to take a lock it holds, and ends the execution.
 fn fail_reentrant(
-    object: usize,
+    object: ObjectId,
     what: &str,
     location: &'static std::panic::Location<'static>,
 ) -> ! {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
-use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op, Wake};
+use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectId, ObjectKind, Op, Wake};
 
 /// One try at a channel operation: finished, or blocked until something changes.
 enum Attempt<R> {
@@ -66,7 +66,7 @@ impl<T> Channel<T> {
     }
 
     /// The channel's scheduling point for `op`; returns its object index.
-    fn point(&self, op: Op, location: &'static std::panic::Location<'static>) -> usize {
+    fn point(&self, op: Op, location: &'static std::panic::Location<'static>) -> ObjectId {
         execution::object_point(&self.object, ObjectKind::Channel, op, location)
     }
 
@@ -78,7 +78,7 @@ impl<T> Channel<T> {
         });
     }
 
-    fn enqueue_current(&self, object: usize) {
+    fn enqueue_current(&self, object: ObjectId) {
         execution::with(|execution| execution.enqueue_current(object));
     }
 

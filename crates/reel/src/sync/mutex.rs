@@ -5,16 +5,20 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use super::{LockResult, TryLockError, TryLockResult};
-use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op};
+use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectId, ObjectKind, Op};
+use crate::runtime::live::DataLock;
 
 /// A mutual exclusion lock. Locking and unlocking are scheduling points; locking a mutex the
 /// thread already holds is reported as a failure at once.
 pub struct Mutex<T: ?Sized> {
     object: ObjectCell,
+    /// Keeps executions on other kernel threads that share this mutex off `data`.
+    data_lock: DataLock,
     data: UnsafeCell<T>,
 }
 
-// SAFETY: as std's Mutex: the lock protocol gives one thread at a time access to `data`.
+// SAFETY: as std's Mutex: the lock protocol gives one thread of an execution at a time access
+// to `data`, and `data_lock` one execution at a time.
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 // SAFETY: as above; access to `data` is serialised by the lock.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
@@ -35,6 +39,7 @@ impl<T> Mutex<T> {
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
             object: ObjectCell::new(),
+            data_lock: DataLock::new(),
             data: UnsafeCell::new(value),
         }
     }
@@ -70,14 +75,15 @@ impl<T: ?Sized> Mutex<T> {
             if state.owner.is_none() {
                 state.owner = Some(current);
                 state.owner_location = Some(location);
-                Some(state.poisoned)
+                Some((state.poisoned, execution.generation))
             } else {
                 None
             }
         });
-        let Some(poisoned) = acquired else {
+        let Some((poisoned, generation)) = acquired else {
             return Err(TryLockError::WouldBlock);
         };
+        self.data_lock.acquire(generation);
         super::poison_result(poisoned, self.new_guard(location)).map_err(TryLockError::from)
     }
 
@@ -109,7 +115,7 @@ impl<T: ?Sized> Mutex<T> {
     /// whether it is poisoned. Used by `lock` and by `Condvar` to re-acquire after a wait.
     pub(crate) fn acquire(
         &self,
-        object: usize,
+        object: ObjectId,
         location: &'static std::panic::Location<'static>,
     ) -> bool {
         loop {
@@ -122,6 +128,7 @@ impl<T: ?Sized> Mutex<T> {
                         state.owner_location = Some(location);
                         Acquire::Done {
                             poisoned: state.poisoned,
+                            generation: execution.generation,
                         }
                     }
                     Some(owner) if owner == current => Acquire::Reentrant,
@@ -132,7 +139,13 @@ impl<T: ?Sized> Mutex<T> {
                 }
             });
             match outcome {
-                Acquire::Done { poisoned } => return poisoned,
+                Acquire::Done {
+                    poisoned,
+                    generation,
+                } => {
+                    self.data_lock.acquire(generation);
+                    return poisoned;
+                }
                 Acquire::Reentrant => super::fail_reentrant(object, "lock", location),
                 Acquire::Wait => {
                     execution::block_at(Blocker::Lock(object), None, location);
@@ -142,25 +155,27 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Releases the lock and wakes its waiters, without a scheduling point.
-    pub(crate) fn release(&self) -> usize {
+    pub(crate) fn release(&self) -> ObjectId {
         execution::with(|execution| {
             let object = self.object.id(execution, ObjectKind::Mutex);
-            release_in(execution, object);
+            self.release_in(execution, object);
             object
         })
     }
-}
 
-/// Releases mutex `object` in `execution` and wakes its waiters.
-fn release_in(execution: &mut execution::Execution, object: usize) {
-    let state = &mut execution.objects[object];
-    state.owner = None;
-    state.owner_location = None;
-    execution.wake_all_waiters(object);
+    /// Releases mutex `object` in `execution`, and its data to other executions, and wakes
+    /// its waiters.
+    fn release_in(&self, execution: &mut execution::Execution, object: ObjectId) {
+        let state = &mut execution.objects[object];
+        state.owner = None;
+        state.owner_location = None;
+        self.data_lock.release(execution.generation);
+        execution.wake_all_waiters(object);
+    }
 }
 
 enum Acquire {
-    Done { poisoned: bool },
+    Done { poisoned: bool, generation: u64 },
     Reentrant,
     Wait,
 }
@@ -200,7 +215,7 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
             ObjectKind::Mutex,
             Op::Unlock,
             self.location,
-            release_in,
+            |execution, object| self.lock.release_in(execution, object),
         );
     }
 }

@@ -11,10 +11,14 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op};
+use crate::runtime::live::DataLock;
 
 /// Runs an initialiser exactly once.
 pub struct Once {
     object: ObjectCell,
+    /// Lets one execution at a time, of those running at once on several kernel threads,
+    /// run an initialiser.
+    data_lock: DataLock,
     /// Set when an initialiser completes; never cleared.
     completed: AtomicBool,
 }
@@ -44,6 +48,7 @@ impl Once {
     pub const fn new() -> Once {
         Once {
             object: ObjectCell::new(),
+            data_lock: DataLock::new(),
             completed: AtomicBool::new(false),
         }
     }
@@ -121,12 +126,20 @@ impl Once {
                     execution::block_at(Blocker::Once(object), None, location);
                 }
                 Step::Run { poisoned } => {
-                    let f = f.take().expect("the initialiser runs once");
-                    let result =
-                        panic::catch_unwind(AssertUnwindSafe(|| f(&OnceState { poisoned })));
+                    let generation = execution::with(|execution| execution.generation);
+                    self.data_lock.acquire(generation);
+                    // Another execution on another kernel thread may have completed it while
+                    // this one waited.
+                    let result = if self.completed.load(Ordering::Acquire) {
+                        Ok(())
+                    } else {
+                        let f = f.take().expect("the initialiser runs once");
+                        panic::catch_unwind(AssertUnwindSafe(|| f(&OnceState { poisoned })))
+                    };
                     if result.is_ok() {
                         self.completed.store(true, Ordering::Release);
                     }
+                    self.data_lock.release(generation);
                     execution::with(|execution| {
                         execution.completed_once |= result.is_ok();
                         let state = &mut execution.objects[object];

@@ -5,16 +5,20 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use super::{LockResult, TryLockError, TryLockResult};
-use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectKind, Op};
+use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectId, ObjectKind, Op};
+use crate::runtime::live::DataLock;
 
 /// A reader-writer lock. A thread that asks for a write lock while it holds the lock, or a
 /// read lock while it holds the write lock, is reported at once.
 pub struct RwLock<T: ?Sized> {
     object: ObjectCell,
+    /// Keeps executions on other kernel threads that share this lock off `data`.
+    data_lock: DataLock,
     data: UnsafeCell<T>,
 }
 
-// SAFETY: as std's RwLock: the lock protocol gives either shared or exclusive access.
+// SAFETY: as std's RwLock: the lock protocol gives either shared or exclusive access within
+// an execution, and `data_lock` the data to one execution at a time.
 unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 // SAFETY: readers share &T across threads, hence T: Sync as in std.
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
@@ -56,6 +60,7 @@ impl<T> RwLock<T> {
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
             object: ObjectCell::new(),
+            data_lock: DataLock::new(),
             data: UnsafeCell::new(value),
         }
     }
@@ -150,8 +155,8 @@ impl<T: ?Sized> RwLock<T> {
 
     fn op(mode: Mode) -> Op {
         match mode {
-            Mode::Read => Op::Read,
-            Mode::Write => Op::Write,
+            Mode::Read => Op::ReadLock,
+            Mode::Write => Op::WriteLock,
         }
     }
 
@@ -160,13 +165,13 @@ impl<T: ?Sized> RwLock<T> {
         &self,
         mode: Mode,
         location: &'static std::panic::Location<'static>,
-    ) -> (usize, Attempt) {
+    ) -> (ObjectId, Attempt) {
         execution::with(|execution| {
             let object = self.object.id(execution, ObjectKind::RwLock);
             let current = execution.current;
             // Writers are preferred, as in std on Linux: a reader waits while a writer waits,
             // so a thread that read-locks twice can deadlock against a waiting writer.
-            let writer_waiting = execution.has_waiter_on(object, Blocker::Write(object));
+            let writer_waiting = execution.has_waiter_on(object, Blocker::WriteLock(object));
             let state = &mut execution.objects[object];
             let attempt = match mode {
                 Mode::Read if state.owner == Some(current) => Attempt::Reentrant,
@@ -184,6 +189,9 @@ impl<T: ?Sized> RwLock<T> {
                 }
                 Mode::Read | Mode::Write => Attempt::Busy,
             };
+            if let Attempt::Acquired = attempt {
+                self.data_lock.acquire(execution.generation);
+            }
             (object, attempt)
         })
     }
@@ -204,9 +212,9 @@ impl<T: ?Sized> RwLock<T> {
                 (object, Attempt::Busy) => {
                     execution::with(|execution| execution.enqueue_current(object));
                     let blocker = if mode == Mode::Read {
-                        Blocker::Read(object)
+                        Blocker::ReadLock(object)
                     } else {
-                        Blocker::Write(object)
+                        Blocker::WriteLock(object)
                     };
                     execution::block_at(blocker, None, location);
                 }
@@ -237,6 +245,7 @@ impl<T: ?Sized> RwLock<T> {
                     state.owner_location = None;
                 }
             }
+            self.data_lock.release(execution.generation);
             execution.wake_all_waiters(object);
             object
         });

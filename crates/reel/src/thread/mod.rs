@@ -8,7 +8,6 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,37 +22,7 @@ use crate::runtime::stack;
 /// The result of joining a thread: its return value, or the payload it panicked with.
 pub type Result<T> = std::result::Result<T, Box<dyn Any + Send + 'static>>;
 
-/// A green thread's id, unique within one execution. The main thread is `T0`; spawned
-/// threads count up from 1 in spawn order, so ids are the same in every replay.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ThreadId(u32);
-
-impl ThreadId {
-    pub(crate) fn from_index(index: usize) -> ThreadId {
-        ThreadId(u32::try_from(index).expect("fewer than 2^32 threads in one execution"))
-    }
-
-    pub(crate) fn index(self) -> usize {
-        self.0 as usize
-    }
-
-    /// The id as a number: 0 for the main thread, then 1, 2, ... in spawn order.
-    pub fn as_u64(self) -> NonZeroU64 {
-        NonZeroU64::new(u64::from(self.0) + 1).expect("an id plus one is not zero")
-    }
-}
-
-impl fmt::Debug for ThreadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ThreadId({})", self.0)
-    }
-}
-
-impl fmt::Display for ThreadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "T{}", self.0)
-    }
-}
+pub use crate::runtime::vocabulary::ThreadId;
 
 /// A handle to a green thread, as `std::thread::Thread`.
 #[derive(Clone, Debug)]
@@ -254,7 +223,7 @@ fn wait_for_exit(index: usize) {
         if finished {
             return;
         }
-        execution::block_at(Blocker::Join(index), None, location);
+        execution::block_at(Blocker::Join(ThreadId::from_index(index)), None, location);
     }
 }
 

@@ -1,0 +1,450 @@
+//! The execution's seams: the interfaces it defines and the others implement.
+//!
+//! ```text
+//!   execution --asks--> Oracle::decide(&Decision) -> Choice { Run(T), Deliver(input), Stop }
+//!             --tells-> Observer::{on_step, on_spawn, on_object, on_input, on_panic, on_end}
+//! ```
+//! Every strategy is an oracle (through the public `Scheduler` trait; the built-in ones are
+//! dispatched statically by [`Decider`]), and so is the replayer. The recorder, the replayer's
+//! checks and the debug agent are observers. Inputs from outside the program (today the
+//! timeouts that fire; signals, clock and random reads and I/O completions are to come)
+//! reach the execution only as a [`Choice::Deliver`] or, when the execution's own clock
+//! fires a timer, are told to the observers with [`Observer::on_input`]: one door.
+
+use std::any::Any;
+use std::fmt;
+
+use super::execution::Execution;
+use super::vocabulary::{ObjectId, ObjectKind, Op, Step, ThreadId};
+use crate::scheduler::{PctScheduler, RandomScheduler, RunUntilBlock, Scheduler, Strategy};
+
+/// An input from outside the program, delivered at a decision point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// A thread's timed wait runs out.
+    Timeout(ThreadId),
+}
+
+/// An oracle's answer at a decision point. Small, so that it comes back in registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// Run this thread next (it must be runnable).
+    Run(ThreadId),
+    /// Deliver this input, then ask again.
+    Deliver(Input),
+    /// End the execution here: the oracle cannot go on (a replay left its trace);
+    /// [`Oracle::mismatch`] says what it expected.
+    Stop,
+}
+
+/// Why an execution stopped before the program's end, though the program did not fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Halt {
+    /// The program left the trace it replays.
+    Diverged(Divergence),
+    /// The trace ended without an outcome (a recording cut short); the program followed it
+    /// that far.
+    EndOfTrace,
+}
+
+/// What an oracle or an observer found when the program did not do what it expected; the
+/// execution adds what the program did instead and stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Mismatch {
+    /// What was expected here.
+    Expected(String),
+    /// Nothing was expected any more: the recording was cut short here.
+    PastEnd,
+    /// What was expected and what happened, both as the observer describes them (the end of
+    /// a run, whose outcome only the trace's vocabulary names).
+    Differs {
+        /// What was expected.
+        expected: String,
+        /// What happened.
+        actual: String,
+    },
+}
+
+/// Where and how a replay left its trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The step at which it happened (1-based; the step the program was taking or about to
+    /// take).
+    pub step: u64,
+    /// What the trace recorded there.
+    pub expected: String,
+    /// What the program did instead.
+    pub actual: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "the replay diverged from the trace at step {}:",
+            self.step
+        )?;
+        writeln!(f, "  the trace has:   {}", self.expected)?;
+        writeln!(f, "  the program did: {}", self.actual)?;
+        write!(
+            f,
+            "The program took another path than the recorded one: it depends on something reel \
+             does not control (HashMap iteration order, the OS random number generator, the \
+             clock, I/O or threads outside reel), or its code changed the sequence of \
+             scheduling operations since the recording."
+        )
+    }
+}
+
+/// A decision's oracle that is not a strategy: the replayer.
+pub(crate) trait Oracle {
+    /// The choice at a decision point. The execution checks it: a thread that cannot run or
+    /// an input that cannot be delivered stops the execution with a divergence whose
+    /// expected side is [`Oracle::expected`].
+    fn decide(&mut self, decision: &Decision<'_>) -> Choice;
+
+    /// What the oracle expected, when it stopped or its last choice could not be carried
+    /// out (`Mismatch::PastEnd` when the trace it follows ends there).
+    fn mismatch(&self) -> Mismatch;
+}
+
+/// The oracle of one execution: a strategy, or another oracle (the replayer). The built-in
+/// strategies are matched here, so that the hot path calls them directly, not through a
+/// vtable.
+pub(crate) enum Decider {
+    /// The plain runtime's policy.
+    RunUntilBlock(RunUntilBlock),
+    /// Uniform random.
+    Random(RandomScheduler),
+    /// PCT.
+    Pct(PctScheduler),
+    /// A scheduler of the program's own.
+    Scheduler(Box<dyn Scheduler>),
+    /// An oracle that also delivers inputs (the replayer): the execution's clock fires no
+    /// timer by itself.
+    Oracle(Box<dyn Oracle>),
+}
+
+impl Decider {
+    /// The decider for a strategy.
+    pub(crate) fn from_scheduler(scheduler: Box<dyn Scheduler>) -> Decider {
+        Decider::Scheduler(scheduler)
+    }
+
+    /// Whether the execution's clock fires the timers (a strategy), or the oracle delivers
+    /// them (a replay).
+    pub(crate) fn fires_own_timers(&self) -> bool {
+        !matches!(self, Decider::Oracle(_))
+    }
+
+    /// Whether the answer is always the current thread when it can run and does not yield
+    /// (the execution then skips asking).
+    pub(crate) fn keeps_running_thread(&self) -> bool {
+        match self {
+            Decider::RunUntilBlock(_) => true,
+            Decider::Random(_) | Decider::Pct(_) | Decider::Oracle(_) => false,
+            Decider::Scheduler(scheduler) => scheduler.keeps_running_thread(),
+        }
+    }
+
+    /// The choice at a decision point.
+    #[inline]
+    pub(crate) fn decide(&mut self, decision: &Decision<'_>) -> Choice {
+        Choice::Run(match self {
+            Decider::RunUntilBlock(scheduler) => scheduler.next_thread(decision),
+            Decider::Random(scheduler) => scheduler.next_thread(decision),
+            Decider::Pct(scheduler) => scheduler.next_thread(decision),
+            Decider::Scheduler(scheduler) => scheduler.next_thread(decision),
+            Decider::Oracle(oracle) => return oracle.decide(decision),
+        })
+    }
+
+    /// What the oracle expected, when it stopped or its choice could not be carried out.
+    pub(crate) fn mismatch(&self) -> Mismatch {
+        match self {
+            Decider::Oracle(oracle) => oracle.mismatch(),
+            _ => Mismatch::Expected("a runnable thread".to_owned()),
+        }
+    }
+
+    /// The strategy as a scheduler, for the calls between executions.
+    pub(crate) fn scheduler_mut(&mut self) -> Option<&mut dyn Scheduler> {
+        match self {
+            Decider::RunUntilBlock(scheduler) => Some(scheduler),
+            Decider::Random(scheduler) => Some(scheduler),
+            Decider::Pct(scheduler) => Some(scheduler),
+            Decider::Scheduler(scheduler) => Some(scheduler.as_mut()),
+            Decider::Oracle(_) => None,
+        }
+    }
+
+    /// The strategy this decider follows.
+    pub(crate) fn strategy(&self) -> Strategy {
+        match self {
+            Decider::RunUntilBlock(scheduler) => scheduler.strategy(),
+            Decider::Random(scheduler) => scheduler.strategy(),
+            Decider::Pct(scheduler) => scheduler.strategy(),
+            Decider::Scheduler(scheduler) => scheduler.strategy(),
+            Decider::Oracle(_) => Strategy::Replay,
+        }
+    }
+
+    /// The decider for `strategy` with `seed`, if the strategy is one reel knows.
+    pub(crate) fn for_strategy(strategy: &Strategy, seed: u64) -> Option<Decider> {
+        Some(match strategy {
+            Strategy::RunUntilBlock => Decider::RunUntilBlock(RunUntilBlock::new()),
+            Strategy::Random => Decider::Random(RandomScheduler::new(seed)),
+            Strategy::Pct { depth } => Decider::Pct(PctScheduler::new(*depth, seed)),
+            Strategy::Replay | Strategy::Custom(_) => return None,
+        })
+    }
+}
+
+/// What an observer is told of a step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StepEvent {
+    /// The 1-based step number.
+    pub(crate) number: u64,
+    /// Thread, operation and object.
+    pub(crate) step: Step,
+    /// Where in the program.
+    pub(crate) location: &'static std::panic::Location<'static>,
+}
+
+/// Told of everything an execution does, in order. The recorder writes it down, the
+/// replayer's checks compare it with the trace, the debug agent pauses in it.
+///
+/// An observer that finds the program off its expectations answers with a [`Mismatch`]; the
+/// execution then stops, as a replay that left its trace. After a failure, the run's story is
+/// over: observers hear of nothing but its end.
+pub(crate) trait Observer {
+    /// A step was taken.
+    fn on_step(&mut self, event: &StepEvent) -> Result<(), Mismatch>;
+
+    /// A thread was created (by `parent`; `None` for main).
+    fn on_spawn(
+        &mut self,
+        thread: ThreadId,
+        parent: Option<ThreadId>,
+        name: Option<&str>,
+    ) -> Result<(), Mismatch>;
+
+    /// A shared object was used for the first time.
+    fn on_object(&mut self, object: ObjectId, kind: ObjectKind) -> Result<(), Mismatch>;
+
+    /// An input was delivered.
+    fn on_input(&mut self, input: Input) -> Result<(), Mismatch>;
+
+    /// The first step at which this observer wants the whole execution
+    /// ([`Observer::at_attention`]); `u64::MAX` for never.
+    fn attention(&self) -> u64 {
+        u64::MAX
+    }
+
+    /// The attention step was reached: the observer may look at the whole execution (the
+    /// debug agent pauses here). It must change nothing the program could see.
+    fn at_attention(&mut self, execution: &mut Execution) {
+        let _ = execution;
+    }
+
+    /// A green thread is panicking (called from the panic hook, before the unwind).
+    fn on_panic(&mut self, execution: &mut Execution, message: &str, location: Option<String>) {
+        let _ = (execution, message, location);
+    }
+
+    /// The execution ended (`execution.failure()` and `execution.halt()` say how), with
+    /// every thread still in place.
+    fn on_end(&mut self, execution: &mut Execution) -> Result<(), Mismatch>;
+
+    /// Gives the observer back as `Any`, so its owner can read what it learnt.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// The set of runnable threads at a decision: a bitset over thread indices.
+#[derive(Clone, Debug, Default)]
+pub struct RunnableSet {
+    words: Vec<u64>,
+    count: usize,
+}
+
+impl RunnableSet {
+    pub(crate) fn clear(&mut self) {
+        self.words.clear();
+        self.count = 0;
+    }
+
+    /// Makes room for thread indices up to `index` (done at spawn, off the hot path).
+    pub(crate) fn reserve(&mut self, index: usize) {
+        let word = index / 64;
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn insert(&mut self, index: usize) {
+        let word = index / 64;
+        let bit = 1u64 << (index % 64);
+        if self.words[word] & bit == 0 {
+            self.words[word] |= bit;
+            self.count += 1;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn remove(&mut self, index: usize) {
+        let word = index / 64;
+        if let Some(bits) = self.words.get_mut(word) {
+            let bit = 1u64 << (index % 64);
+            if *bits & bit != 0 {
+                *bits &= !bit;
+                self.count -= 1;
+            }
+        }
+    }
+
+    /// Whether `thread` can run.
+    #[inline]
+    pub fn contains(&self, thread: ThreadId) -> bool {
+        let index = thread.index();
+        self.words
+            .get(index / 64)
+            .is_some_and(|bits| bits & (1u64 << (index % 64)) != 0)
+    }
+
+    /// How many threads can run.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no thread can run.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The runnable threads in id order.
+    pub fn iter(&self) -> impl Iterator<Item = ThreadId> + '_ {
+        self.words
+            .iter()
+            .enumerate()
+            .flat_map(|(word_index, &word)| {
+                let mut bits = word;
+                std::iter::from_fn(move || {
+                    if bits == 0 {
+                        return None;
+                    }
+                    let bit = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    Some(ThreadId::from_index(word_index * 64 + bit))
+                })
+            })
+    }
+
+    /// The `n`th runnable thread in id order (0-based), if there are more than `n`.
+    #[inline]
+    pub fn nth(&self, mut n: usize) -> Option<ThreadId> {
+        for (word_index, &word) in self.words.iter().enumerate() {
+            // Skip whole words by counting their bits only when `n` is large: with a few
+            // threads, walking the bits is cheaper than a population count.
+            if n >= 64 {
+                let ones = word.count_ones() as usize;
+                if n >= ones {
+                    n -= ones;
+                    continue;
+                }
+            }
+            let mut bits = word;
+            while bits != 0 {
+                if n == 0 {
+                    return Some(ThreadId::from_index(
+                        word_index * 64 + bits.trailing_zeros() as usize,
+                    ));
+                }
+                bits &= bits - 1;
+                n -= 1;
+            }
+        }
+        None
+    }
+
+    /// The first runnable thread after `thread` in id order, wrapping around; may be
+    /// `thread` itself when it is the only one.
+    #[inline]
+    pub fn next_after(&self, thread: ThreadId) -> Option<ThreadId> {
+        if self.count == 0 {
+            return None;
+        }
+        let start = thread.index() + 1;
+        // The common case, a few threads: one word, shifted past `thread`.
+        if let Some(&word) = self.words.get(start / 64) {
+            let above = word & (u64::MAX << (start % 64));
+            if above != 0 {
+                return Some(ThreadId::from_index(
+                    (start / 64) * 64 + above.trailing_zeros() as usize,
+                ));
+            }
+        }
+        let total_bits = self.words.len() * 64;
+        let mut index = (start / 64 + 1) * 64;
+        while index < total_bits {
+            let word = self.words[index / 64];
+            if word != 0 {
+                return Some(ThreadId::from_index(index + word.trailing_zeros() as usize));
+            }
+            index += 64;
+        }
+        self.iter().next()
+    }
+}
+
+/// What a scheduler is told at one decision.
+#[derive(Debug)]
+pub struct Decision<'a> {
+    /// The threads that can run now. Never empty.
+    pub runnable: &'a RunnableSet,
+    /// The thread that took this step (it may have just blocked or finished).
+    pub stepping: ThreadId,
+    /// The thread that took this step, when it can go on running.
+    pub current: Option<ThreadId>,
+    /// The current thread asked to let others run (`yield_now`, a spin-loop hint).
+    pub yielding: bool,
+    /// The 1-based step this decision is for.
+    pub step: u64,
+    /// Per thread index: the step each thread is paused at, which it carries out when it
+    /// runs next (see [`Decision::next_step`]).
+    pub(crate) pending: &'a [PendingStep],
+}
+
+impl Decision<'_> {
+    /// What `thread` is about to do when it runs: the operation and object of the step it
+    /// is paused at (a thread that has not run yet is about to start: [`Op::Spawn`] with no
+    /// object). `None` for a thread that does not exist.
+    ///
+    /// For a lock, a send, a receive or an atomic access, that is the access itself, so two
+    /// runnable threads' next steps race when they name one object and one of them
+    /// [writes](Op::writes).
+    pub fn next_step(&self, thread: ThreadId) -> Option<Step> {
+        self.pending.get(thread.index()).map(|pending| Step {
+            thread,
+            op: pending.op,
+            object: pending.object,
+        })
+    }
+}
+
+/// The step a thread is paused at.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PendingStep {
+    pub(crate) op: Op,
+    pub(crate) object: Option<ObjectId>,
+}
+
+impl PendingStep {
+    /// A thread that has not run yet.
+    pub(crate) const START: PendingStep = PendingStep {
+        op: Op::Spawn,
+        object: None,
+    };
+}

@@ -128,8 +128,8 @@ struct AgentObserver {
 }
 
 impl Observer for AgentObserver {
-    fn on_step(&mut self, _event: &StepEvent) -> Result<(), Mismatch> {
-        Ok(())
+    fn on_step(&mut self, _event: &StepEvent) -> bool {
+        true
     }
 
     fn on_spawn(

@@ -351,10 +351,10 @@ impl Recorder {
 /// The recorder hears everything and expects nothing: it never finds a mismatch.
 impl Observer for Recorder {
     #[inline]
-    fn on_step(&mut self, event: &StepEvent) -> Result<(), Mismatch> {
+    fn on_step(&mut self, event: &StepEvent) -> bool {
         let (op, object) = wire_op(event.step.op, event.step.object);
         self.step(event.step.thread.index() as u32, op, object, event.location);
-        Ok(())
+        true
     }
 
     fn on_spawn(

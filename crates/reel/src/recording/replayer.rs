@@ -216,9 +216,9 @@ fn describe_event(trace: &Trace, event: &Event, threads_seen: usize) -> String {
 
 impl Observer for ReplayChecker {
     #[inline]
-    fn on_step(&mut self, event: &StepEvent) -> Result<(), Mismatch> {
+    fn on_step(&mut self, event: &StepEvent) -> bool {
         let Some(Event::Step(recorded)) = self.current() else {
-            return Err(self.mismatch());
+            return false;
         };
         let recorded = *recorded;
         let (op, object) = wire_op(event.step.op, event.step.object);
@@ -226,7 +226,7 @@ impl Observer for ReplayChecker {
             || recorded.op != op
             || recorded.object != object
         {
-            return Err(self.mismatch());
+            return false;
         }
         let location = event.location;
         let address = location as *const StdLocation as usize;
@@ -242,7 +242,11 @@ impl Observer for ReplayChecker {
         }
         self.cursor += 1;
         self.matched_steps += 1;
-        Ok(())
+        true
+    }
+
+    fn step_mismatch(&self) -> Mismatch {
+        self.mismatch()
     }
 
     fn on_spawn(

@@ -218,8 +218,14 @@ pub(crate) struct StepEvent {
 /// execution then stops, as a replay that left its trace. After a failure, the run's story is
 /// over: observers hear of nothing but its end.
 pub(crate) trait Observer {
-    /// A step was taken.
-    fn on_step(&mut self, event: &StepEvent) -> Result<(), Mismatch>;
+    /// A step was taken. Returns whether it is what the observer expected; when it is
+    /// not, [`Observer::step_mismatch`] says what was (the hot path returns a flag only).
+    fn on_step(&mut self, event: &StepEvent) -> bool;
+
+    /// What the observer expected instead of the step it just refused.
+    fn step_mismatch(&self) -> Mismatch {
+        Mismatch::Expected("another step".to_owned())
+    }
 
     /// A thread was created (by `parent`; `None` for main).
     fn on_spawn(

@@ -13,8 +13,12 @@ use std::num::NonZeroU64;
 pub struct ThreadId(u32);
 
 impl ThreadId {
+    /// The id of thread `index`: spawning checks that an execution has fewer than 2^32
+    /// threads, so the hot path only converts.
+    #[inline(always)]
     pub(crate) fn from_index(index: usize) -> ThreadId {
-        ThreadId(u32::try_from(index).expect("fewer than 2^32 threads in one execution"))
+        debug_assert!(u32::try_from(index).is_ok(), "fewer than 2^32 threads");
+        ThreadId(index as u32)
     }
 
     /// The thread's index in its execution: 0 for main, then 1, 2, ... in spawn order.
@@ -46,8 +50,12 @@ impl fmt::Display for ThreadId {
 pub struct ObjectId(u32);
 
 impl ObjectId {
+    /// The id of object `index`: registering checks that an execution has fewer than 2^24
+    /// objects, so the hot path only converts.
+    #[inline(always)]
     pub(crate) fn from_index(index: usize) -> ObjectId {
-        ObjectId(u32::try_from(index).expect("fewer than 2^32 objects in one execution"))
+        debug_assert!(u32::try_from(index).is_ok(), "fewer than 2^32 objects");
+        ObjectId(index as u32)
     }
 
     /// The object's index in its execution, in order of first use.

@@ -221,14 +221,15 @@ impl Execution {
             },
             location,
         };
-        let mut mismatch = None;
-        for observer in &mut self.observers {
-            if let Err(found) = observer.on_step(&event) {
-                mismatch = Some(found);
+        let mut refused = None;
+        for (index, observer) in self.observers.iter_mut().enumerate() {
+            if !observer.on_step(&event) {
+                refused = Some(index);
                 break;
             }
         }
-        if let Some(mismatch) = mismatch {
+        if let Some(index) = refused {
+            let mismatch = self.observers[index].step_mismatch();
             self.step_mismatch(mismatch, op, object, location);
         } else if self.step >= self.attention {
             self.attend();

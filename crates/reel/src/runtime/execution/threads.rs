@@ -116,6 +116,10 @@ impl Execution {
         spawned_at: Location_,
     ) -> usize {
         let index = self.threads.len();
+        assert!(
+            u32::try_from(index).is_ok(),
+            "reel: more than 2^32 threads in one execution"
+        );
         let parent = (index > 0).then_some(self.current);
         if !self.observers.is_empty() && !self.quiet {
             self.tell_spawn(index, parent, name.as_deref());

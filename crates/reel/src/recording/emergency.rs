@@ -74,6 +74,7 @@ use std::sync::{Once, OnceLock};
 use reel_trace::ChunkEncoder;
 
 use super::recorder::LocationInterner;
+use crate::runtime::signals;
 
 /// Where a handler writes.
 enum Destination {
@@ -651,52 +652,44 @@ fn flush_signal_candidates() -> impl Iterator<Item = libc::c_int> {
 pub(crate) fn install() {
     INSTALL.call_once(|| {
         // A stack overflow aborts from the runtime's own handler: it flushes through this.
-        crate::runtime::signals::set_fatal_flush(flush_all);
-        // SAFETY: sigaction gets zeroed, then filled, structs and valid pointers; the
-        // handlers installed are async-signal-safe (see `flush_all`); atexit and
-        // pthread_atfork register functions with no preconditions.
+        signals::set_fatal_flush(flush_all);
+        // The handlers installed are async-signal-safe (see `flush_all`).
+        for signal in flush_signal_candidates() {
+            if signals::disposition(signal)
+                .is_none_or(|current| current.sa_sigaction != libc::SIG_DFL)
+            {
+                continue; // Someone else's.
+            }
+            let mut mask = signals::empty_set();
+            for fatal in FATAL_SIGNALS {
+                // SAFETY: `mask` is an initialised set and `fatal` a valid signal.
+                unsafe { libc::sigaddset(&mut mask, fatal) };
+            }
+            let flags = libc::SA_RESTART | libc::SA_ONSTACK;
+            if signals::install(signal, flush_request_handler, flags, mask).is_some() {
+                FLUSH_SIGNAL.store(signal, Ordering::Release);
+                break;
+            }
+        }
+        let mask = async_signals();
+        for (index, &signal) in FATAL_SIGNALS.iter().enumerate() {
+            let Some(old) = signals::disposition(signal) else {
+                continue;
+            };
+            if old.sa_sigaction == libc::SIG_IGN {
+                // Ignored (nohup, a shell's background job): it stays so.
+                let _ = PREVIOUS[index].set(old);
+                continue;
+            }
+            // On the alternate stack: a green thread's stack may be small. Interrupted calls
+            // restart as they did for the handler installed before, if any.
+            let flags = libc::SA_ONSTACK | (old.sa_flags & libc::SA_RESTART);
+            if let Some(old) = signals::install(signal, fatal_handler, flags, mask) {
+                let _ = PREVIOUS[index].set(old);
+            }
+        }
+        // SAFETY: atexit and pthread_atfork register functions with no preconditions.
         unsafe {
-            for signal in flush_signal_candidates() {
-                let mut current: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, std::ptr::null(), &mut current) != 0
-                    || current.sa_sigaction != libc::SIG_DFL
-                {
-                    continue; // Someone else's.
-                }
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = flush_request_handler as *const () as usize;
-                action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut action.sa_mask);
-                for fatal in FATAL_SIGNALS {
-                    libc::sigaddset(&mut action.sa_mask, fatal);
-                }
-                if libc::sigaction(signal, &action, std::ptr::null_mut()) == 0 {
-                    FLUSH_SIGNAL.store(signal, Ordering::Release);
-                    break;
-                }
-            }
-            let mask = async_signals();
-            for (index, &signal) in FATAL_SIGNALS.iter().enumerate() {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
-                    continue;
-                }
-                if old.sa_sigaction == libc::SIG_IGN {
-                    // Ignored (nohup, a shell's background job): it stays so.
-                    let _ = PREVIOUS[index].set(old);
-                    continue;
-                }
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = fatal_handler as *const () as usize;
-                // On the alternate stack: a green thread's stack may be small. Interrupted
-                // calls restart as they did for the handler installed before, if any.
-                action.sa_flags =
-                    libc::SA_SIGINFO | libc::SA_ONSTACK | (old.sa_flags & libc::SA_RESTART);
-                action.sa_mask = mask;
-                if libc::sigaction(signal, &action, &mut old) == 0 {
-                    let _ = PREVIOUS[index].set(old);
-                }
-            }
             libc::atexit(at_exit);
             libc::pthread_atfork(None, None, Some(after_fork_in_child));
         }
@@ -738,33 +731,19 @@ extern "C" fn fatal_handler(
         Some(old) if old.sa_sigaction == libc::SIG_IGN => {}
         // A handler installed before decides; if it returns, the process goes on, and so do
         // the recordings: nothing is flushed.
-        Some(old) if old.sa_sigaction != libc::SIG_DFL => {
-            if old.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this
-                // signature.
-                let previous: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(old.sa_sigaction) };
-                previous(signal, info, context);
-            } else {
-                // SAFETY: a handler installed without SA_SIGINFO takes the signal number.
-                let previous: extern "C" fn(libc::c_int) =
-                    unsafe { std::mem::transmute(old.sa_sigaction) };
-                previous(signal);
-            }
+        Some(old) if signals::is_handler(old) => {
+            signals::call_previous(old, signal, info, context);
         }
         _ => {
             // The default action ends the process: flush, then restore it and raise the
             // signal again, so the process ends as it would have (with the right status, and
             // a core dump where due).
             flush_all();
-            // SAFETY: a zeroed sigaction with SIG_DFL is a valid argument; sigaction,
-            // sigprocmask and raise are async-signal-safe.
+            signals::restore_default(signal);
+            let mut unblock = signals::empty_set();
+            // SAFETY: sigaddset, sigprocmask and raise are async-signal-safe and get valid
+            // arguments.
             unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(signal, &action, std::ptr::null_mut());
-                let mut unblock: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut unblock);
                 libc::sigaddset(&mut unblock, signal);
                 libc::sigprocmask(libc::SIG_UNBLOCK, &unblock, std::ptr::null_mut());
                 libc::raise(signal);

@@ -16,6 +16,8 @@
 use std::cell::Cell;
 use std::sync::{Once, OnceLock};
 
+use super::signals;
+
 /// What the signal handler needs to know about the green thread now running.
 #[derive(Clone, Copy)]
 pub(crate) struct RunningStack {
@@ -93,16 +95,10 @@ pub(crate) fn install() {
             (libc::SIGSEGV, &PREVIOUS_SEGV),
             (libc::SIGBUS, &PREVIOUS_BUS),
         ] {
-            // SAFETY: sigaction gets a zeroed, then filled, struct and a valid out pointer.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = handler as *const () as usize;
-                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut action.sa_mask);
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, &action, &mut old) == 0 {
-                    let _ = previous.set(old);
-                }
+            let installed =
+                signals::install(signal, handler, libc::SA_ONSTACK, signals::empty_set());
+            if let Some(old) = installed {
+                let _ = previous.set(old);
             }
         }
     });
@@ -305,14 +301,14 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         unsafe { libc::write(2, buffer.as_ptr().cast(), len) };
         // What was recorded goes to disk before the process ends (async-signal-safe too):
         // this thread's recording, and the other threads'.
-        super::signals::run_fatal_flush();
+        signals::run_fatal_flush();
         // SAFETY: abort(3) is async-signal-safe.
         unsafe { libc::abort() };
     }
     // A fault that is not ours usually ends the process too (Rust's own handler restores the
     // default action for it): flush first. A handler installed before that recovers from
     // the fault (rare) leaves the recordings flushed, and they write nothing more.
-    super::signals::run_fatal_flush();
+    signals::run_fatal_flush();
     chain(signal, info, context);
 }
 
@@ -324,32 +320,9 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
         PREVIOUS_BUS.get()
     };
     match previous {
-        Some(&old) if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN => {
-            if old.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the previous handler was installed with SA_SIGINFO, so this is its
-                // three-argument signature.
-                let previous_handler: extern "C" fn(
-                    libc::c_int,
-                    *mut libc::siginfo_t,
-                    *mut libc::c_void,
-                ) = unsafe { std::mem::transmute(old.sa_sigaction) };
-                previous_handler(signal, info, context);
-            } else {
-                // SAFETY: without SA_SIGINFO the handler takes only the signal number.
-                let previous_handler: extern "C" fn(libc::c_int) =
-                    unsafe { std::mem::transmute(old.sa_sigaction) };
-                previous_handler(signal);
-            }
-        }
-        _ => {
-            // Restore the default action and return: the faulting instruction runs again and
-            // the kernel delivers the signal with its default effect (a core dump).
-            // SAFETY: a zeroed sigaction with SIG_DFL is a valid argument.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(signal, &action, std::ptr::null_mut());
-            }
-        }
+        Some(old) if signals::is_handler(old) => signals::call_previous(old, signal, info, context),
+        // Restore the default action and return: the faulting instruction runs again and the
+        // kernel delivers the signal with its default effect (a core dump).
+        _ => signals::restore_default(signal),
     }
 }

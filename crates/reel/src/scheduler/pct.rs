@@ -91,6 +91,7 @@ impl Scheduler for PctScheduler {
         self.step_estimate = self.step_estimate.max(steps);
     }
 
+    #[inline]
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId {
         // A change point lowers the thread that took the step, even if it just blocked: its
         // priority counts again when it is woken.

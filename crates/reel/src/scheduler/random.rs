@@ -29,6 +29,7 @@ impl Scheduler for RandomScheduler {
         self.rng = Pcg64Mcg::seed_from_u64(mix_seed(self.seed, iteration));
     }
 
+    #[inline]
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId {
         let count = decision.runnable.len();
         if count == 1 {

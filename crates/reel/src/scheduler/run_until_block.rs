@@ -28,6 +28,7 @@ impl Scheduler for RunUntilBlock {
         true
     }
 
+    #[inline]
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId {
         let next = match decision.current {
             Some(current) if !decision.yielding => current,

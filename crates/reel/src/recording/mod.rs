@@ -18,8 +18,20 @@ use crate::runtime::vocabulary::{Blocker, ObjectId, ObjectKind, Op};
 /// The one table between the runtime's vocabulary and the trace's.
 #[inline]
 pub(crate) fn wire_op(op: Op, object: Option<ObjectId>) -> (OpKind, Option<u32>) {
-    let object = object.map(|object| object.index() as u32);
-    let kind = match op {
+    let kind = wire_kind(op);
+    let object = match op {
+        // A join waits for a thread, which the trace names where an object goes.
+        Op::Block(Blocker::Join(thread)) => Some(thread.index() as u32),
+        _ => object.map(|object| object.index() as u32),
+    };
+    (kind, object)
+}
+
+/// The operation kind of a step: constants only, so that the match compiles to a table
+/// lookup rather than a jump on the recording's hot path.
+#[inline]
+fn wire_kind(op: Op) -> OpKind {
+    match op {
         Op::Spawn => OpKind::Spawn,
         Op::Join => OpKind::Join,
         Op::Exit => OpKind::Exit,
@@ -43,23 +55,18 @@ pub(crate) fn wire_op(op: Op, object: Option<ObjectId>) -> (OpKind, Option<u32>)
         Op::AtomicStore => OpKind::AtomicStore,
         Op::AtomicUpdate => OpKind::AtomicUpdate,
         Op::Fence => OpKind::Fence,
-        Op::Block(blocker) => {
-            return match blocker {
-                Blocker::Lock(_) => (OpKind::BlockLock, object),
-                Blocker::ReadLock(_) => (OpKind::BlockRead, object),
-                Blocker::WriteLock(_) => (OpKind::BlockWrite, object),
-                Blocker::Condvar(_) => (OpKind::BlockCondvar, object),
-                Blocker::Join(thread) => (OpKind::BlockJoin, Some(thread.index() as u32)),
-                Blocker::Recv(_) => (OpKind::BlockRecv, object),
-                Blocker::Send(_) => (OpKind::BlockSend, object),
-                Blocker::Barrier(_) => (OpKind::BlockBarrier, object),
-                Blocker::Once(_) => (OpKind::BlockOnce, object),
-                Blocker::Park => (OpKind::BlockPark, None),
-                Blocker::Sleep => (OpKind::BlockSleep, None),
-            };
-        }
-    };
-    (kind, object)
+        Op::Block(Blocker::Lock(_)) => OpKind::BlockLock,
+        Op::Block(Blocker::ReadLock(_)) => OpKind::BlockRead,
+        Op::Block(Blocker::WriteLock(_)) => OpKind::BlockWrite,
+        Op::Block(Blocker::Condvar(_)) => OpKind::BlockCondvar,
+        Op::Block(Blocker::Join(_)) => OpKind::BlockJoin,
+        Op::Block(Blocker::Recv(_)) => OpKind::BlockRecv,
+        Op::Block(Blocker::Send(_)) => OpKind::BlockSend,
+        Op::Block(Blocker::Barrier(_)) => OpKind::BlockBarrier,
+        Op::Block(Blocker::Once(_)) => OpKind::BlockOnce,
+        Op::Block(Blocker::Park) => OpKind::BlockPark,
+        Op::Block(Blocker::Sleep) => OpKind::BlockSleep,
+    }
 }
 
 /// The trace's name for an object kind.

@@ -141,3 +141,39 @@ pub(crate) fn same_outcome(recorded: &Outcome, replayed: &Outcome) -> bool {
         && recorded.message == replayed.message
         && recorded.cycle == replayed.cycle
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime and the trace each name object kinds in their own vocabulary; reports
+    /// and traces must still spell them alike.
+    #[test]
+    fn object_kinds_are_spelt_alike_in_reports_and_traces() {
+        for kind in [
+            ObjectKind::Mutex,
+            ObjectKind::RwLock,
+            ObjectKind::Condvar,
+            ObjectKind::Barrier,
+            ObjectKind::Once,
+            ObjectKind::Channel,
+            ObjectKind::Atomic,
+        ] {
+            assert_eq!(kind.name(), wire_object(kind).name());
+        }
+    }
+
+    /// A join's block names the thread joined where the trace puts an object.
+    #[test]
+    fn a_join_names_its_thread() {
+        use crate::runtime::vocabulary::ThreadId;
+        let join = Op::Block(Blocker::Join(ThreadId::from_index(3)));
+        assert_eq!(wire_op(join, None), (OpKind::BlockJoin, Some(3)));
+        let lock = Op::Block(Blocker::Lock(ObjectId::from_index(2)));
+        assert_eq!(
+            wire_op(lock, Some(ObjectId::from_index(2))),
+            (OpKind::BlockLock, Some(2))
+        );
+        assert_eq!(wire_op(Op::Yield, None), (OpKind::Yield, None));
+    }
+}

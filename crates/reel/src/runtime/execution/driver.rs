@@ -90,13 +90,6 @@ pub(crate) fn run_execution(
         completed_once: false,
         end_notes: Vec::new(),
     });
-    if attention == 0 {
-        cell.borrow_mut().with_observers(|observer, execution| {
-            if observer.attention() == 0 {
-                observer.at_attention(execution);
-            }
-        });
-    }
     CURRENT.with(|current| current.set(&cell));
     // Clear CURRENT even if the loop below panics (a runtime bug), so the dangling pointer
     // is never seen.

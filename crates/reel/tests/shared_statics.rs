@@ -210,3 +210,125 @@ fn two_explorations_of_one_static_lock_each_find_the_bug() {
         assert!(failure.message.contains("an update was lost"), "{report}");
     }
 }
+
+static FIRST: Mutex<u32> = Mutex::new(0);
+static SECOND: Mutex<u32> = Mutex::new(0);
+
+/// Each execution takes the two statics in one order, but its two threads interleave: one
+/// execution may hold FIRST's data while the other holds SECOND's and each waits for the
+/// other's. That is found at once and ends one execution with a message that says what it
+/// is (it is not a deadlock of the program); it never hangs.
+#[test]
+fn executions_that_wait_for_each_others_statics_are_told_so_at_once() {
+    let started = std::time::Instant::now();
+    let reports = on_two_kernel_threads(|index, _meet| {
+        Checker::new()
+            .seed(index as u64)
+            .iterations(2_000)
+            .record(false)
+            .run(|| {
+                let nested = thread::spawn(|| {
+                    let first = FIRST.lock().unwrap();
+                    let second = SECOND.lock().unwrap();
+                    drop(second);
+                    drop(first);
+                });
+                {
+                    let _second = SECOND.lock().unwrap();
+                    thread::yield_now();
+                }
+                drop(FIRST.lock().unwrap());
+                nested.join().unwrap();
+            })
+    });
+    for report in &reports {
+        if let Some(failure) = &report.failure {
+            assert_eq!(failure.kind, FailureKind::Panic, "{report}");
+            assert!(
+                failure.message.contains("not a deadlock of the program"),
+                "{report}"
+            );
+        }
+    }
+    // The execution that closed the cycle ended; the other one went on to its end.
+    assert!(
+        reports.iter().filter(|report| report.found()).count() <= 1,
+        "{reports:?}"
+    );
+    assert!(
+        reports
+            .iter()
+            .any(|report| report.iterations == 2_000 && !report.found()),
+        "{reports:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// A primitive that an execution shared with another running one is known to it by a
+/// serial number, not by where it lives: a new primitive at the freed one's address is a new
+/// object.
+#[test]
+fn a_new_primitive_where_a_shared_one_was_is_a_new_object() {
+    let (to_second, from_first) = std::sync::mpsc::channel::<std::sync::Arc<Mutex<u32>>>();
+    let first_used = KernelBarrier::new(2);
+    let second_used = KernelBarrier::new(2);
+    let first_dropped = KernelBarrier::new(2);
+    let (first_used, second_used, first_dropped) = (&first_used, &second_used, &first_dropped);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            reel::run(move || {
+                let shared = std::sync::Arc::new(Mutex::new(0u32));
+                drop(shared.lock().unwrap());
+                to_second.send(shared.clone()).unwrap();
+                first_used.wait();
+                second_used.wait();
+                drop(shared);
+                first_dropped.wait();
+            })
+        });
+        let second = scope.spawn(move || {
+            let old = from_first.recv().unwrap();
+            reel::run(move || {
+                first_used.wait();
+                // Used while the first runtime runs: the shared path. Poisoned here.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let _guard = old.lock().unwrap();
+                    panic!("poison it");
+                }));
+                assert!(old.is_poisoned());
+                second_used.wait();
+                first_dropped.wait();
+                drop(old);
+                // Likely at the same address as the one just freed.
+                let fresh = std::sync::Arc::new(Mutex::new(7u32));
+                fresh.lock().is_err()
+            })
+        });
+        assert!(
+            !second.join().unwrap(),
+            "a fresh Mutex was taken for the freed one and is poisoned"
+        );
+    });
+}
+
+static ABANDONED: Mutex<u32> = Mutex::new(0);
+
+/// An execution that ends with a guard held by an abandoned thread: the next execution on
+/// the same kernel thread, and one on another, take the data over.
+#[test]
+fn an_abandoned_guard_is_taken_over() {
+    reel::run(|| {
+        thread::spawn(|| {
+            let _guard = ABANDONED.lock().unwrap();
+            thread::park(); // Never unparked: abandoned holding the guard.
+        });
+        thread::yield_now();
+    });
+    assert_eq!(reel::run(|| *ABANDONED.lock().unwrap()), 0);
+    let other = std::thread::spawn(|| reel::run(|| *ABANDONED.lock().unwrap()));
+    assert_eq!(other.join().unwrap(), 0);
+}

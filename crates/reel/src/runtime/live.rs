@@ -63,6 +63,7 @@ impl LiveExecution {
 impl Drop for LiveExecution {
     fn drop(&mut self) {
         if let Some(slot) = self.slot {
+            WAITS_FOR[slot].store(0, Ordering::SeqCst);
             LIVE[slot].store(0, Ordering::Release);
         }
     }
@@ -76,9 +77,48 @@ pub(crate) fn is_running(generation: u64) -> bool {
             .any(|slot| slot.load(Ordering::Acquire) == generation)
 }
 
-/// How long an execution waits for a primitive's data that an execution on another kernel
-/// thread holds before it says why it is stuck.
-const DATA_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// What each live execution's kernel thread waits for: the generation holding the data it
+/// wants, by the execution's slot in `LIVE`; 0 when it waits for nothing.
+static WAITS_FOR: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+/// The slot in `LIVE` of a running generation.
+fn slot_of(generation: u64) -> Option<usize> {
+    LIVE[..SLOTS_USED.load(Ordering::Acquire)]
+        .iter()
+        .position(|slot| slot.load(Ordering::Acquire) == generation)
+}
+
+/// Whether following what `holder` waits for, and what that one waits for, comes back to
+/// `generation` (the executions on the way can never go on), and `generation` is the
+/// youngest of them: the one to give up, so that exactly one does.
+fn must_give_up(generation: u64, holder: u64) -> bool {
+    let mut next = holder;
+    let mut youngest = generation;
+    for _ in 0..SLOTS {
+        if next == generation {
+            return youngest == generation;
+        }
+        youngest = youngest.max(next);
+        let Some(slot) = slot_of(next) else {
+            return false;
+        };
+        next = WAITS_FOR[slot].load(Ordering::SeqCst);
+        if next == 0 {
+            return false;
+        }
+    }
+    false
+}
+
+/// Source of the serial numbers that name a primitive on the shared path (never 0).
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// A serial number for a primitive, unique in the process: what an execution that shares
+/// the primitive with another running one keys its own object id by (an address could be
+/// reused by a new primitive once the old one is dropped).
+pub(crate) fn new_serial() -> u64 {
+    NEXT_SERIAL.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Exclusion between executions running at once on different kernel threads, for the data
 /// of a primitive they share (a `static Mutex<T>`'s `T`). Each execution explores the
@@ -88,6 +128,12 @@ const DATA_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// guard goes; another execution's thread that wants the data meanwhile waits, on its kernel
 /// thread, for that execution to release it or to end (an execution that ended abandoned
 /// its threads, which never touch the data again, so its hold is void).
+///
+/// Waiting blocks the waiting execution's kernel thread, so its other green threads cannot
+/// run meanwhile: two executions that each hold a datum the other wants (which happens even
+/// when the program nests its statics in one order, since each execution's threads run in
+/// their own order) would wait forever. That cycle is found at once (`WAITS_FOR`) and ends
+/// the youngest execution in it with a panic that says so; the others go on.
 #[derive(Debug, Default)]
 pub(crate) struct DataLock {
     /// The generation holding the data; 0 when free.
@@ -104,58 +150,88 @@ impl DataLock {
         }
     }
 
-    /// Takes the data for the execution of `generation` (once more, if it holds it already).
+    /// Takes the data for the execution of `generation` (once more, if it holds it already),
+    /// waiting while another running execution holds it.
     #[inline]
     pub(crate) fn acquire(&self, generation: u64) {
+        if let Err(holder) = self.try_acquire(generation) {
+            self.acquire_contended(generation, holder);
+        }
+    }
+
+    /// Takes the data for the execution of `generation` if no other running execution holds
+    /// it; `Err` with the one that does.
+    #[inline]
+    pub(crate) fn try_acquire(&self, generation: u64) -> Result<(), u64> {
         match self
             .holder
             .compare_exchange(0, generation, Ordering::Acquire, Ordering::Relaxed)
         {
-            Ok(_) => self.guards.store(1, Ordering::Relaxed),
+            Ok(_) => {
+                self.guards.store(1, Ordering::Relaxed);
+                Ok(())
+            }
             Err(holder) if holder == generation => {
                 let guards = self.guards.load(Ordering::Relaxed);
                 self.guards.store(guards + 1, Ordering::Relaxed);
+                Ok(())
             }
-            Err(holder) => self.acquire_contended(generation, holder),
+            Err(holder) if !is_running(holder) => self.take_over(generation, holder),
+            Err(holder) => Err(holder),
+        }
+    }
+
+    /// The holder ended: its hold is void.
+    #[cold]
+    fn take_over(&self, generation: u64, holder: u64) -> Result<(), u64> {
+        match self
+            .holder
+            .compare_exchange(holder, generation, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => {
+                self.guards.store(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(now) => Err(now),
         }
     }
 
     #[cold]
     #[inline(never)]
     fn acquire_contended(&self, generation: u64, mut holder: u64) {
-        let started = std::time::Instant::now();
+        let my_slot = slot_of(generation);
+        let mut spins = 0u32;
         loop {
-            // A holder that ended abandoned its guards: its hold is void.
-            let expected = if holder == 0 || !is_running(holder) {
-                holder
-            } else {
-                assert!(
-                    started.elapsed() < DATA_WAIT_LIMIT,
-                    "reel: a primitive shared by two executions running at once on two kernel \
-                     threads (a `static`) has been held by the other one for {} s: do they \
-                     lock shared statics in opposite orders? Run them one after the other \
-                     (--test-threads=1, or Checker::jobs(1))",
-                    DATA_WAIT_LIMIT.as_secs()
-                );
-                std::thread::yield_now();
-                holder = self.holder.load(Ordering::Relaxed);
-                continue;
-            };
-            match self.holder.compare_exchange(
-                expected,
-                generation,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    self.guards.store(1, Ordering::Relaxed);
-                    return;
+            if let Some(slot) = my_slot {
+                WAITS_FOR[slot].store(holder, Ordering::SeqCst);
+                if must_give_up(generation, holder) {
+                    WAITS_FOR[slot].store(0, Ordering::SeqCst);
+                    panic!(
+                        "reel: two executions running at once on two kernel threads each hold \
+                         the data of a primitive they share (a `static`) that the other waits \
+                         for, and a waiting execution holds its whole kernel thread: neither can \
+                         go on. This is not a deadlock of the program (each execution alone may \
+                         be fine) but of running them side by side: explore them one after the \
+                         other (--test-threads=1), or give each its own primitives"
+                    );
                 }
+            }
+            match self.try_acquire(generation) {
+                Ok(()) => break,
                 Err(now) => holder = now,
             }
+            // Spin briefly, then sleep: the holder's kernel thread needs the CPU.
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+        if let Some(slot) = my_slot {
+            WAITS_FOR[slot].store(0, Ordering::SeqCst);
         }
     }
-
     /// Gives back one guard of the execution of `generation`.
     #[inline]
     pub(crate) fn release(&self, generation: u64) {

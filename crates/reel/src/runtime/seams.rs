@@ -430,7 +430,10 @@ impl Decision<'_> {
     ///
     /// For a lock, a send, a receive or an atomic access, that is the access itself, so two
     /// runnable threads' next steps race when they name one object and one of them
-    /// [writes](Op::writes).
+    /// [writes](Op::writes). An unlock is the exception: its effect comes before its step
+    /// (the lock is already released when the thread pauses there), so a thread paused at
+    /// an unlock races with nothing on that object. A spawn's step is the parent's; the
+    /// child, not started yet, shows [`Op::Spawn`] too.
     pub fn next_step(&self, thread: ThreadId) -> Option<Step> {
         self.pending.get(thread.index()).map(|pending| Step {
             thread,

@@ -8,27 +8,27 @@
 //!
 //! Everything a handler calls here is async-signal-safe.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// A handler with `SA_SIGINFO`'s three arguments.
 pub(crate) type Handler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
 
-/// The registered flush, as a function pointer's address; 0 for none.
-static FATAL_FLUSH: AtomicUsize = AtomicUsize::new(0);
+/// The registered flush, as a function pointer; null for none.
+static FATAL_FLUSH: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Registers what to run before the process dies of a fault (the recording's emergency
 /// flush). It must be async-signal-safe.
 pub(crate) fn set_fatal_flush(flush: fn()) {
-    FATAL_FLUSH.store(flush as usize, Ordering::Release);
+    FATAL_FLUSH.store(flush as *mut (), Ordering::Release);
 }
 
 /// Runs the registered flush, if any. Async-signal-safe.
 pub(crate) fn run_fatal_flush() {
-    let address = FATAL_FLUSH.load(Ordering::Acquire);
-    if address != 0 {
-        // SAFETY: the only non-zero value ever stored is a `fn()` cast to usize above, and
-        // a function pointer stays valid for the whole program.
-        let flush: fn() = unsafe { std::mem::transmute::<usize, fn()>(address) };
+    let pointer = FATAL_FLUSH.load(Ordering::Acquire);
+    if !pointer.is_null() {
+        // SAFETY: the only non-null value ever stored is a `fn()` cast to a pointer above,
+        // and a function pointer stays valid for the whole program.
+        let flush: fn() = unsafe { std::mem::transmute::<*mut (), fn()>(pointer) };
         flush();
     }
 }

@@ -83,7 +83,16 @@ impl<T: ?Sized> Mutex<T> {
         let Some((poisoned, generation)) = acquired else {
             return Err(TryLockError::WouldBlock);
         };
-        self.data_lock.acquire(generation);
+        if self.data_lock.try_acquire(generation).is_err() {
+            // Another execution on another kernel thread has the data now: as busy as a
+            // lock held here.
+            execution::with(|execution| {
+                let state = &mut execution.objects[object];
+                state.owner = None;
+                state.owner_location = None;
+            });
+            return Err(TryLockError::WouldBlock);
+        }
         super::poison_result(poisoned, self.new_guard(location)).map_err(TryLockError::from)
     }
 

@@ -165,7 +165,7 @@ impl<T: ?Sized> RwLock<T> {
         &self,
         mode: Mode,
         location: &'static std::panic::Location<'static>,
-    ) -> (ObjectId, Attempt) {
+    ) -> (ObjectId, Attempt, u64) {
         execution::with(|execution| {
             let object = self.object.id(execution, ObjectKind::RwLock);
             let current = execution.current;
@@ -189,10 +189,7 @@ impl<T: ?Sized> RwLock<T> {
                 }
                 Mode::Read | Mode::Write => Attempt::Busy,
             };
-            if let Attempt::Acquired = attempt {
-                self.data_lock.acquire(execution.generation);
-            }
-            (object, attempt)
+            (object, attempt, execution.generation)
         })
     }
 
@@ -200,8 +197,11 @@ impl<T: ?Sized> RwLock<T> {
         execution::object_point(&self.object, ObjectKind::RwLock, Self::op(mode), location);
         loop {
             match self.attempt(mode, location) {
-                (_, Attempt::Acquired) => return,
-                (object, Attempt::Reentrant) => {
+                (_, Attempt::Acquired, generation) => {
+                    self.data_lock.acquire(generation);
+                    return;
+                }
+                (object, Attempt::Reentrant, _) => {
                     let what = if mode == Mode::Read {
                         "read-lock"
                     } else {
@@ -209,7 +209,7 @@ impl<T: ?Sized> RwLock<T> {
                     };
                     super::fail_reentrant(object, what, location)
                 }
-                (object, Attempt::Busy) => {
+                (object, Attempt::Busy, _) => {
                     execution::with(|execution| execution.enqueue_current(object));
                     let blocker = if mode == Mode::Read {
                         Blocker::ReadLock(object)
@@ -224,7 +224,32 @@ impl<T: ?Sized> RwLock<T> {
 
     fn try_lock(&self, mode: Mode, location: &'static std::panic::Location<'static>) -> bool {
         execution::object_point(&self.object, ObjectKind::RwLock, Self::op(mode), location);
-        matches!(self.attempt(mode, location), (_, Attempt::Acquired))
+        let (object, Attempt::Acquired, generation) = self.attempt(mode, location) else {
+            return false;
+        };
+        if self.data_lock.try_acquire(generation).is_ok() {
+            return true;
+        }
+        // Another execution on another kernel thread has the data now: as busy as a lock
+        // held here.
+        execution::with(|execution| {
+            let current = execution.current;
+            let state = &mut execution.objects[object];
+            match mode {
+                Mode::Read => {
+                    if let Some(position) =
+                        state.readers.iter().position(|&reader| reader == current)
+                    {
+                        state.readers.swap_remove(position);
+                    }
+                }
+                Mode::Write => {
+                    state.owner = None;
+                    state.owner_location = None;
+                }
+            }
+        });
+        false
     }
 
     fn unlock(&self, mode: Mode, location: &'static std::panic::Location<'static>) {

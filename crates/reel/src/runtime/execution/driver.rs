@@ -226,7 +226,7 @@ struct Buffers {
     threads: Vec<super::ThreadSlot>,
     pending: Vec<PendingStep>,
     objects: Vec<ObjectState>,
-    shared_objects: Vec<(usize, super::ObjectId)>,
+    shared_objects: Vec<(u64, super::ObjectId)>,
     /// Objects of earlier executions, emptied, whose queues can be reused.
     spare_objects: Vec<ObjectState>,
     /// Emptied coroutine boxes of earlier threads, for the threads to come.

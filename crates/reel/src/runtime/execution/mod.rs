@@ -101,8 +101,8 @@ pub(crate) struct Execution {
     runnable: RunnableSet,
     pub(crate) objects: Vec<ObjectState>,
     /// Objects this execution uses whose cell another execution, running at the same time
-    /// on another kernel thread, holds: by the cell's address.
-    shared_objects: Vec<(usize, ObjectId)>,
+    /// on another kernel thread, holds: by the primitive's serial number.
+    shared_objects: Vec<(u64, ObjectId)>,
     /// See `Buffers::spare_objects`.
     spare_objects: Vec<ObjectState>,
     /// See `Buffers::spare_coroutines`.
@@ -213,19 +213,43 @@ impl Execution {
 
     /// Calls `f` with each observer and the execution itself (observers are taken out for
     /// the call, so that they may look at the whole execution). Off the hot path.
+    ///
+    /// An observer that panics (the debug agent, say) leaves the others in place: they are
+    /// put back as the panic unwinds.
     #[cold]
     fn with_observers(&mut self, mut f: impl FnMut(&mut dyn Observer, &mut Execution)) {
-        let mut observers = std::mem::take(&mut self.observers);
-        for observer in &mut observers {
-            f(observer.as_mut(), self);
+        /// Puts the observers back, however the calls end.
+        struct PutBack<'a> {
+            execution: &'a mut Execution,
+            observers: Vec<Box<dyn Observer>>,
         }
-        debug_assert!(self.observers.is_empty(), "observers are not added mid-run");
-        self.observers = observers;
-        self.attention = self
-            .observers
-            .iter()
-            .map(|observer| observer.attention())
-            .min()
-            .unwrap_or(u64::MAX);
+        impl Drop for PutBack<'_> {
+            fn drop(&mut self) {
+                debug_assert!(
+                    self.execution.observers.is_empty(),
+                    "observers are not added mid-run"
+                );
+                self.execution.observers = std::mem::take(&mut self.observers);
+                self.execution.attention = self
+                    .execution
+                    .observers
+                    .iter()
+                    .map(|observer| observer.attention())
+                    .min()
+                    .unwrap_or(u64::MAX);
+            }
+        }
+        let observers = std::mem::take(&mut self.observers);
+        let mut guard = PutBack {
+            execution: self,
+            observers,
+        };
+        let PutBack {
+            execution,
+            observers,
+        } = &mut guard;
+        for observer in observers.iter_mut() {
+            f(observer.as_mut(), execution);
+        }
     }
 }

@@ -176,6 +176,9 @@ impl Default for ObjectCell {
 pub(crate) struct ObjectCell {
     /// `generation << INDEX_BITS | index`; generation 0 means never registered.
     slot: AtomicU64,
+    /// The primitive's serial number (`live::new_serial`), given when an execution first
+    /// shares it with another running one; 0 until then.
+    serial: AtomicU64,
 }
 
 /// Bits of an object index in an `ObjectCell` (the rest hold the generation).
@@ -186,11 +189,24 @@ impl ObjectCell {
     pub(crate) const fn new() -> ObjectCell {
         ObjectCell {
             slot: AtomicU64::new(0),
+            serial: AtomicU64::new(0),
         }
     }
 
-    fn address(&self) -> usize {
-        self as *const ObjectCell as usize
+    /// The primitive's serial number, given on first asking.
+    fn serial(&self) -> u64 {
+        let serial = self.serial.load(Ordering::Acquire);
+        if serial != 0 {
+            return serial;
+        }
+        let fresh = live::new_serial();
+        match self
+            .serial
+            .compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => fresh,
+            Err(given) => given,
+        }
     }
 
     /// This object's id in `execution`, if it was used there.
@@ -199,7 +215,10 @@ impl ObjectCell {
         if slot >> INDEX_BITS == execution.generation {
             return Some(ObjectId::from_index((slot & INDEX_MASK) as usize));
         }
-        execution.shared_id(self.address())
+        match self.serial.load(Ordering::Acquire) {
+            0 => None,
+            serial => execution.shared_id(serial),
+        }
     }
 
     /// This object's id in `execution`, registering it there on first use.
@@ -218,7 +237,9 @@ impl ObjectCell {
     #[cold]
     #[inline(never)]
     fn register(&self, execution: &mut Execution, kind: ObjectKind, mut seen: u64) -> ObjectId {
-        if let Some(object) = execution.shared_id(self.address()) {
+        if !execution.shared_objects.is_empty()
+            && let Some(object) = execution.shared_id(self.serial.load(Ordering::Acquire))
+        {
             return object;
         }
         loop {
@@ -239,7 +260,7 @@ impl ObjectCell {
                 // Another execution on another kernel thread uses it now: both explore it,
                 // each with its own state; this one remembers the id by the cell's address.
                 let object = execution.register_object(kind);
-                execution.shared_objects.push((self.address(), object));
+                execution.shared_objects.push((self.serial(), object));
                 return object;
             }
             let claimed = (execution.generation << INDEX_BITS) | index as u64;
@@ -256,11 +277,12 @@ impl ObjectCell {
 }
 
 impl Execution {
-    /// The id this execution gave a cell that another running execution holds.
-    fn shared_id(&self, address: usize) -> Option<ObjectId> {
+    /// The id this execution gave a primitive (by its serial) that another running
+    /// execution holds the cell of.
+    fn shared_id(&self, serial: u64) -> Option<ObjectId> {
         self.shared_objects
             .iter()
-            .find(|(cell, _)| *cell == address)
+            .find(|(shared, _)| *shared == serial && serial != 0)
             .map(|&(_, object)| object)
     }
 }

@@ -2,6 +2,7 @@
 //! failure report, prints it std-style (naming the green thread) in a plain run, and stays
 //! quiet during exploration. Panics elsewhere go to the hook that was installed before.
 
+use std::io::Write;
 use std::sync::Once;
 
 use super::execution;
@@ -21,7 +22,10 @@ pub(crate) fn install() {
                 Some((print, who)) => {
                     let at = printed_location.map(|location| location.to_string());
                     if print {
-                        eprintln!(
+                        // Not eprintln!: a closed standard error must not panic in the hook
+                        // (an abort), before the observers (the recorder's flush) hear of it.
+                        let _ = writeln!(
+                            std::io::stderr(),
                             "{who} panicked at {}:\n{message}",
                             at.as_deref().unwrap_or("")
                         );

@@ -152,8 +152,9 @@ pub(super) const ONCE_HINT: &str = ". If this is a `static` Once, OnceLock or La
      new process. REEL_REPLAY in the check that recorded the trace runs those executions first";
 
 impl Execution {
-    /// One step of the current thread (rule 2), then the decision.
-    #[inline]
+    /// One step of the current thread (rule 2), then the decision. Inlined into each entry
+    /// point, so that a step that keeps its thread makes no call of its own.
+    #[inline(always)]
     fn take_step(
         &mut self,
         op: Op,

@@ -222,13 +222,13 @@ impl Execution {
             },
             location,
         };
-        let mut refused = None;
-        for (index, observer) in self.observers.iter_mut().enumerate() {
-            if !observer.on_step(&event) {
-                refused = Some(index);
-                break;
-            }
-        }
+        let refused = match &mut self.observers[..] {
+            // The common case, one observer (the recorder, or a replay's checker).
+            [only] => (!only.on_step(&event)).then_some(0),
+            observers => observers
+                .iter_mut()
+                .position(|observer| !observer.on_step(&event)),
+        };
         if let Some(index) = refused {
             let mismatch = self.observers[index].step_mismatch();
             self.step_mismatch(mismatch, op, object, location);

@@ -232,44 +232,31 @@ impl<T: ?Sized> RwLock<T> {
         }
         // Another execution on another kernel thread has the data now: as busy as a lock
         // held here.
-        execution::with(|execution| {
-            let current = execution.current;
-            let state = &mut execution.objects[object];
-            match mode {
-                Mode::Read => {
-                    if let Some(position) =
-                        state.readers.iter().position(|&reader| reader == current)
-                    {
-                        state.readers.swap_remove(position);
-                    }
-                }
-                Mode::Write => {
-                    state.owner = None;
-                    state.owner_location = None;
+        execution::with(|execution| Self::let_go(execution, object, mode));
+        false
+    }
+
+    /// The current thread's hold of `object` in `mode` ends (no step, no wake-up).
+    fn let_go(execution: &mut execution::Execution, object: ObjectId, mode: Mode) {
+        let current = execution.current;
+        let state = &mut execution.objects[object];
+        match mode {
+            Mode::Read => {
+                if let Some(position) = state.readers.iter().position(|&reader| reader == current) {
+                    state.readers.swap_remove(position);
                 }
             }
-        });
-        false
+            Mode::Write => {
+                state.owner = None;
+                state.owner_location = None;
+            }
+        }
     }
 
     fn unlock(&self, mode: Mode, location: &'static std::panic::Location<'static>) {
         let object = execution::with(|execution| {
             let object = self.object.id(execution, ObjectKind::RwLock);
-            let current = execution.current;
-            let state = &mut execution.objects[object];
-            match mode {
-                Mode::Read => {
-                    if let Some(position) =
-                        state.readers.iter().position(|&reader| reader == current)
-                    {
-                        state.readers.swap_remove(position);
-                    }
-                }
-                Mode::Write => {
-                    state.owner = None;
-                    state.owner_location = None;
-                }
-            }
+            Self::let_go(execution, object, mode);
             self.data_lock.release(execution.generation);
             execution.wake_all_waiters(object);
             object

@@ -169,7 +169,7 @@ impl Checker {
     /// The report's seed is the checker's, which your scheduler may or may not use.
     #[must_use = "the Report says whether a failure was found"]
     pub fn run_with_scheduler<F: Fn()>(&self, scheduler: Box<dyn Scheduler>, f: F) -> Report {
-        self.explore(Decider::from_scheduler(scheduler), self.effective_seed(), f)
+        self.explore(Decider::Scheduler(scheduler), self.effective_seed(), f)
     }
 
     /// The seed: REEL_SEED, else the one set, else one derived from the test's name.

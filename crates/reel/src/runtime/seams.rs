@@ -126,11 +126,6 @@ pub(crate) enum Decider {
 }
 
 impl Decider {
-    /// The decider for a strategy.
-    pub(crate) fn from_scheduler(scheduler: Box<dyn Scheduler>) -> Decider {
-        Decider::Scheduler(scheduler)
-    }
-
     /// Whether the execution's clock fires the timers (a strategy), or the oracle delivers
     /// them (a replay).
     pub(crate) fn fires_own_timers(&self) -> bool {

@@ -24,7 +24,7 @@ use std::fmt;
 
 /// A strategy: which schedules an exploration tries. One spelling ([`fmt::Display`]) names it
 /// in reports and in a trace's header; [`Strategy::parse`] reads that spelling back, so an
-/// exploration can be re-run from a trace.
+/// exploration can be re-run from a trace (the runtime builds the strategy's scheduler).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Strategy {
@@ -65,16 +65,6 @@ impl Strategy {
         match depth {
             Some(depth) => Strategy::Pct { depth },
             None => Strategy::Custom(text.to_owned()),
-        }
-    }
-
-    /// A scheduler following this strategy from `seed`, if it is one of reel's own.
-    pub fn scheduler(&self, seed: u64) -> Option<Box<dyn Scheduler>> {
-        match self {
-            Strategy::RunUntilBlock => Some(Box::new(RunUntilBlock::new())),
-            Strategy::Random => Some(Box::new(RandomScheduler::new(seed))),
-            Strategy::Pct { depth } => Some(Box::new(PctScheduler::new(*depth, seed))),
-            Strategy::Replay | Strategy::Custom(_) => None,
         }
     }
 }

@@ -207,14 +207,10 @@ pub(crate) fn run_execution(
 /// recorded) is the verdict the later ones see.
 #[cold]
 fn tell_end(execution: &mut Execution) {
-    let mut mismatch = None;
     execution.with_observers(|observer, execution| {
-        if let Err(found) = observer.on_end(execution)
-            && mismatch.is_none()
-        {
-            mismatch = Some(found);
-            let found = mismatch.clone().expect("just set");
-            execution.stop_on(found, String::new());
+        if let Err(mismatch) = observer.on_end(execution) {
+            // `stop_on` keeps the first halt.
+            execution.stop_on(mismatch, String::new());
         }
     });
 }

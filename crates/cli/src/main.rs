@@ -1,4 +1,4 @@
-//! `reel`: replays, debugs and inspects reel traces.
+//! `reel`: replays, debugs, inspects and shrinks reel traces.
 //!
 //! Every subcommand reads a trace through [`load`], so a missing, foreign or damaged file is
 //! one clear error; the exit status is 0 on success, 1 when a replay diverged (or two traces
@@ -9,6 +9,7 @@ mod diff;
 mod export;
 mod launch;
 mod load;
+mod minimize;
 mod replay;
 mod show;
 mod stats;
@@ -39,6 +40,8 @@ enum Command {
     Export(export::Args),
     /// Finds the first step at which two traces differ.
     Diff(diff::Args),
+    /// Shrinks a failing trace's schedule: fewer preemptions and steps, the same failure.
+    Minimize(minimize::Args),
 }
 
 /// Exit status of a command that worked but found a difference (a divergence, two traces
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(args),
         Command::Export(args) => export::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Minimize(args) => minimize::run(args),
     };
     match result {
         Ok(code) => code,

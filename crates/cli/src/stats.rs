@@ -3,7 +3,7 @@
 //! The counts:
 //! * **context switches**: pairs of consecutive steps taken by different threads;
 //! * **preemptions**: the context switches away from a thread that could have gone on
-//!   running, because its last step neither blocked nor exited;
+//!   running, because its last step neither blocked, yielded nor exited;
 //! * **timeouts**: timed waits that ran out (timeout events);
 //! * **signals**: signal arrivals. The trace format reserves an event for them, but this
 //!   version of reel records none (a reader rejects a trace that has one), so the count is
@@ -85,7 +85,7 @@ impl Counts {
                         && thread != step.thread
                     {
                         counts.switches += 1;
-                        if !op.is_block() && op != OpKind::Exit {
+                        if !op.gives_way() {
                             counts.preemptions += 1;
                         }
                     }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::minimize::{self, Minimized};
 use crate::recording::program::{self, RunDescription};
 use crate::recording::recorder::Recorder;
 use crate::replay::{Replay, ReplayResult};
@@ -39,6 +40,7 @@ pub struct Checker {
     trace_dir: Option<PathBuf>,
     check_determinism: bool,
     name: Option<String>,
+    minimize: bool,
 }
 
 impl Default for Checker {
@@ -61,6 +63,7 @@ impl Checker {
             trace_dir: None,
             check_determinism: false,
             name: None,
+            minimize: false,
         }
     }
 
@@ -98,6 +101,14 @@ impl Checker {
     /// on too.
     pub fn check_determinism(mut self, check: bool) -> Checker {
         self.check_determinism = check;
+        self
+    }
+
+    /// Shrinks a found failure's schedule (fewer preemptions, fewer steps, the same failure)
+    /// and saves it beside the trace as `<trace>.min.reel`; the report says both sizes.
+    /// REEL_MINIMIZE_FOUND=1 turns it on too.
+    pub fn minimize(mut self, minimize: bool) -> Checker {
+        self.minimize = minimize;
         self
     }
 
@@ -181,6 +192,9 @@ impl Checker {
 
     fn explore<F: Fn()>(&self, mut decider: Decider, seed: u64, f: F) -> Report {
         if let Some(report) = replay_from_env(&f, self.entry()) {
+            return report;
+        }
+        if let Some(report) = minimize::from_env(&f, self.entry()) {
             return report;
         }
         let iterations = env_u64("REEL_ITERATIONS")
@@ -285,6 +299,13 @@ impl Checker {
                     }
                     _ => None,
                 };
+                let trace = saved.clone().and_then(Result::ok);
+                let minimized = match &trace {
+                    Some(path) if self.minimize || env_flag("REEL_MINIMIZE_FOUND") => {
+                        Some(minimize::found(&mut body, path))
+                    }
+                    _ => None,
+                };
                 return Report {
                     test_name: test_name(),
                     strategy,
@@ -292,10 +313,11 @@ impl Checker {
                     iterations: iteration,
                     iteration: Some(iteration),
                     failure: Some(failure),
-                    trace: saved.clone().and_then(Result::ok),
+                    trace,
                     trace_error: saved.and_then(Result::err),
                     replayed: None,
                     exhausted: false,
+                    minimized,
                 };
             }
         }
@@ -310,6 +332,7 @@ impl Checker {
             trace_error: None,
             replayed: None,
             exhausted,
+            minimized: None,
         }
     }
 
@@ -348,6 +371,9 @@ pub struct Report {
     /// Whether the strategy ran out of schedules before the iterations did: every schedule
     /// it can tell apart was explored.
     pub exhausted: bool,
+    /// The shrunk schedule of the failure and where it was saved, or why it could not be
+    /// shrunk ([`Checker::minimize`], or REEL_MINIMIZE).
+    pub minimized: Option<Result<(Minimized, PathBuf), String>>,
 }
 
 impl Report {
@@ -359,6 +385,9 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (None, Some(minimized)) = (&self.failure, &self.minimized) {
+            return minimize::describe(f, minimized);
+        }
         match (&self.failure, self.iteration, &self.replayed) {
             (Some(failure), _, Some(path)) => {
                 writeln!(
@@ -407,6 +436,9 @@ impl fmt::Display for Report {
                 }
                 if let Some(error) = &self.trace_error {
                     writeln!(f, "the trace could not be saved: {error}")?;
+                }
+                if let Some(minimized) = &self.minimized {
+                    minimize::describe(f, minimized)?;
                 }
                 Ok(())
             }
@@ -551,6 +583,7 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
         trace_error: None,
         replayed: Some(path),
         exhausted: false,
+        minimized: None,
     })
 }
 
@@ -559,7 +592,7 @@ const MAX_RERUN_EXECUTIONS: usize = 10_000_000;
 
 /// Runs executions `1..=count` of the exploration a trace came from (without recording), so
 /// that whatever they leave behind in the process is there for the replay of the next one.
-fn rerun_earlier_executions(
+pub(crate) fn rerun_earlier_executions(
     body: &mut dyn FnMut(),
     strategy: &Strategy,
     seed: u64,

@@ -75,6 +75,7 @@ struct ReadmeExamples;
 
 mod check;
 mod debug;
+pub mod minimize;
 mod recording;
 mod replay;
 mod runtime;

@@ -215,6 +215,12 @@ impl OpKind {
         self.code() >= OpKind::BlockLock.code()
     }
 
+    /// Whether the thread lets the others run after this step of its own accord: it blocked,
+    /// yielded or exited. A switch after any other step is a preemption.
+    pub fn gives_way(self) -> bool {
+        self.is_block() || self == OpKind::Exit || self == OpKind::Yield
+    }
+
     /// Whether the step's object is a thread id (a join's target) rather than a shared object.
     pub fn object_is_thread(self) -> bool {
         self == OpKind::BlockJoin

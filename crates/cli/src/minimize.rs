@@ -64,6 +64,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             args.trace.display()
         ),
     }
+    if trace.header.run.strategy == "run" {
+        bail!(
+            "{} is a plain run's trace (reel::run), whose main runs once; only traces saved by \
+             an exploration (Checker, check_random, check_pct) can be shrunk",
+            args.trace.display()
+        );
+    }
     let program = launch::program(&args.trace, &trace, &args.program)?;
     let output = args
         .output

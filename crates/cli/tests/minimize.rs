@@ -65,6 +65,27 @@ fn a_trace_without_a_failure_or_a_missing_file_is_refused() {
         "{}",
         text(&output.stderr)
     );
+    // A failing plain run: the committed pipeline trace with its outcome made a panic.
+    let dir = temp_dir("minimize-plain");
+    let plain = dir.join("plain.reel");
+    let mut trace = reel_trace::read_file(committed_trace("pipeline")).unwrap();
+    for event in &mut trace.events {
+        if let reel_trace::Event::Outcome(outcome) = event {
+            outcome.kind = reel_trace::OutcomeKind::Panic;
+        }
+    }
+    std::fs::write(&plain, support::reencode(&trace, u64::MAX, |_, _| {}).0).unwrap();
+    let output = reel()
+        .arg("minimize")
+        .arg(&plain)
+        .output()
+        .expect("reel runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("is a plain run's trace"),
+        "{}",
+        text(&output.stderr)
+    );
     let output = reel()
         .arg("minimize")
         .arg("/nonexistent/trace.reel")

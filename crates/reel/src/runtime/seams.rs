@@ -122,7 +122,7 @@ pub(crate) enum Decider {
     /// PCT, of a fixed or a random depth.
     Pct(PctScheduler),
     /// Uniform random walk.
-    Urw(UrwScheduler),
+    Urw(Box<UrwScheduler>),
     /// Selectively uniform random walk.
     Surw(Box<SurwScheduler>),
     /// Partial order sampling.
@@ -193,7 +193,7 @@ impl Decider {
             Decider::RunUntilBlock(scheduler) => Some(scheduler),
             Decider::Random(scheduler) => Some(scheduler),
             Decider::Pct(scheduler) => Some(scheduler),
-            Decider::Urw(scheduler) => Some(scheduler),
+            Decider::Urw(scheduler) => Some(scheduler.as_mut()),
             Decider::Surw(scheduler) => Some(scheduler.as_mut()),
             Decider::Pos(scheduler) => Some(scheduler),
             Decider::Dfs(scheduler) => Some(scheduler),
@@ -226,7 +226,7 @@ impl Decider {
             Strategy::Random => Decider::Random(RandomScheduler::new(seed)),
             Strategy::Pct { depth } => Decider::Pct(PctScheduler::new(*depth, seed)),
             Strategy::PctRandomDepth => Decider::Pct(PctScheduler::random_depth(seed)),
-            Strategy::Urw => Decider::Urw(UrwScheduler::new(seed)),
+            Strategy::Urw => Decider::Urw(Box::new(UrwScheduler::new(seed))),
             Strategy::Surw => Decider::Surw(Box::new(SurwScheduler::new(seed))),
             Strategy::Pos => Decider::Pos(PosScheduler::new(seed)),
             Strategy::Dfs {

@@ -7,7 +7,7 @@
 //! spawned its children yet still has their steps ahead (shuttle's URW does the same). In
 //! a later execution, spawning a child moves the child's share from the parent to the child.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::panic::Location;
 
 use super::signature::Signatures;
@@ -23,7 +23,7 @@ const MAX_CONTENDED: usize = 256;
 /// An estimate per thread signature; threads not seen get `fallback`.
 #[derive(Debug, Default)]
 pub(crate) struct Weights {
-    by_signature: HashMap<u64, u64>,
+    by_signature: BTreeMap<u64, u64>,
     fallback: u64,
 }
 
@@ -148,7 +148,7 @@ impl ProfileBuilder {
     /// Per-signature estimates from counts per thread index: each thread's count plus its
     /// descendants'. Threads not seen get the smallest estimate, at least `floor`.
     fn weights(&self, counts: impl Iterator<Item = (usize, u64)>, floor: u64) -> Weights {
-        let mut totals: HashMap<usize, u64> = HashMap::new();
+        let mut totals: BTreeMap<usize, u64> = BTreeMap::new();
         for (thread, count) in counts {
             if count == 0 {
                 continue;
@@ -160,7 +160,7 @@ impl ProfileBuilder {
                 at = self.signatures.parent(index);
             }
         }
-        let mut by_signature = HashMap::with_capacity(totals.len());
+        let mut by_signature = BTreeMap::new();
         for (thread, total) in totals {
             let entry = by_signature.entry(self.signatures.get(thread)).or_insert(0);
             *entry = (*entry).max(total);

@@ -6,7 +6,7 @@
 //! shuttle's task signatures do). The hash reads the place's file, line and column, never
 //! its address, so one program gives the same signatures in every process.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::panic::Location;
 
 use super::{Decision, ThreadId};
@@ -19,7 +19,7 @@ pub(crate) struct Signatures {
     /// By thread index: its parent's index.
     parents: Vec<Option<usize>>,
     /// How many children each (parent, place) has had so far.
-    siblings: HashMap<(usize, u64), u32>,
+    siblings: BTreeMap<(usize, u64), u32>,
 }
 
 impl Signatures {

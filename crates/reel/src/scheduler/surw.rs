@@ -24,7 +24,7 @@
 //! calibration is the only execution that teaches anything
 //! ([`Scheduler::independent_executions`]).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand_core::{Rng, SeedableRng};
@@ -48,7 +48,7 @@ pub struct SurwScheduler {
     /// This execution's object: an index into the profile's contended objects.
     target: Option<usize>,
     /// Whether a place in the program (by address) is one of the target's.
-    place_is_target: HashMap<usize, bool>,
+    place_is_target: BTreeMap<usize, bool>,
     signatures: Signatures,
     /// Interesting steps left, by thread index.
     remaining: Vec<u64>,
@@ -72,7 +72,7 @@ impl SurwScheduler {
             learning: None,
             profile: None,
             target: None,
-            place_is_target: HashMap::new(),
+            place_is_target: BTreeMap::new(),
             signatures: Signatures::default(),
             remaining: Vec::new(),
             priorities: Vec::new(),

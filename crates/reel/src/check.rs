@@ -18,8 +18,8 @@ use crate::scheduler::{Scheduler, Strategy};
 /// Default bound on the steps of one explored execution.
 pub const DEFAULT_MAX_STEPS: u64 = 100_000;
 
-/// Explores schedules of a closure and returns a [`Report`]; see [`check_random`] and
-/// [`check_pct`] for the panicking shorthands.
+/// Explores schedules of a closure and returns a [`Report`]; see [`check_random`],
+/// [`check_pct`] and [`check_dfs`] for the panicking shorthands.
 ///
 /// `REEL_SEED` and `REEL_ITERATIONS` in the environment override the seed and the number of
 /// executions. Every execution is recorded in memory; the trace of a failing one is saved
@@ -50,10 +50,11 @@ impl Default for Checker {
 }
 
 impl Checker {
-    /// Random exploration, 100 executions, a seed derived from the test's name.
+    /// The portfolio strategy ([`Strategy::Portfolio`]: SURW, POS, PCT, URW and random, one
+    /// per execution), 100 executions, a seed derived from the test's name.
     pub fn new() -> Checker {
         Checker {
-            strategy: Strategy::Random,
+            strategy: Strategy::Portfolio,
             iterations: 100,
             seed: None,
             max_steps: DEFAULT_MAX_STEPS,
@@ -121,6 +122,18 @@ impl Checker {
     /// Uses PCT with bug depth `depth`.
     pub fn pct(mut self, depth: usize) -> Checker {
         self.strategy = Strategy::Pct { depth };
+        self
+    }
+
+    /// Uses depth-first search over every schedule, with at most `preemption_bound`
+    /// preemptions in each (`None`: any number), until every one has been explored: the
+    /// iterations become unlimited (call [`Checker::iterations`] after this to cap them).
+    pub fn dfs(mut self, preemption_bound: Option<usize>) -> Checker {
+        self.strategy = Strategy::Dfs {
+            preemptions: preemption_bound,
+            delays: None,
+        };
+        self.iterations = usize::MAX;
         self
     }
 
@@ -253,9 +266,13 @@ impl Checker {
             }
             overflow::set_exploration(Some(ExplorationContext { seed, iteration }));
             scheduler.begin_execution(iteration);
+            let run_strategy = scheduler.describe_execution();
             explored = iteration;
             if let Some(mut recorder) = recorder.take() {
                 recorder.header_mut().run.iteration = Some(iteration as u64);
+                if let Some(run_strategy) = run_strategy {
+                    recorder.header_mut().run.strategy = run_strategy;
+                }
                 recorder.begin_execution();
                 // Boxed, the recorder does not move while the handlers may read it.
                 recorder.begin_emergency();
@@ -450,8 +467,10 @@ impl fmt::Display for Report {
             ),
             _ if self.exhausted => writeln!(
                 f,
-                "reel explored all {} schedules (strategy {}) and found no failure",
-                self.iterations, self.strategy
+                "reel explored all {} schedules{} (strategy {}) and found no failure",
+                self.iterations,
+                bounds(&self.strategy),
+                self.strategy
             ),
             _ => writeln!(
                 f,
@@ -459,6 +478,33 @@ impl fmt::Display for Report {
                 self.iterations, self.strategy, self.seed
             ),
         }
+    }
+}
+
+/// The bounds of a bounded search, as " with at most 2 preemptions", or "".
+fn bounds(strategy: &Strategy) -> String {
+    let Strategy::Dfs {
+        preemptions,
+        delays,
+    } = strategy
+    else {
+        return String::new();
+    };
+    let plural = |count: usize, what: &str| match count {
+        1 => format!("1 {what}"),
+        count => format!("{count} {what}s"),
+    };
+    match (preemptions, delays) {
+        (None, None) => String::new(),
+        (Some(preemptions), None) => {
+            format!(" with at most {}", plural(*preemptions, "preemption"))
+        }
+        (None, Some(delays)) => format!(" with at most {}", plural(*delays, "delay")),
+        (Some(preemptions), Some(delays)) => format!(
+            " with at most {} and {}",
+            plural(*preemptions, "preemption"),
+            plural(*delays, "delay")
+        ),
     }
 }
 
@@ -654,6 +700,14 @@ pub fn check_random<F: Fn()>(f: F, iterations: usize) {
 #[track_caller]
 pub fn check_pct<F: Fn()>(f: F, iterations: usize, depth: usize) {
     Checker::new().pct(depth).iterations(iterations).check(f);
+}
+
+/// Explores every schedule of `f` by depth-first search, with at most `preemption_bound`
+/// preemptions in each (`None`: any number); panics with a report on a failure. The search
+/// stops when every schedule has been tried (or at `REEL_ITERATIONS`).
+#[track_caller]
+pub fn check_dfs<F: Fn()>(f: F, preemption_bound: Option<usize>) {
+    Checker::new().dfs(preemption_bound).check(f);
 }
 
 /// Reads a u64 from the environment, decimal or 0x-hex. A malformed value is a usage error.

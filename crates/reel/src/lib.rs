@@ -4,8 +4,9 @@
 //!
 //! # Entry points
 //! - [`run`] runs a program's main on the runtime (run-until-block scheduling, real time).
-//! - [`check_random`], [`check_pct`] explore schedules in a test and panic with a report on
-//!   the first failure; [`Checker`] does the same and returns a [`Report`]. Every execution
+//! - [`check_random`], [`check_pct`], [`check_dfs`] explore schedules in a test and panic
+//!   with a report on the first failure; [`Checker`] does the same and returns a
+//!   [`Report`] (its default strategy is the portfolio, [`Strategy::Portfolio`]). Every execution
 //!   is recorded in memory and the failing one's trace saved (`target/reel/traces/`).
 //! - [`replay`] and [`Replay`] run a program again with a trace as its scheduler, checking
 //!   every step against it; [`Runtime::record`] records a plain run. The environment
@@ -83,7 +84,7 @@ pub mod scheduler;
 pub mod sync;
 pub mod thread;
 
-pub use check::{Checker, DEFAULT_MAX_STEPS, Report, check_pct, check_random};
+pub use check::{Checker, DEFAULT_MAX_STEPS, Report, check_dfs, check_pct, check_random};
 pub use reel_trace;
 pub use replay::{
     Divergence, MovedLocation, Replay, ReplayError, ReplayReport, ReplayResult, replay,

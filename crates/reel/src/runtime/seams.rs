@@ -14,9 +14,12 @@
 use std::any::Any;
 use std::fmt;
 
-use super::execution::Execution;
+use super::execution::{Execution, ThreadSlot};
 use super::vocabulary::{ObjectId, ObjectKind, Op, Step, ThreadId};
-use crate::scheduler::{PctScheduler, RandomScheduler, RunUntilBlock, Scheduler, Strategy};
+use crate::scheduler::{
+    DfsScheduler, PctScheduler, PortfolioScheduler, PosScheduler, RandomScheduler, RunUntilBlock,
+    Scheduler, Strategy, SurwScheduler, UrwScheduler,
+};
 
 /// An input from outside the program, delivered at a decision point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,8 +119,18 @@ pub(crate) enum Decider {
     RunUntilBlock(RunUntilBlock),
     /// Uniform random.
     Random(RandomScheduler),
-    /// PCT.
+    /// PCT, of a fixed or a random depth.
     Pct(PctScheduler),
+    /// Uniform random walk.
+    Urw(Box<UrwScheduler>),
+    /// Selectively uniform random walk.
+    Surw(Box<SurwScheduler>),
+    /// Partial order sampling.
+    Pos(PosScheduler),
+    /// Depth-first search.
+    Dfs(DfsScheduler),
+    /// One member strategy per execution.
+    Portfolio(Box<PortfolioScheduler>),
     /// A scheduler of the program's own.
     Scheduler(Box<dyn Scheduler>),
     /// An oracle that also delivers inputs (the replayer): the execution's clock fires no
@@ -137,7 +150,14 @@ impl Decider {
     pub(crate) fn keeps_running_thread(&self) -> bool {
         match self {
             Decider::RunUntilBlock(_) => true,
-            Decider::Random(_) | Decider::Pct(_) | Decider::Oracle(_) => false,
+            Decider::Random(_)
+            | Decider::Pct(_)
+            | Decider::Urw(_)
+            | Decider::Surw(_)
+            | Decider::Pos(_)
+            | Decider::Dfs(_)
+            | Decider::Portfolio(_)
+            | Decider::Oracle(_) => false,
             Decider::Scheduler(scheduler) => scheduler.keeps_running_thread(),
         }
     }
@@ -149,6 +169,11 @@ impl Decider {
             Decider::RunUntilBlock(scheduler) => scheduler.next_thread(decision),
             Decider::Random(scheduler) => scheduler.next_thread(decision),
             Decider::Pct(scheduler) => scheduler.next_thread(decision),
+            Decider::Urw(scheduler) => scheduler.next_thread(decision),
+            Decider::Surw(scheduler) => scheduler.next_thread(decision),
+            Decider::Pos(scheduler) => scheduler.next_thread(decision),
+            Decider::Dfs(scheduler) => scheduler.next_thread(decision),
+            Decider::Portfolio(scheduler) => scheduler.next_thread(decision),
             Decider::Scheduler(scheduler) => scheduler.next_thread(decision),
             Decider::Oracle(oracle) => return oracle.decide(decision),
         })
@@ -168,6 +193,11 @@ impl Decider {
             Decider::RunUntilBlock(scheduler) => Some(scheduler),
             Decider::Random(scheduler) => Some(scheduler),
             Decider::Pct(scheduler) => Some(scheduler),
+            Decider::Urw(scheduler) => Some(scheduler.as_mut()),
+            Decider::Surw(scheduler) => Some(scheduler.as_mut()),
+            Decider::Pos(scheduler) => Some(scheduler),
+            Decider::Dfs(scheduler) => Some(scheduler),
+            Decider::Portfolio(scheduler) => Some(scheduler.as_mut()),
             Decider::Scheduler(scheduler) => Some(scheduler.as_mut()),
             Decider::Oracle(_) => None,
         }
@@ -179,6 +209,11 @@ impl Decider {
             Decider::RunUntilBlock(scheduler) => scheduler.strategy(),
             Decider::Random(scheduler) => scheduler.strategy(),
             Decider::Pct(scheduler) => scheduler.strategy(),
+            Decider::Urw(scheduler) => scheduler.strategy(),
+            Decider::Surw(scheduler) => scheduler.strategy(),
+            Decider::Pos(scheduler) => scheduler.strategy(),
+            Decider::Dfs(scheduler) => scheduler.strategy(),
+            Decider::Portfolio(scheduler) => scheduler.strategy(),
             Decider::Scheduler(scheduler) => scheduler.strategy(),
             Decider::Oracle(_) => Strategy::Replay,
         }
@@ -190,6 +225,15 @@ impl Decider {
             Strategy::RunUntilBlock => Decider::RunUntilBlock(RunUntilBlock::new()),
             Strategy::Random => Decider::Random(RandomScheduler::new(seed)),
             Strategy::Pct { depth } => Decider::Pct(PctScheduler::new(*depth, seed)),
+            Strategy::PctRandomDepth => Decider::Pct(PctScheduler::random_depth(seed)),
+            Strategy::Urw => Decider::Urw(Box::new(UrwScheduler::new(seed))),
+            Strategy::Surw => Decider::Surw(Box::new(SurwScheduler::new(seed))),
+            Strategy::Pos => Decider::Pos(PosScheduler::new(seed)),
+            Strategy::Dfs {
+                preemptions,
+                delays,
+            } => Decider::Dfs(DfsScheduler::new(*preemptions, *delays)),
+            Strategy::Portfolio => Decider::Portfolio(Box::new(PortfolioScheduler::new(seed))),
             Strategy::Replay | Strategy::Custom(_) => return None,
         })
     }
@@ -326,7 +370,7 @@ impl RunnableSet {
     }
 
     /// The runnable threads in id order.
-    pub fn iter(&self) -> impl Iterator<Item = ThreadId> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = ThreadId> + Clone + '_ {
         self.words
             .iter()
             .enumerate()
@@ -401,7 +445,6 @@ impl RunnableSet {
 }
 
 /// What a scheduler is told at one decision.
-#[derive(Debug)]
 pub struct Decision<'a> {
     /// The threads that can run now. Never empty.
     pub runnable: &'a RunnableSet,
@@ -416,6 +459,21 @@ pub struct Decision<'a> {
     /// Per thread index: the step each thread is paused at, which it carries out when it
     /// runs next (see [`Decision::next_step`]).
     pub(crate) pending: &'a [PendingStep],
+    /// Every thread of the execution, by index (for where each was spawned and is now).
+    pub(crate) threads: &'a [ThreadSlot],
+}
+
+impl fmt::Debug for Decision<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decision")
+            .field("runnable", &self.runnable)
+            .field("stepping", &self.stepping)
+            .field("current", &self.current)
+            .field("yielding", &self.yielding)
+            .field("step", &self.step)
+            .field("threads", &self.threads.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Decision<'_> {
@@ -435,6 +493,35 @@ impl Decision<'_> {
             op: pending.op,
             object: pending.object,
         })
+    }
+
+    /// How many threads the execution has created so far (finished ones included): their
+    /// ids are `T0` to `T{n-1}`, in spawn order.
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// The thread that spawned `thread` (`None` for main, or a thread that does not exist).
+    pub fn parent(&self, thread: ThreadId) -> Option<ThreadId> {
+        self.threads
+            .get(thread.index())
+            .and_then(|slot| slot.parent)
+            .map(|parent| ThreadId::from_index(parent as usize))
+    }
+
+    /// Where in the program `thread` was spawned (`None` for a thread that does not exist).
+    /// With [`Decision::parent`], this identifies a thread across executions better than
+    /// its id, which depends on the order of spawns.
+    pub fn spawned_at(&self, thread: ThreadId) -> Option<&'static std::panic::Location<'static>> {
+        self.threads.get(thread.index()).map(|slot| slot.spawned_at)
+    }
+
+    /// Where in the program `thread` is paused: the location of the step it carries out
+    /// when it runs next ([`Decision::next_step`]); `None` before its first step.
+    pub fn location(&self, thread: ThreadId) -> Option<&'static std::panic::Location<'static>> {
+        self.threads
+            .get(thread.index())
+            .and_then(|slot| slot.location)
     }
 }
 

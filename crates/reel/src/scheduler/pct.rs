@@ -8,15 +8,26 @@
 //! that a spin loop that yields lets the thread it waits for run (PCT assumes progress).
 //!
 //! Priority bands, high to low: initial (`INITIAL_BAND` and up), change points
-//! (`CHANGE_BAND + depth - i`), yields (counting down from `CHANGE_BAND`). `k`, the step bound, is not known ahead of time, so it is estimated as the
-//! longest execution seen so far. For a bug of depth d, each execution finds it with
-//! probability at least 1 / (n * k^(d-1)) for n threads.
+//! (`CHANGE_BAND + depth - i`), yields (counting down from `CHANGE_BAND`). For a bug of
+//! depth d, each execution finds it with probability at least 1 / (n * k^(d-1)) for n
+//! threads and k steps.
+//!
+//! `k` is not known ahead of time: it is the step count of the exploration's execution 1
+//! (whose change points are drawn in the first [`INITIAL_STEP_ESTIMATE`] steps). Learning
+//! from execution 1 only, rather than from the longest execution so far, keeps every
+//! execution a function of the seed and its number
+//! ([`Scheduler::independent_executions`]); an execution much longer than the first one
+//! has its change points in its first k steps, where the threads' interleaving is decided
+//! in most programs.
+//!
+//! With a random depth ([`PctScheduler::random_depth`]), each execution draws its depth
+//! from 2 to 10 first: a bug's depth is rarely known, and a small depth is the likely one.
 
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use super::Strategy;
-use super::{Decision, Scheduler, mix_seed};
+use super::{Decision, Scheduler, below, mix_seed};
 use crate::runtime::vocabulary::ThreadId;
 
 /// Lowest initial priority.
@@ -24,14 +35,21 @@ const INITIAL_BAND: u64 = 1 << 60;
 /// Base of the change-point priorities; yields count down from here.
 const CHANGE_BAND: u64 = 1 << 40;
 
-/// The first estimate of the step count, before any execution has been seen.
+/// The estimate of the step count in execution 1, before any execution has been seen.
 const INITIAL_STEP_ESTIMATE: u64 = 64;
 
-/// PCT with a given bug depth.
+/// The depths a random-depth PCT draws from.
+const RANDOM_DEPTHS: std::ops::RangeInclusive<usize> = 2..=10;
+
+/// PCT with a given bug depth, or a depth drawn per execution.
 #[derive(Debug)]
 pub struct PctScheduler {
     seed: u64,
     depth: usize,
+    /// Whether each execution draws its depth.
+    random_depth: bool,
+    /// The execution under way.
+    iteration: usize,
     rng: Pcg64Mcg,
     step_estimate: u64,
     /// Priority per thread index; 0 means not yet assigned.
@@ -50,6 +68,8 @@ impl PctScheduler {
         PctScheduler {
             seed,
             depth: depth.max(1),
+            random_depth: false,
+            iteration: 0,
             rng: Pcg64Mcg::seed_from_u64(seed),
             step_estimate: INITIAL_STEP_ESTIMATE,
             priorities: Vec::new(),
@@ -57,6 +77,19 @@ impl PctScheduler {
             changes_done: 0,
             yield_floor: 0,
         }
+    }
+
+    /// A PCT scheduler that draws each execution's depth from 2 to 10, determined by `seed`.
+    pub fn random_depth(seed: u64) -> PctScheduler {
+        PctScheduler {
+            random_depth: true,
+            ..PctScheduler::new(*RANDOM_DEPTHS.start(), seed)
+        }
+    }
+
+    /// Sets the step bound k, as learnt from a calibration run elsewhere (the portfolio's).
+    pub(crate) fn set_step_estimate(&mut self, steps: u64) {
+        self.step_estimate = steps.max(1);
     }
 
     fn priority(&mut self, thread: ThreadId) -> u64 {
@@ -76,6 +109,11 @@ impl PctScheduler {
 impl Scheduler for PctScheduler {
     fn begin_execution(&mut self, iteration: usize) {
         self.rng = Pcg64Mcg::seed_from_u64(mix_seed(self.seed, iteration));
+        self.iteration = iteration;
+        if self.random_depth {
+            let choices = (RANDOM_DEPTHS.end() - RANDOM_DEPTHS.start() + 1) as u64;
+            self.depth = RANDOM_DEPTHS.start() + below(self.rng.next_u64(), choices) as usize;
+        }
         self.priorities.clear();
         self.changes_done = 0;
         self.yield_floor = CHANGE_BAND;
@@ -88,7 +126,9 @@ impl Scheduler for PctScheduler {
     }
 
     fn end_execution(&mut self, steps: u64) {
-        self.step_estimate = self.step_estimate.max(steps);
+        if self.iteration == 1 {
+            self.set_step_estimate(steps);
+        }
     }
 
     #[inline]
@@ -128,6 +168,14 @@ impl Scheduler for PctScheduler {
     }
 
     fn strategy(&self) -> Strategy {
-        Strategy::Pct { depth: self.depth }
+        if self.random_depth {
+            Strategy::PctRandomDepth
+        } else {
+            Strategy::Pct { depth: self.depth }
+        }
+    }
+
+    fn independent_executions(&self) -> bool {
+        true
     }
 }

@@ -53,4 +53,8 @@ impl Scheduler for RandomScheduler {
     fn strategy(&self) -> Strategy {
         Strategy::Random
     }
+
+    fn independent_executions(&self) -> bool {
+        true
+    }
 }

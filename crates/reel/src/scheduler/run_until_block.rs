@@ -52,4 +52,8 @@ impl Scheduler for RunUntilBlock {
     fn strategy(&self) -> Strategy {
         Strategy::RunUntilBlock
     }
+
+    fn independent_executions(&self) -> bool {
+        true
+    }
 }

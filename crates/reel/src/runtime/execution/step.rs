@@ -358,6 +358,7 @@ impl Execution {
                 yielding,
                 step: self.step,
                 pending: &self.pending,
+                threads: &self.threads,
             };
             match self.decider.decide(&decision) {
                 Choice::Run(next) => return self.run_next(next),

@@ -55,6 +55,8 @@ pub(crate) struct ThreadSlot {
     pub(crate) location: Option<Location_>,
     /// Where it was spawned (its exit is reported here if it took no step).
     pub(crate) spawned_at: Location_,
+    /// The thread that spawned it (`None` for main).
+    pub(crate) parent: Option<u32>,
     /// The panic its hook saw last, until its entry (or a report) takes it.
     last_panic: Option<PanicRecord>,
     /// Its thread-local values, by key id (`thread::LocalKey`).
@@ -165,6 +167,7 @@ impl Execution {
             joiners: Vec::new(),
             location: None,
             spawned_at,
+            parent: parent.map(|parent| parent as u32),
             last_panic: None,
             locals: Vec::new(),
         });

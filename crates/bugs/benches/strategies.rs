@@ -208,6 +208,8 @@ fn run_child(job: &Job, contender: &Contender, cap: usize, limit: Duration) -> R
         .arg(cap.to_string())
         .env_remove("REEL_SEED")
         .env_remove("REEL_ITERATIONS")
+        .env_remove("REEL_REPLAY")
+        .env_remove("REEL_CHECK_DETERMINISM")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -236,41 +238,66 @@ fn run_child(job: &Job, contender: &Contender, cap: usize, limit: Duration) -> R
         return Result_::Broken(format!("reading a child's output: {error}"));
     }
     let line = output.lines().last().unwrap_or("");
+    let what = format!(
+        "{} / {} / seed {}",
+        job.program.name,
+        contender.name(),
+        job.seed
+    );
+    if let Some(why) = line.strip_prefix("broken ") {
+        return Result_::Broken(format!("{what}: {why}"));
+    }
     match Outcome::parse(line) {
         Some(outcome) => Result_::Outcome(outcome),
         None => Result_::Broken(format!(
-            "{} {} seed {}: the child said {line:?}",
-            job.program.name,
-            contender.name(),
-            job.seed
+            "{what}: the child said {line:?} (and nothing else on stdout)"
         )),
     }
 }
 
-/// The child: explores one program with one strategy and seed, prints the outcome.
-fn child(arguments: &[String]) -> Result<(), String> {
+/// The child: explores one program with one strategy and seed. Prints the outcome, or
+/// `broken WHY` when it could not explore (bad arguments, a panic outside the program).
+fn child(arguments: &[String]) {
+    // The program's failures are expected and caught: no panic messages.
+    std::panic::set_hook(Box::new(|_| {}));
+    let result =
+        std::panic::catch_unwind(|| explore_in_child(arguments)).unwrap_or_else(|payload| {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| {
+                    payload
+                        .downcast_ref::<&str>()
+                        .map(|text| (*text).to_owned())
+                })
+                .unwrap_or_default();
+            Err(format!("the child panicked: {message}"))
+        });
+    match result {
+        Ok(outcome) => println!("{outcome}"),
+        Err(why) => println!("broken {}", why.replace('\n', " ")),
+    }
+}
+
+fn explore_in_child(arguments: &[String]) -> Result<Outcome, String> {
     let [program, runtime, strategy, seed, cap] = arguments else {
         return Err("usage: --child PROGRAM reel|shuttle STRATEGY SEED CAP".to_owned());
     };
     let program = reel_bugs::program(program).ok_or_else(|| format!("no program {program:?}"))?;
     let seed: u64 = seed.parse().map_err(|_| format!("bad seed {seed:?}"))?;
     let cap: usize = cap.parse().map_err(|_| format!("bad cap {cap:?}"))?;
-    // The failures are expected: no panic messages.
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = match runtime.as_str() {
+    match runtime.as_str() {
         "reel" => match Strategy::parse(strategy) {
-            Strategy::Custom(name) => return Err(format!("reel does not know strategy {name:?}")),
-            strategy => run::on_reel(program, &strategy, seed, cap),
+            Strategy::Custom(name) => Err(format!("reel does not know strategy {name:?}")),
+            strategy => Ok(run::on_reel(program, &strategy, seed, cap)),
         },
         "shuttle" => {
             let strategy = ShuttleStrategy::parse(strategy)
                 .ok_or_else(|| format!("no shuttle strategy {strategy:?}"))?;
-            run::on_shuttle(program, strategy, seed, cap)
+            Ok(run::on_shuttle(program, strategy, seed, cap))
         }
-        other => return Err(format!("no runtime {other:?}: reel or shuttle")),
-    };
-    println!("{outcome}");
-    Ok(())
+        other => Err(format!("no runtime {other:?}: reel or shuttle")),
+    }
 }
 
 /// Per (program, contender): the schedules to the bug of each seed that found it, and the
@@ -404,6 +431,7 @@ fn print_table(settings: &Settings, results: &HashMap<(&str, usize), Cell>, elap
         .programs
         .iter()
         .map(|program| program.name.len())
+        .chain(SURW_PUBLISHED.iter().map(|(name, _)| name.len()))
         .max()
         .unwrap_or(7)
         .max(7);
@@ -536,7 +564,7 @@ fn print_table(settings: &Settings, results: &HashMap<(&str, usize), Cell>, elap
         println!("note: {note}");
     }
     println!(
-        "wall time {:.0} s, {} children at a time",
+        "wall time {:.1} s, {} children at a time (REEL_BUGS_JOBS)",
         elapsed.as_secs_f64(),
         settings.jobs
     );
@@ -544,10 +572,11 @@ fn print_table(settings: &Settings, results: &HashMap<(&str, usize), Cell>, elap
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
-    let result = match arguments.iter().position(|argument| argument == "--child") {
-        Some(at) => child(&arguments[at + 1..]),
-        None => Settings::from_env().and_then(parent),
-    };
+    if let Some(at) = arguments.iter().position(|argument| argument == "--child") {
+        child(&arguments[at + 1..]);
+        return ExitCode::SUCCESS;
+    }
+    let result = Settings::from_env().and_then(parent);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -4,7 +4,7 @@
 //! runnable on reel and on shuttle.
 //!
 //! Every program is written once, against std's API, and compiled for each runtime by
-//! [`for_each_runtime!`], which expands it twice: in a module `on_reel` with `use reel as rt;`
+//! `for_each_runtime!`, which expands it twice: in a module `on_reel` with `use reel as rt;`
 //! and in a module `on_shuttle` with `use shuttle as rt;`. A program's bug is a panic (an
 //! `assert!` as in the original) or a deadlock. Plain shared variables that the original
 //! reads and writes without a lock (the racy ones, which SCTBench's tools made scheduling

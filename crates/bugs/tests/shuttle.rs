@@ -44,7 +44,11 @@ fn shuttle_finds_the_bugs() {
             "{name} with {strategy}: {outcome}"
         );
     }
-    assert_eq!(cases.len() + 1, PROGRAMS.len(), "every program but reorder_100");
+    assert_eq!(
+        cases.len() + 1,
+        PROGRAMS.len(),
+        "every program but reorder_100"
+    );
 }
 
 #[test]

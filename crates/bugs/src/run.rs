@@ -284,3 +284,32 @@ fn run_shuttle<S: Scheduler + 'static>(
             .unwrap_or_default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Outcome, ShuttleStrategy};
+
+    #[test]
+    fn outcomes_and_shuttle_strategies_read_back() {
+        for outcome in [
+            Outcome::Found { schedules: 17 },
+            Outcome::NotFound { schedules: 10_000 },
+            Outcome::Other {
+                schedules: 3,
+                failure: "step bound exceeded".to_owned(),
+            },
+        ] {
+            assert_eq!(Outcome::parse(&outcome.to_string()), Some(outcome));
+        }
+        assert_eq!(Outcome::parse("found"), None);
+        assert_eq!(Outcome::parse("found x"), None);
+        assert_eq!(Outcome::parse("other 3"), None);
+        for strategy in ShuttleStrategy::ALL {
+            assert_eq!(
+                ShuttleStrategy::parse(&strategy.to_string()),
+                Some(strategy)
+            );
+        }
+        assert_eq!(ShuttleStrategy::parse("shuttle dfs"), None);
+    }
+}

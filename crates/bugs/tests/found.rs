@@ -107,7 +107,7 @@ found! {
     stack: "stack", "random", 1, 2_000, "popped an empty stack";
     token_ring: "token_ring", "random", 1, 2_000, "the ring's values disagree";
     twostage: "twostage", "random", 1, 2_000, "between the two stages";
-    twostage_100: "twostage_100", "pct(depth 4)", 1, 10_000, "between the two stages";
+    twostage_100: "twostage_100", "surw", 1, 10_000, "between the two stages";
     wronglock: "wronglock", "random", 1, 2_000, "another increment came in between";
     workstealqueue: "workstealqueue", "pct(depth 3)", 1, 2_000, "was processed";
     late_writer: "late_writer", "pct(depth 3)", 1, 2_000, "after the late write";

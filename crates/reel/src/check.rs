@@ -572,40 +572,58 @@ fn rerun(
     ))
 }
 
+/// Whether `replay`'s trace was recorded by the check `entry`; if not, says on standard error
+/// that `variable` (which named it at `path`) is left alone here.
+pub(crate) fn recorded_by(
+    replay: &Replay,
+    variable: &str,
+    path: &std::path::Path,
+    entry: &Option<String>,
+) -> bool {
+    let recorded = &replay.trace().header.program.entry;
+    if recorded == entry {
+        return true;
+    }
+    eprintln!(
+        "reel: {variable}={} is a trace of {}; {} explores as usual",
+        path.display(),
+        recorded.as_deref().unwrap_or("a program's main"),
+        entry.as_deref().unwrap_or("this program")
+    );
+    false
+}
+
+/// The executions before the recorded one ran in the recording process and may have left
+/// state behind (a completed `static` OnceLock, a global counter): runs them again, from the
+/// trace's strategy and seed, so that this process is in the same state.
+pub(crate) fn restore_process_state(body: &mut dyn FnMut(), replay: &Replay) {
+    let run = &replay.trace().header.run;
+    if let (Some(iteration), Some(seed)) = (run.iteration, run.seed)
+        && iteration > 1
+    {
+        let earlier = usize::try_from(iteration - 1).unwrap_or(usize::MAX);
+        let strategy = Strategy::parse(&run.strategy);
+        rerun_earlier_executions(body, &strategy, seed, earlier, replay);
+    }
+}
+
 /// REEL_REPLAY: replays the named trace instead of exploring, if it was recorded by this
 /// test. Panics with a clear message if it cannot be read or the replay diverges.
 fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
     let path = crate::env_path("REEL_REPLAY")?;
     let replay = Replay::from_env_path(&path).for_entry(entry.clone());
-    let header = &replay.trace().header;
-    let this_test = entry;
-    if header.program.entry != this_test {
-        eprintln!(
-            "reel: REEL_REPLAY={} is a trace of {}; {} explores as usual",
-            path.display(),
-            header
-                .program
-                .entry
-                .as_deref()
-                .unwrap_or("a program's main"),
-            this_test.as_deref().unwrap_or("this program")
-        );
+    if !recorded_by(&replay, "REEL_REPLAY", &path, &entry) {
         return None;
     }
+    let header = &replay.trace().header;
+    let this_test = entry;
     let strategy = Strategy::parse(&header.run.strategy);
     let seed = header.run.seed.unwrap_or(0);
     let iteration = header.run.iteration.map(|iteration| iteration as usize);
     let mut body = || {
         let _ = execution::run_program(f);
     };
-    // The executions before the recorded one ran in the recording process and may have left
-    // state behind (a completed `static` OnceLock, a global counter): run them again first,
-    // from the same strategy and seed, so that this process is in the same state.
-    if let (Some(iteration), Some(seed)) = (iteration, header.run.seed)
-        && iteration > 1
-    {
-        rerun_earlier_executions(&mut body, &strategy, seed, iteration - 1, &replay);
-    }
+    restore_process_state(&mut body, &replay);
     let report = replay.run_body(&mut body, replay.config(), crate::debug::attach());
     if !report.reproduced() {
         panic!("{report}");
@@ -638,7 +656,7 @@ const MAX_RERUN_EXECUTIONS: usize = 10_000_000;
 
 /// Runs executions `1..=count` of the exploration a trace came from (without recording), so
 /// that whatever they leave behind in the process is there for the replay of the next one.
-pub(crate) fn rerun_earlier_executions(
+fn rerun_earlier_executions(
     body: &mut dyn FnMut(),
     strategy: &Strategy,
     seed: u64,

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use reel_trace::{Event, OpKind, Outcome, OutcomeKind, Trace};
 
-use crate::check::{Report, rerun_earlier_executions};
+use crate::check::{Report, recorded_by, restore_process_state};
 use crate::recording::outcome_of;
 use crate::recording::recorder::Recorder;
 use crate::replay::{Replay, ReplayError};
@@ -173,31 +173,16 @@ pub(crate) fn from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> 
         .and_then(|replay| replay.check_program().map(|()| replay))
         .unwrap_or_else(|error| panic!("reel: cannot shrink REEL_MINIMIZE: {error}"))
         .for_entry(entry.clone());
-    let header = &replay.trace().header;
-    if header.program.entry != entry {
-        eprintln!(
-            "reel: REEL_MINIMIZE={} is a trace of {}; {} explores as usual",
-            path.display(),
-            header
-                .program
-                .entry
-                .as_deref()
-                .unwrap_or("a program's main"),
-            entry.as_deref().unwrap_or("this program")
-        );
+    if !recorded_by(&replay, "REEL_MINIMIZE", &path, &entry) {
         return None;
     }
+    let header = &replay.trace().header;
     let strategy = Strategy::parse(&header.run.strategy);
     let mut body = || {
         let _ = execution::run_program(f);
     };
     // As before a replay: the executions before the recorded one may have left state behind.
-    if let (Some(iteration), Some(seed)) = (header.run.iteration, header.run.seed)
-        && iteration > 1
-    {
-        let earlier = usize::try_from(iteration - 1).unwrap_or(usize::MAX);
-        rerun_earlier_executions(&mut body, &strategy, seed, earlier, &replay);
-    }
+    restore_process_state(&mut body, &replay);
     let minimized = minimize_body(&mut body, &replay, DEFAULT_MINIMIZE_RUNS)
         .map_err(|error| error.to_string())
         .and_then(|minimized| {

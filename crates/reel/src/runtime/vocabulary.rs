@@ -5,42 +5,46 @@
 //! the trace's wire types are mapped from them in one table (`recording::wire`).
 
 use std::fmt;
-use std::num::NonZeroU64;
+use std::num::{NonZeroU32, NonZeroU64};
 
 /// A green thread's id, unique within one execution. The main thread is `T0`; spawned
 /// threads count up from 1 in spawn order, so ids are the same in every replay.
+///
+/// It holds the index plus one, never zero, so `Option<ThreadId>` is the size of a
+/// `ThreadId`, as with std's.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ThreadId(u32);
+pub struct ThreadId(NonZeroU32);
 
 impl ThreadId {
-    /// The id of thread `index`: spawning checks that an execution has fewer than 2^32
+    /// The id of thread `index`: spawning checks that an execution has fewer than 2^32 - 1
     /// threads, so the hot path only converts.
     #[inline(always)]
     pub(crate) fn from_index(index: usize) -> ThreadId {
-        debug_assert!(u32::try_from(index).is_ok(), "fewer than 2^32 threads");
-        ThreadId(index as u32)
+        debug_assert!(index < u32::MAX as usize, "fewer than 2^32 - 1 threads");
+        ThreadId(NonZeroU32::MIN.saturating_add(index as u32))
     }
 
     /// The thread's index in its execution: 0 for main, then 1, 2, ... in spawn order.
     pub fn index(self) -> usize {
-        self.0 as usize
+        self.0.get() as usize - 1
     }
 
-    /// The id as a number: 0 for the main thread, then 1, 2, ... in spawn order.
+    /// The id as a number: 1 for the main thread, then 2, 3, ... in spawn order (the index
+    /// plus one).
     pub fn as_u64(self) -> NonZeroU64 {
-        NonZeroU64::new(u64::from(self.0) + 1).expect("an id plus one is not zero")
+        NonZeroU64::from(self.0)
     }
 }
 
 impl fmt::Debug for ThreadId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ThreadId({})", self.0)
+        write!(f, "ThreadId({})", self.index())
     }
 }
 
 impl fmt::Display for ThreadId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "T{}", self.0)
+        write!(f, "T{}", self.index())
     }
 }
 
@@ -205,7 +209,7 @@ pub enum Op {
     WriteLock,
     /// Releasing a read lock.
     ReadUnlock,
-    /// Releasing a write lock.
+    /// Releasing a write lock (also when downgrading it to a read lock).
     WriteUnlock,
     /// Waiting on a condvar (releasing its mutex).
     Wait,

@@ -271,9 +271,22 @@ impl<T> Channel<T> {
         }
     }
 
+    /// The receiver is gone: later sends fail, and, as in std, the messages queued now go
+    /// with it, even while senders live. Not those of a rendezvous channel: each belongs to
+    /// a sender still waiting for its hand-over, which takes it back in its `SendError`.
     fn drop_receiver(&self) {
         self.receiver_alive.store(false, Ordering::Release);
         self.wake_all();
+        let used_here =
+            execution::try_with(|execution| self.object.current_id(execution).is_some());
+        // Only an execution that used the channel may touch its state: no other can be using
+        // it at the same time (see `ObjectCell::register`). One that never did can find in it
+        // only what an earlier execution left, which goes when the channel does.
+        if used_here == Some(true) && self.capacity != Some(0) {
+            let queued = self.with_state(|state| std::mem::take(&mut state.queue));
+            // Dropped outside any borrow: a message's destructor may use reel.
+            drop(queued);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use super::{LockResult, TryLockError, TryLockResult};
@@ -23,12 +24,19 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 // SAFETY: as above; access to `data` is serialised by the lock.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
-/// An RAII guard; the mutex unlocks when it drops.
+/// An RAII guard; the mutex unlocks when it drops. Not `Send`, as std's: the lock belongs
+/// to the thread that took it.
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>() {}
+/// needs_send::<reel::sync::MutexGuard<'static, i32>>();
+/// ```
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
     lock: &'a Mutex<T>,
     panicking_at_acquire: bool,
     location: &'static std::panic::Location<'static>,
+    not_send: PhantomData<*const ()>,
 }
 
 // SAFETY: sharing a guard shares only &T.
@@ -117,6 +125,7 @@ impl<T: ?Sized> Mutex<T> {
             lock: self,
             panicking_at_acquire: super::unwinding_now(),
             location,
+            not_send: PhantomData,
         }
     }
 

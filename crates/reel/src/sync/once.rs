@@ -53,6 +53,16 @@ impl Once {
         }
     }
 
+    /// A Once whose initialiser has already completed (for a `OnceLock` made holding its
+    /// value).
+    pub(crate) const fn new_completed() -> Once {
+        Once {
+            object: ObjectCell::new(),
+            data_lock: DataLock::new(),
+            completed: AtomicBool::new(true),
+        }
+    }
+
     /// Runs `f` if no initialiser has completed; other callers wait for it. Panics if an
     /// earlier initialiser panicked.
     #[track_caller]
@@ -66,9 +76,30 @@ impl Once {
         self.call(true, std::panic::Location::caller(), f);
     }
 
-    /// Whether an initialiser has completed (a scheduling point, like std's atomic load).
+    /// Blocks until an initialiser has completed, as `std::sync::Once::wait`. Panics if the
+    /// Once is poisoned (an initialiser panicked), when called or while waiting.
+    #[track_caller]
+    pub fn wait(&self) {
+        self.wait_for_completion(false, std::panic::Location::caller());
+    }
+
+    /// Blocks until an initialiser has completed, ignoring poison, as
+    /// `std::sync::Once::wait_force`: it keeps waiting after an initialiser panicked, until a
+    /// `call_once_force` completes.
+    #[track_caller]
+    pub fn wait_force(&self) {
+        self.wait_for_completion(true, std::panic::Location::caller());
+    }
+
+    /// Whether an initialiser has completed (a scheduling point, like std's atomic load; a
+    /// plain load outside a runtime).
     #[track_caller]
     pub fn is_completed(&self) -> bool {
+        if !execution::in_runtime() {
+            // No green thread can be racing here; another kernel thread's execution can only
+            // complete it, and the value it wrote is published by this Release/Acquire pair.
+            return self.completed.load(Ordering::Acquire);
+        }
         let location = std::panic::Location::caller();
         if self.completed_point(location) {
             return true;
@@ -86,6 +117,41 @@ impl Once {
             execution::schedule_point_at(Op::OnceCall, None, false, location);
         }
         completed
+    }
+
+    /// Waits, a scheduling point and then blocked on the Once, until it is completed; while
+    /// it is poisoned, panics unless `ignore_poison`. Nobody need be running an initialiser:
+    /// the thread waits for one to be started, as std's does.
+    fn wait_for_completion(
+        &self,
+        ignore_poison: bool,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        if self.completed_point(location) {
+            return;
+        }
+        let object =
+            execution::object_point(&self.object, ObjectKind::Once, Op::OnceCall, location);
+        loop {
+            // Some(poisoned) when the wait is over, None when the thread queued to wait.
+            let over = execution::with(|execution| {
+                if self.completed.load(Ordering::Acquire) {
+                    Some(false)
+                } else if execution.objects[object].poisoned && !ignore_poison {
+                    Some(true)
+                } else {
+                    execution.enqueue_current(object);
+                    None
+                }
+            });
+            match over {
+                Some(false) => return,
+                Some(true) => panic!("Once instance has previously been poisoned"),
+                None => {
+                    execution::block_at(Blocker::Once(object), None, location);
+                }
+            }
+        }
     }
 
     fn call<F: FnOnce(&OnceState)>(

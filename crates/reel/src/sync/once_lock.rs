@@ -2,6 +2,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use super::Once;
 
@@ -17,6 +18,10 @@ pub struct OnceLock<T> {
 unsafe impl<T: Sync + Send> Sync for OnceLock<T> {}
 // SAFETY: moving the cell moves the T.
 unsafe impl<T: Send> Send for OnceLock<T> {}
+
+// As std's: a panic can leave the cell empty, never half-written.
+impl<T: RefUnwindSafe + UnwindSafe> RefUnwindSafe for OnceLock<T> {}
+impl<T: UnwindSafe> UnwindSafe for OnceLock<T> {}
 
 impl<T> OnceLock<T> {
     /// An empty cell.
@@ -41,6 +46,16 @@ impl<T> OnceLock<T> {
     /// Mutable access to the value, if initialised.
     pub fn get_mut(&mut self) -> Option<&mut T> {
         self.value.get_mut().as_mut()
+    }
+
+    /// Blocks until the cell is initialised, as `std::sync::OnceLock::wait`, and returns
+    /// the value. An initialiser that panicked does not end the wait: another may still
+    /// succeed.
+    #[track_caller]
+    pub fn wait(&self) -> &T {
+        self.once.wait_force();
+        // SAFETY: the Once completed, so the value is written and no longer changes.
+        unsafe { (*self.value.get()).as_ref() }.expect("an initialised OnceLock holds a value")
     }
 
     /// Initialises the cell with `value`; `Err(value)` if it was already initialised.
@@ -86,7 +101,46 @@ impl<T> Default for OnceLock<T> {
 }
 
 impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
+    /// As std's: `OnceLock(value)`, or `OnceLock(<uninit>)`. Reading the cell is a
+    /// scheduling point inside a runtime.
+    #[track_caller]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OnceLock").finish_non_exhaustive()
+        let mut tuple = f.debug_tuple("OnceLock");
+        match self.get() {
+            Some(value) => tuple.field(value),
+            None => tuple.field(&format_args!("<uninit>")),
+        };
+        tuple.finish()
     }
 }
+
+impl<T: Clone> Clone for OnceLock<T> {
+    /// A new cell holding a clone of this one's value, or an empty cell.
+    #[track_caller]
+    fn clone(&self) -> OnceLock<T> {
+        match self.get() {
+            Some(value) => OnceLock::from(value.clone()),
+            None => OnceLock::new(),
+        }
+    }
+}
+
+impl<T> From<T> for OnceLock<T> {
+    /// A cell already holding `value` (no scheduling point: nobody else can see it yet).
+    fn from(value: T) -> OnceLock<T> {
+        OnceLock {
+            once: Once::new_completed(),
+            value: UnsafeCell::new(Some(value)),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for OnceLock<T> {
+    /// Equal when both are empty, or both hold equal values.
+    #[track_caller]
+    fn eq(&self, other: &OnceLock<T>) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl<T: Eq> Eq for OnceLock<T> {}

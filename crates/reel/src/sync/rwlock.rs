@@ -2,7 +2,9 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 
 use super::{LockResult, TryLockError, TryLockResult};
 use crate::runtime::execution::{self, Blocker, ObjectCell, ObjectId, ObjectKind, Op};
@@ -11,10 +13,16 @@ use crate::runtime::live::DataLock;
 /// A reader-writer lock. A thread that asks for a write lock while it holds the lock, or a
 /// read lock while it holds the write lock, is reported at once.
 pub struct RwLock<T: ?Sized> {
-    object: ObjectCell,
-    /// Keeps executions on other kernel threads that share this lock off `data`.
-    data_lock: DataLock,
+    raw: RawRwLock,
     data: UnsafeCell<T>,
+}
+
+/// The lock itself, without the data: what a read guard holds on to, so that the guard does
+/// not mention `UnsafeCell<T>` and stays covariant in `T`, as std's does.
+struct RawRwLock {
+    object: ObjectCell,
+    /// Keeps executions on other kernel threads that share this lock off the data.
+    data_lock: DataLock,
 }
 
 // SAFETY: as std's RwLock: the lock protocol gives either shared or exclusive access within
@@ -23,19 +31,34 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 // SAFETY: readers share &T across threads, hence T: Sync as in std.
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
-/// Shared access; the read lock is released when it drops.
+/// Shared access; the read lock is released when it drops. Like std's, it is covariant in
+/// `T` and not `Send` (the read lock belongs to the thread that took it):
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>() {}
+/// needs_send::<reel::sync::RwLockReadGuard<'static, i32>>();
+/// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockReadGuard<'a, T: ?Sized> {
-    lock: &'a RwLock<T>,
+pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
+    /// The data, by pointer rather than `&'a T`: the guard gives shared access only until it
+    /// drops. `NonNull` is covariant in `T`, as `&T` is.
+    data: NonNull<T>,
+    raw: &'a RawRwLock,
     location: &'static std::panic::Location<'static>,
 }
 
-/// Exclusive access; the write lock is released when it drops.
+/// Exclusive access; the write lock is released when it drops. Not `Send`, as std's:
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>() {}
+/// needs_send::<reel::sync::RwLockWriteGuard<'static, i32>>();
+/// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
     panicking_at_acquire: bool,
     location: &'static std::panic::Location<'static>,
+    not_send: PhantomData<*const ()>,
 }
 
 // SAFETY: sharing a guard shares only &T.
@@ -59,8 +82,10 @@ impl<T> RwLock<T> {
     /// A new unlocked RwLock.
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
-            object: ObjectCell::new(),
-            data_lock: DataLock::new(),
+            raw: RawRwLock {
+                object: ObjectCell::new(),
+                data_lock: DataLock::new(),
+            },
             data: UnsafeCell::new(value),
         }
     }
@@ -70,7 +95,7 @@ impl<T> RwLock<T> {
     where
         T: Sized,
     {
-        let poisoned = super::is_poisoned(&self.object);
+        let poisoned = super::is_poisoned(&self.raw.object);
         super::poison_result(poisoned, self.data.into_inner())
     }
 }
@@ -80,21 +105,15 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         let location = std::panic::Location::caller();
-        self.lock(Mode::Read, location);
-        super::poison_result(
-            self.is_poisoned(),
-            RwLockReadGuard {
-                lock: self,
-                location,
-            },
-        )
+        self.raw.lock(Mode::Read, location);
+        super::poison_result(self.is_poisoned(), self.read_guard(location))
     }
 
     /// Acquires exclusive access, blocking while anyone holds the lock.
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         let location = std::panic::Location::caller();
-        self.lock(Mode::Write, location);
+        self.raw.lock(Mode::Write, location);
         super::poison_result(self.is_poisoned(), self.write_guard(location))
     }
 
@@ -102,24 +121,18 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
         let location = std::panic::Location::caller();
-        if !self.try_lock(Mode::Read, location) {
+        if !self.raw.try_lock(Mode::Read, location) {
             return Err(TryLockError::WouldBlock);
         }
-        super::poison_result(
-            self.is_poisoned(),
-            RwLockReadGuard {
-                lock: self,
-                location,
-            },
-        )
-        .map_err(TryLockError::from)
+        super::poison_result(self.is_poisoned(), self.read_guard(location))
+            .map_err(TryLockError::from)
     }
 
     /// Acquires exclusive access if possible right now.
     #[track_caller]
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
         let location = std::panic::Location::caller();
-        if !self.try_lock(Mode::Write, location) {
+        if !self.raw.try_lock(Mode::Write, location) {
             return Err(TryLockError::WouldBlock);
         }
         super::poison_result(self.is_poisoned(), self.write_guard(location))
@@ -128,17 +141,17 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Whether a writer panicked while holding the lock.
     pub fn is_poisoned(&self) -> bool {
-        super::is_poisoned(&self.object)
+        super::is_poisoned(&self.raw.object)
     }
 
     /// Clears the poison flag.
     pub fn clear_poison(&self) {
-        super::set_poisoned(&self.object, ObjectKind::RwLock, false);
+        super::set_poisoned(&self.raw.object, ObjectKind::RwLock, false);
     }
 
     /// Mutable access without locking.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = super::is_poisoned(&self.object);
+        let poisoned = super::is_poisoned(&self.raw.object);
         super::poison_result(poisoned, self.data.get_mut())
     }
 
@@ -150,9 +163,25 @@ impl<T: ?Sized> RwLock<T> {
             lock: self,
             panicking_at_acquire: super::unwinding_now(),
             location,
+            not_send: PhantomData,
         }
     }
 
+    /// A read guard; the caller holds a read lock.
+    fn read_guard(
+        &self,
+        location: &'static std::panic::Location<'static>,
+    ) -> RwLockReadGuard<'_, T> {
+        RwLockReadGuard {
+            // SAFETY: `UnsafeCell::get` on a reference is never null.
+            data: unsafe { NonNull::new_unchecked(self.data.get()) },
+            raw: &self.raw,
+            location,
+        }
+    }
+}
+
+impl RawRwLock {
     fn op(mode: Mode) -> Op {
         match mode {
             Mode::Read => Op::ReadLock,
@@ -253,6 +282,32 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    /// Turns the current thread's write lock into a read lock in one step: no writer can get
+    /// in between, and readers that wait may go ahead. The step is a write-unlock, taken
+    /// after its effect, as an unlock's.
+    fn downgrade(&self, location: &'static std::panic::Location<'static>) {
+        execution::update_then_point(
+            &self.object,
+            ObjectKind::RwLock,
+            Op::WriteUnlock,
+            location,
+            |execution, object| {
+                let current = execution.current;
+                let state = &mut execution.objects[object];
+                assert_eq!(
+                    state.owner,
+                    Some(current),
+                    "reel: a write guard is downgraded by the thread that holds the write lock"
+                );
+                state.owner = None;
+                state.owner_location = None;
+                state.readers.push(current);
+                // Waiting writers re-check too and wait again, behind this reader.
+                execution.wake_all_waiters(object);
+            },
+        );
+    }
+
     fn unlock(&self, mode: Mode, location: &'static std::panic::Location<'static>) {
         let object = execution::with(|execution| {
             let object = self.object.id(execution, ObjectKind::RwLock);
@@ -273,14 +328,30 @@ impl<T: ?Sized> RwLock<T> {
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: a read guard means shared access is held; no writer exists.
-        unsafe { &*self.lock.data.get() }
+        // SAFETY: a read guard means shared access is held; no writer exists while it lives,
+        // and `data` points into the lock, which outlives 'a.
+        unsafe { self.data.as_ref() }
     }
 }
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.unlock(Mode::Read, self.location);
+        self.raw.unlock(Mode::Read, self.location);
+    }
+}
+
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns the write lock into a read lock atomically, as std's
+    /// `RwLockWriteGuard::downgrade`: no writer can get in between, so what this thread wrote
+    /// is what it reads; readers that were waiting may now go ahead. A scheduling point.
+    #[track_caller]
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let location = std::panic::Location::caller();
+        let lock = s.lock;
+        // Not its destructor: that would release the write lock (as std, no poisoning here).
+        std::mem::forget(s);
+        lock.raw.downgrade(location);
+        lock.read_guard(location)
     }
 }
 
@@ -302,9 +373,9 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
         if super::should_poison(self.panicking_at_acquire) {
-            super::set_poisoned(&self.lock.object, ObjectKind::RwLock, true);
+            super::set_poisoned(&self.lock.raw.object, ObjectKind::RwLock, true);
         }
-        self.lock.unlock(Mode::Write, self.location);
+        self.lock.raw.unlock(Mode::Write, self.location);
     }
 }
 
@@ -314,9 +385,21 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
     }
 }
 
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
     }
 }
 

@@ -102,7 +102,8 @@ impl Builder {
         Builder::default()
     }
 
-    /// Names the thread; the name appears in reports, panics and the debugger.
+    /// Names the thread; the name appears in reports, panics and the debugger. As with std,
+    /// it must not contain a NUL byte (`\0`): `spawn` panics if it does.
     pub fn name(mut self, name: String) -> Builder {
         self.name = Some(name);
         self
@@ -115,6 +116,10 @@ impl Builder {
     }
 
     /// Spawns a green thread; `Err` if its stack could not be mapped.
+    ///
+    /// # Panics
+    ///
+    /// As std's: if the name set with [`Builder::name`] contains a NUL byte.
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
@@ -127,6 +132,10 @@ impl Builder {
     }
 
     /// Spawns a scoped green thread, as `std::thread::Builder::spawn_scoped`.
+    ///
+    /// # Panics
+    ///
+    /// As std's: if the name set with [`Builder::name`] contains a NUL byte.
     #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
@@ -159,6 +168,14 @@ impl Builder {
         T: Send + 'a,
     {
         let location = std::panic::Location::caller();
+        if let Some(name) = &self.name
+            && name.contains('\0')
+        {
+            // std's check and panic, word for word: its threads carry their names as C
+            // strings.
+            std::ffi::CString::new(name.as_str())
+                .expect("thread name may not contain interior null bytes");
+        }
         let packet = Arc::new(Packet::new());
         let their_packet = Arc::clone(&packet);
         let body = move || {

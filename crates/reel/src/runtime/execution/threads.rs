@@ -119,8 +119,8 @@ impl Execution {
     ) -> usize {
         let index = self.threads.len();
         assert!(
-            u32::try_from(index).is_ok(),
-            "reel: more than 2^32 threads in one execution"
+            index < u32::MAX as usize,
+            "reel: 2^32 - 1 threads in one execution are the most a ThreadId can name"
         );
         let parent = (index > 0).then_some(self.current);
         if !self.observers.is_empty() && !self.quiet {

@@ -6,6 +6,9 @@
 //!
 //! All 12 of std's tests are ported, and all 12 pass unchanged.
 
+// std's test code, kept as std wrote it.
+#![allow(clippy::vec_init_then_push)]
+
 use std::cell::LazyCell;
 use std::panic;
 

@@ -14,6 +14,13 @@
 //! waiting. Running such a loop to its end needs fair time slices for a thread that never
 //! blocks, which reel's scheduler does not give yet.
 
+// std's test code, kept as std wrote it.
+#![allow(
+    clippy::bool_assert_comparison,
+    clippy::ok_expect,
+    clippy::single_match
+)]
+
 mod std_port;
 
 use std::env;

@@ -7,6 +7,9 @@
 //! `send_timeout`, which tests `SyncSender::send_timeout`, unstable in std (rustc 1.95,
 //! `mpmc_channel`).
 
+// std's test code, kept as std wrote it.
+#![allow(clippy::single_match)]
+
 mod std_port;
 
 use std::env;

@@ -37,6 +37,9 @@ std_test!(run stampede_once {
             for _ in 0..4 {
                 thread::yield_now()
             }
+            // SAFETY: RUN is written only in O's initialiser, which runs once, and read after
+            // O completed, which orders the read after the write; and reel runs one green
+            // thread of a runtime at a time.
             unsafe {
                 O.call_once(|| {
                     assert!(!RUN);
@@ -48,6 +51,7 @@ std_test!(run stampede_once {
         });
     }
 
+    // SAFETY: as in the spawned threads above.
     unsafe {
         O.call_once(|| {
             assert!(!RUN);

@@ -19,6 +19,9 @@
 //!   `test_write_guard_unlocked`, `nonpoison_test_rwlock_try_write` and the 17 other
 //!   `nonpoison_*` twins of the `poison_*` tests (`sync_nonpoison`, unstable).
 
+// std's test code, kept as std wrote it.
+#![allow(clippy::drop_non_drop)]
+
 mod std_port;
 
 use std::panic::{self, AssertUnwindSafe};

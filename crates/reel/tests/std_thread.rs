@@ -22,6 +22,16 @@
 //! std's `thread/local/tests.rs` (thread-local destructors, re-entrant initialisation) is
 //! not ported here; `tests/thread_local.rs` covers reel's `LocalKey`.
 
+// std's test code, kept as std wrote it.
+#![allow(
+    clippy::bool_assert_comparison,
+    clippy::cmp_owned,
+    clippy::match_single_binding,
+    clippy::needless_return,
+    clippy::ok_expect,
+    clippy::redundant_closure
+)]
+
 mod std_port;
 
 use reel::thread::sleep;

@@ -352,6 +352,9 @@ fn thread_entry(yielder: &Yielder<Wake, ()>, body: impl FnOnce()) {
     body();
     drop_locals();
     thread_exit();
+    // Keeps `thread_exit` from being a tail call, which would take this frame off the stack
+    // before the thread's last step, where the debugger still looks for it.
+    std::hint::black_box(());
 }
 
 /// Drops the current thread's thread-local values, on the thread, as std does at exit. A

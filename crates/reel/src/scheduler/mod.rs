@@ -17,6 +17,7 @@ mod profile;
 mod random;
 mod run_until_block;
 mod signature;
+mod spin;
 mod surw;
 mod urw;
 

@@ -14,7 +14,7 @@
 //! token_ring, twostage); POS and uniform random keep a small unbiased share (stack,
 //! bluetooth_driver). Against the shares before (SURW 40, POS 20, PCT 15, URW 15, random 10)
 //! these find the bugs in fewer schedules on 12 of the 19 programs (on average, reorder_100
-//! 595 → 368, twostage_100 658 → 231, loop_99 104 → 78) and in about one more on 5 (account,
+//! 595 → 368, twostage_100 658 → 231, loop_99 104 → 78) and in about one more on 4 (account,
 //! wronglock, circular_buffer, reorder_3).
 //!
 //! Two designs measured worse and were left out: an opening execution 1 that runs the

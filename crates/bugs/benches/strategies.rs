@@ -317,7 +317,7 @@ impl Cell {
 
     fn text(&self, seeds: u64) -> String {
         match self.mean() {
-            Some(mean) => format!("{mean:.0} ({}/{seeds})", self.found.len()),
+            Some(mean) => format!("{mean:.1} ({}/{seeds})", self.found.len()),
             None => format!("- (0/{seeds})"),
         }
     }

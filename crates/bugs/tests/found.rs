@@ -232,3 +232,22 @@ fn bugs_that_need_a_preemption_do_not_show_in_a_plain_run() {
         assert!(!report.found(), "{name}: {report}");
     }
 }
+
+/// safestack's threads spin (a load and a yield) while another holds the item they want: the
+/// priority strategies must let the holder run, so no execution ends in the step bound.
+#[test]
+fn spinning_threads_do_not_starve_the_one_they_wait_for() {
+    let safestack = program("safestack");
+    for strategy in ["surw", "pos", "portfolio"] {
+        for seed in 0..3 {
+            let report = explore(safestack.reel, strategy, seed, 200);
+            if let Some(failure) = &report.failure {
+                assert_ne!(
+                    failure.kind,
+                    FailureKind::StepBoundExceeded,
+                    "{strategy}, seed {seed}: {report}"
+                );
+            }
+        }
+    }
+}

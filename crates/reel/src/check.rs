@@ -319,7 +319,7 @@ impl Checker {
                 let trace = saved.clone().and_then(Result::ok);
                 let minimized = match &trace {
                     Some(path) if self.minimize || env_flag("REEL_MINIMIZE_FOUND") => {
-                        Some(minimize::found(&mut body, path))
+                        Some(minimize::found(&mut body, path, &failure))
                     }
                     _ => None,
                 };
@@ -595,15 +595,20 @@ pub(crate) fn recorded_by(
 
 /// The executions before the recorded one ran in the recording process and may have left
 /// state behind (a completed `static` OnceLock, a global counter): runs them again, from the
-/// trace's strategy and seed, so that this process is in the same state.
+/// trace's strategy and seed, so that this process is in the same state. A shrunk schedule
+/// (`minimize(S)`) was recorded after the failing execution too: that one is re-run as well.
 pub(crate) fn restore_process_state(body: &mut dyn FnMut(), replay: &Replay) {
     let run = &replay.trace().header.run;
-    if let (Some(iteration), Some(seed)) = (run.iteration, run.seed)
-        && iteration > 1
-    {
-        let earlier = usize::try_from(iteration - 1).unwrap_or(usize::MAX);
-        let strategy = Strategy::parse(&run.strategy);
-        rerun_earlier_executions(body, &strategy, seed, earlier, replay);
+    let (Some(iteration), Some(seed)) = (run.iteration, run.seed) else {
+        return;
+    };
+    let iteration = usize::try_from(iteration).unwrap_or(usize::MAX);
+    let (strategy, earlier, last_fails) = match Strategy::parse(&run.strategy) {
+        Strategy::Minimized { from } => (*from, iteration, true),
+        strategy => (strategy, iteration.saturating_sub(1), false),
+    };
+    if earlier > 0 {
+        rerun_earlier_executions(body, &strategy, seed, (earlier, last_fails), replay);
     }
 }
 
@@ -656,11 +661,12 @@ const MAX_RERUN_EXECUTIONS: usize = 10_000_000;
 
 /// Runs executions `1..=count` of the exploration a trace came from (without recording), so
 /// that whatever they leave behind in the process is there for the replay of the next one.
+/// `last_fails`: execution `count` is the failing one a shrunk schedule came from.
 fn rerun_earlier_executions(
     body: &mut dyn FnMut(),
     strategy: &Strategy,
     seed: u64,
-    count: usize,
+    (count, last_fails): (usize, bool),
     replay: &Replay,
 ) {
     if count > MAX_RERUN_EXECUTIONS {
@@ -690,7 +696,9 @@ fn rerun_earlier_executions(
         if let Some(scheduler) = decider.scheduler_mut() {
             scheduler.end_execution(outcome.steps);
         }
-        if let Some(failure) = outcome.failure {
+        if let Some(failure) = outcome.failure
+            && !(last_fails && iteration == count)
+        {
             eprintln!(
                 "reel: note: re-running the executions before the recorded one, execution \
                  {iteration} failed ({}), which it did not when recorded: the program depends \

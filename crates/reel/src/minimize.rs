@@ -14,6 +14,18 @@
 //! Runs use the exploration's virtual clock. They happen in the process of the program (the
 //! closure is run many times), so a program that leaves state behind in statics (a completed
 //! `OnceLock`) meets it in later runs, as the executions of an exploration do.
+//!
+//! The shrunk trace's header names its strategy `minimize(S)` (S the exploration's), with the
+//! seed and the iteration of the failing execution: it was recorded after the exploration's
+//! executions up to and including that one, so a replay in the check that recorded it
+//! (REEL_REPLAY, `reel replay`) re-runs all of them before it follows the shrunk schedule.
+//! The candidate schedules tried in between are not re-run: before the shrink is reported,
+//! the kept trace is replayed at once, and a shrink whose trace does not reproduce its
+//! failure is an error, never a saved trace.
+//!
+//! A failure of the determinism self-check (`FailureKind::Nondeterminism`) is not shrunk:
+//! its schedule does not run the same way twice, so no smaller one can be told to fail the
+//! same way.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,6 +37,7 @@ use crate::recording::outcome_of;
 use crate::recording::recorder::Recorder;
 use crate::replay::{Replay, ReplayError};
 use crate::runtime::execution::{self, ExecutionConfig};
+use crate::runtime::failure::{Failure, FailureKind};
 use crate::runtime::seams::{Decider, Observer};
 use crate::scheduler::{Decision, Scheduler, Strategy, ThreadId};
 
@@ -108,6 +121,10 @@ pub enum MinimizeError {
     PlainRun,
     /// Following the recorded schedule did not fail the way the recording did.
     NotReproduced(String),
+    /// The shrunk schedule's trace, replayed at once, did not reproduce its failure.
+    NotReplayed(String),
+    /// The failure is the determinism self-check's: its schedule runs differently each time.
+    Nondeterministic,
 }
 
 impl fmt::Display for MinimizeError {
@@ -124,8 +141,19 @@ impl fmt::Display for MinimizeError {
             ),
             MinimizeError::NotReproduced(how) => write!(
                 f,
-                "following the recorded schedule did not fail as recorded ({how}); the \
-                 program depends on something outside reel, or changed since the recording"
+                "running the recorded schedule again did not fail as recorded ({how}): the \
+                 program changed since the recording, depends on something outside reel, or \
+                 depends on state its earlier executions left in statics (the executions \
+                 before the recorded one were re-run; any other run since is not undone)"
+            ),
+            MinimizeError::NotReplayed(how) => write!(
+                f,
+                "the shrunk schedule failed as recorded, but its trace, replayed at once, did \
+                 not ({how}); no trace was saved"
+            ),
+            MinimizeError::Nondeterministic => f.write_str(
+                "not shrunk: the failure is the determinism self-check's (the same schedule ran \
+                 two ways), so no schedule can be told to fail the same way",
             ),
         }
     }
@@ -211,8 +239,16 @@ pub(crate) fn from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> 
     Some(report)
 }
 
-/// Shrinks the trace an exploration just saved at `path`, and saves the result beside it.
-pub(crate) fn found(body: &mut dyn FnMut(), path: &Path) -> Result<(Minimized, PathBuf), String> {
+/// Shrinks the trace an exploration just saved at `path` for `failure`, and saves the result
+/// beside it. A nondeterminism failure is not shrunk (the error says so).
+pub(crate) fn found(
+    body: &mut dyn FnMut(),
+    path: &Path,
+    failure: &Failure,
+) -> Result<(Minimized, PathBuf), String> {
+    if failure.kind == FailureKind::Nondeterminism {
+        return Err(MinimizeError::Nondeterministic.to_string());
+    }
     let replay = Replay::from_file(path).map_err(|error| error.to_string())?;
     let minimized =
         minimize_body(body, &replay, DEFAULT_MINIMIZE_RUNS).map_err(|error| error.to_string())?;
@@ -234,6 +270,7 @@ pub(crate) fn describe(
             writeln!(f, "  saved:     {}", out.display())?;
             writeln!(f, "  replay it: reel replay {}", out.display())
         }
+        Err(error) if error.starts_with("not shrunk") => writeln!(f, "{error}"),
         Err(error) => writeln!(f, "the schedule could not be shrunk: {error}"),
     }
 }
@@ -361,12 +398,14 @@ pub(crate) fn minimize_body(
     }
     let mut config = replay.config();
     config.print_panics = false;
+    let mut header = trace.header.clone();
+    header.run.strategy = shrunk_spelling(&header.run.strategy);
     let mut runs = 0;
-    let mut run = |choices: Vec<u32>| {
+    let mut run = |body: &mut dyn FnMut(), choices: Vec<u32>| {
         runs += 1;
-        run_schedule(body, trace, choices, config.clone())
+        run_schedule(body, &header, choices, config.clone())
     };
-    let first = run(Schedule::of(trace).threads);
+    let first = run(body, Schedule::of(trace).threads);
     if !same_failure(&recorded, &first.outcome) {
         return Err(MinimizeError::NotReproduced(
             trace.describe_outcome(&first.outcome),
@@ -382,7 +421,7 @@ pub(crate) fn minimize_body(
                     break 'search;
                 }
                 budget_left -= 1;
-                let candidate = run(choices);
+                let candidate = run(body, choices);
                 if same_failure(&recorded, &candidate.outcome)
                     && size_of(&candidate) < size_of(&best)
                 {
@@ -393,24 +432,60 @@ pub(crate) fn minimize_body(
         }
         break;
     }
+    verify(body, &best, &recorded, config)?;
     Ok(Minimized {
         before,
         after: size_of(&best),
-        runs,
+        runs: runs + 1,
         trace: best.trace,
     })
 }
 
-/// Runs `body` once under `choices`, recording it.
+/// The spelling of a shrunk schedule's strategy: `minimize(S)`; a shrunk trace shrunk again
+/// keeps its own.
+fn shrunk_spelling(recorded: &str) -> String {
+    match Strategy::parse(recorded) {
+        Strategy::Minimized { .. } => recorded.to_owned(),
+        _ => format!("minimize({recorded})"),
+    }
+}
+
+/// Replays the kept schedule's trace, as a replay of the saved file will: it must reproduce
+/// the recorded failure.
+fn verify(
+    body: &mut dyn FnMut(),
+    best: &Run,
+    recorded: &Outcome,
+    config: ExecutionConfig,
+) -> Result<(), MinimizeError> {
+    let replay = Replay::from_bytes(&best.trace)?;
+    let report = replay.run_body(body, config, None);
+    let failed_the_same_way = report
+        .failure
+        .as_ref()
+        .is_some_and(|failure| same_failure(recorded, &outcome_of(Some(failure), failure.step)));
+    if report.reproduced() && failed_the_same_way {
+        return Ok(());
+    }
+    let how = match &report.failure {
+        Some(failure) if report.reproduced() => replay
+            .trace()
+            .describe_outcome(&outcome_of(Some(failure), failure.step)),
+        _ => report.to_string().trim_end().to_owned(),
+    };
+    Err(MinimizeError::NotReplayed(how))
+}
+
+/// Runs `body` once under `choices`, recording it with `header`.
 fn run_schedule(
     body: &mut dyn FnMut(),
-    trace: &Trace,
+    header: &reel_trace::Header,
     choices: Vec<u32>,
     config: ExecutionConfig,
 ) -> Run {
     // The crash prefix is never used: the recorder is not published to the signal handlers.
     let recorder = Box::new(Recorder::in_memory(
-        trace.header.clone(),
+        header.clone(),
         Path::new("reel-minimize-"),
     ));
     let observers: Vec<Box<dyn Observer>> = vec![recorder];

@@ -1,7 +1,13 @@
 //! Shrinking a found failure's schedule: fewer (or as many) preemptions, the same failure,
-//! and a trace that replays to it; bad requests to shrink are clear errors.
+//! and a trace that replays to it, in this process and in a new one (where the executions
+//! before it are re-run, the failing one included); a nondeterminism failure is not shrunk;
+//! bad requests to shrink are clear errors.
 
-use std::path::PathBuf;
+mod child;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool as StdAtomicBool;
+use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 
 use reel::minimize::{DEFAULT_MINIMIZE_RUNS, MinimizeError};
 use reel::reel_trace::{self, Event};
@@ -164,5 +170,150 @@ fn a_program_that_no_longer_fails_is_not_shrunk() {
         )
         .unwrap_err();
     assert!(matches!(error, MinimizeError::NotReproduced(_)), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Set in the environment of the child processes.
+const CHILD_MARKER: &str = "REEL_MINIMIZE_TEST_CHILD";
+
+/// Set by an execution that loses an update: the process remembers a failure, as a poisoned
+/// static lock would.
+static FAILED_BEFORE: StdAtomicBool = StdAtomicBool::new(false);
+
+/// A lost update whose first step depends on whether an execution of this process failed
+/// before (a store after a failure, a load before): the shrinker's runs, which come after the
+/// failing execution, take a step the executions before it did not.
+fn remembers_failures() {
+    let marker = AtomicUsize::new(0);
+    if FAILED_BEFORE.load(std::sync::atomic::Ordering::SeqCst) {
+        marker.store(1, Ordering::SeqCst);
+    } else {
+        let _ = marker.load(Ordering::SeqCst);
+    }
+    let counter = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let counter = Arc::clone(&counter);
+            thread::spawn(move || {
+                let seen = counter.load(Ordering::SeqCst);
+                counter.store(seen + 1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let lost = counter.load(Ordering::SeqCst) != 2;
+    if lost {
+        FAILED_BEFORE.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    assert!(!lost, "an update was lost");
+}
+
+/// The value of a `@key=value` line a child printed.
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    let prefix = format!("@{key}=");
+    text.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no @{key} in:\n{text}"))
+}
+
+/// Runs an ignored child test in a new process with `environment`; returns its output.
+fn run_child(test: &str, environment: &[(&str, &Path)]) -> String {
+    let mut command = child::child_test(test, CHILD_MARKER);
+    for (name, value) in environment {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{test} failed:\n{text}");
+    text
+}
+
+#[test]
+#[ignore = "child process of the test below"]
+fn child_explores_and_shrinks() {
+    if std::env::var_os(CHILD_MARKER).is_none() {
+        return;
+    }
+    let report = Checker::new()
+        .random()
+        .seed(5)
+        .iterations(500)
+        .minimize(true)
+        .run(remembers_failures);
+    let failure = report.failure.as_ref().expect("the lost update is found");
+    println!();
+    println!("@iteration={}", report.iteration.unwrap());
+    println!("@replayed={}", report.replayed.is_some());
+    println!("@message={}", failure.message);
+    if report.replayed.is_none() {
+        let (_, out) = report
+            .minimized
+            .clone()
+            .expect("the report has the shrink")
+            .expect("the schedule shrinks");
+        println!("@shrunk={}", out.display());
+    }
+}
+
+#[test]
+fn a_shrunk_trace_replays_in_a_new_process_after_the_executions_it_came_after() {
+    let dir = trace_dir("new-process");
+    let recorded = run_child("child_explores_and_shrinks", &[("REEL_TRACE_DIR", &dir)]);
+    let iteration = field(&recorded, "iteration");
+    let shrunk = PathBuf::from(field(&recorded, "shrunk"));
+    // The header says what the trace came after: the failing execution of `random`.
+    let header = reel_trace::read_file(&shrunk).unwrap().header;
+    assert_eq!(header.run.strategy, "minimize(random)");
+    assert_eq!(header.run.iteration.unwrap().to_string(), iteration);
+    assert_eq!(
+        Strategy::parse(&header.run.strategy),
+        Strategy::Minimized {
+            from: Box::new(Strategy::Random)
+        }
+    );
+    // REEL_REPLAY re-runs the executions up to the failing one (which leaves the process
+    // remembering it, so the first step is a store), then follows the shrunk schedule to the
+    // failure.
+    let replayed = run_child("child_explores_and_shrinks", &[("REEL_REPLAY", &shrunk)]);
+    assert_eq!(field(&replayed, "replayed"), "true", "{replayed}");
+    assert_eq!(field(&replayed, "message"), field(&recorded, "message"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Each run of this process takes a different way: a yield in every other one.
+static RUNS: StdAtomicUsize = StdAtomicUsize::new(0);
+
+#[test]
+fn a_nondeterminism_failure_is_not_shrunk_and_the_report_says_so() {
+    let dir = trace_dir("nondeterminism");
+    let report = Checker::new()
+        .random()
+        .seed(1)
+        .iterations(10)
+        .trace_dir(&dir)
+        .check_determinism(true)
+        .minimize(true)
+        .run(|| {
+            let worker = thread::spawn(|| {});
+            if RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 1 {
+                thread::yield_now();
+            }
+            worker.join().unwrap();
+        });
+    let failure = report.failure.as_ref().expect("the self-check fails");
+    assert_eq!(failure.kind, FailureKind::Nondeterminism, "{report}");
+    let error = report
+        .minimized
+        .clone()
+        .expect("the report says what became of the shrink")
+        .expect_err("a nondeterminism failure is not shrunk");
+    assert!(error.starts_with("not shrunk"), "{error}");
+    assert!(report.to_string().contains("not shrunk"), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -234,7 +234,7 @@ impl Decider {
                 delays,
             } => Decider::Dfs(DfsScheduler::new(*preemptions, *delays)),
             Strategy::Portfolio => Decider::Portfolio(Box::new(PortfolioScheduler::new(seed))),
-            Strategy::Replay | Strategy::Custom(_) => return None,
+            Strategy::Replay | Strategy::Minimized { .. } | Strategy::Custom(_) => return None,
         })
     }
 }

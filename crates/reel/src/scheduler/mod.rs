@@ -17,6 +17,7 @@ mod profile;
 mod random;
 mod run_until_block;
 mod signature;
+mod spin;
 mod surw;
 mod urw;
 
@@ -40,8 +41,8 @@ use std::fmt;
 ///
 /// The spellings: `run`, `random`, `pct(depth N)`, `pct(random depth)`, `urw`, `surw`, `pos`,
 /// `dfs`, `dfs(preemptions N)`, `dfs(delays N)`, `dfs(preemptions N, delays M)`,
-/// `portfolio` and `replay`. A trace recorded by the portfolio names the member that ran
-/// it, as `portfolio(surw)`; that spelling reads back as [`Strategy::Portfolio`].
+/// `portfolio`, `replay` and `minimize(S)`. A trace recorded by the portfolio names the member
+/// that ran it, as `portfolio(surw)`; that spelling reads back as [`Strategy::Portfolio`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Strategy {
@@ -77,6 +78,14 @@ pub enum Strategy {
     Portfolio,
     /// A replay: the trace decides.
     Replay,
+    /// A schedule shrunk from a failing execution of an exploration with strategy `from`
+    /// (spelt `minimize(S)`, S the exploration's spelling). Its trace was recorded after the
+    /// exploration's executions up to and including the failing one (its header's
+    /// iteration), so a replay re-runs all of those first ([`crate::minimize`]).
+    Minimized {
+        /// The exploration's strategy.
+        from: Box<Strategy>,
+    },
     /// A scheduler of the program's own, by the name it gives itself.
     Custom(String),
 }
@@ -112,6 +121,15 @@ impl Strategy {
             }
             "portfolio" => return Some(Strategy::Portfolio),
             _ => {}
+        }
+        if let Some(from) = inside(text, "minimize(") {
+            // One level only: a shrunk trace shrunk again keeps its spelling.
+            if from.starts_with("minimize(") {
+                return None;
+            }
+            return Some(Strategy::Minimized {
+                from: Box::new(Strategy::parse(from)),
+            });
         }
         if let Some(member) = inside(text, "portfolio(") {
             // A portfolio's execution, named by its member.
@@ -177,6 +195,7 @@ impl fmt::Display for Strategy {
             },
             Strategy::Portfolio => f.write_str("portfolio"),
             Strategy::Replay => f.write_str("replay"),
+            Strategy::Minimized { from } => write!(f, "minimize({from})"),
             Strategy::Custom(name) => f.write_str(name),
         }
     }
@@ -373,6 +392,18 @@ mod strategy_tests {
             (Strategy::Portfolio, "portfolio"),
             (Strategy::Replay, "replay"),
             (
+                Strategy::Minimized {
+                    from: Box::new(Strategy::Random),
+                },
+                "minimize(random)",
+            ),
+            (
+                Strategy::Minimized {
+                    from: Box::new(Strategy::Custom("mine".to_owned())),
+                },
+                "minimize(mine)",
+            ),
+            (
                 Strategy::Custom("always switch".to_owned()),
                 "always switch",
             ),
@@ -407,6 +438,7 @@ mod strategy_tests {
             "dfs(preemptions 1,delays 2)",
             "dfs(preemptions 99999999999)",
             "portfolio()",
+            "minimize(minimize(random))",
         ] {
             assert_eq!(Strategy::parse(text), Strategy::Custom(text.to_owned()));
         }

@@ -7,16 +7,15 @@
 //! steps' priorities is what makes POS sample the partial orders of racing steps about
 //! uniformly, where a plain random walk favours some of them exponentially.
 //!
-//! A thread that yields drops below every other thread until it runs again, so that a spin
-//! loop lets the thread it waits for run. Nothing is learnt across executions.
+//! A thread that yields drops below every thread that does not, and stays there (its new
+//! priorities too) until it takes a step that writes, so that a spin loop lets the thread it
+//! waits for run (see `spin.rs`). Nothing is learnt across executions.
 
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+use super::spin::{PRIORITY_BAND, Spinning};
 use super::{Decision, Scheduler, Strategy, ThreadId, mix_seed, step_races};
-
-/// Lowest random priority; yields count down from below it.
-const PRIORITY_BAND: u64 = 1 << 62;
 
 /// Partial order sampling.
 #[derive(Debug)]
@@ -25,7 +24,7 @@ pub struct PosScheduler {
     rng: Pcg64Mcg,
     /// Priority by thread index; 0 means to be drawn.
     priorities: Vec<u64>,
-    yield_floor: u64,
+    spinning: Spinning,
 }
 
 impl PosScheduler {
@@ -35,7 +34,7 @@ impl PosScheduler {
             seed,
             rng: Pcg64Mcg::seed_from_u64(seed),
             priorities: Vec::new(),
-            yield_floor: PRIORITY_BAND,
+            spinning: Spinning::default(),
         }
     }
 
@@ -45,7 +44,11 @@ impl PosScheduler {
             self.priorities.resize(index + 1, 0);
         }
         if self.priorities[index] == 0 {
-            self.priorities[index] = PRIORITY_BAND | (self.rng.next_u64() >> 2);
+            self.priorities[index] = if self.spinning.is_spinning(thread) {
+                self.spinning.low_priority()
+            } else {
+                PRIORITY_BAND | (self.rng.next_u64() >> 2)
+            };
         }
         self.priorities[index]
     }
@@ -55,16 +58,13 @@ impl Scheduler for PosScheduler {
     fn begin_execution(&mut self, iteration: usize) {
         self.rng = Pcg64Mcg::seed_from_u64(mix_seed(self.seed, iteration));
         self.priorities.clear();
-        self.yield_floor = PRIORITY_BAND;
+        self.spinning.clear();
     }
 
     fn next_thread(&mut self, decision: &Decision<'_>) -> ThreadId {
-        if let Some(current) = decision.current
-            && decision.yielding
-        {
+        if let Some(current) = self.spinning.note_yield(decision) {
             self.priority(current);
-            self.yield_floor -= 1;
-            self.priorities[current.index()] = self.yield_floor;
+            self.priorities[current.index()] = self.spinning.low_priority();
         }
         let mut best: Option<(u64, ThreadId)> = None;
         for thread in decision.runnable.iter() {
@@ -74,6 +74,7 @@ impl Scheduler for PosScheduler {
             }
         }
         let (_, chosen) = best.expect("a decision has a runnable thread");
+        self.spinning.chosen(decision, chosen);
         self.priorities[chosen.index()] = 0;
         let taken = decision.next_step(chosen);
         if let Some(taken) = taken

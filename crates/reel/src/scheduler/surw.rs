@@ -18,6 +18,12 @@
 //! is released. When every runnable thread is held back (the drawn one blocked or took
 //! another way), all are released and the draw is made again.
 //!
+//! A thread that yields waits for another (see `spin.rs`): it drops below every thread that
+//! does not, until it takes a step that writes; a drawn thread that yields gives up its turn
+//! (everyone is released); and a spinning thread is drawn only when no other can be. Without
+//! that, a thread drawn for the next interesting step that spins on uninteresting ones holds
+//! the others back for good.
+//!
 //! An object's id depends on the schedule (ids count first uses), so the object picked is
 //! known in later executions by the places in the program its steps were taken at in the
 //! calibration run: a step on an object, at one of those places, is interesting. The
@@ -32,11 +38,9 @@ use rand_pcg::Pcg64Mcg;
 
 use super::profile::{Contended, Profile, ProfileBuilder};
 use super::signature::Signatures;
+use super::spin::{PRIORITY_BAND, Spinning};
 use super::urw::{uniform, weighted};
 use super::{Decision, Scheduler, Strategy, ThreadId, below, mix_seed};
-
-/// Lowest random priority; yields count down from below it.
-const PRIORITY_BAND: u64 = 1 << 62;
 
 /// Selectively uniform random walk, calibrated by the exploration's first execution.
 #[derive(Debug)]
@@ -59,8 +63,7 @@ pub struct SurwScheduler {
     held_count: usize,
     /// The thread whose interesting step comes next, once drawn.
     intended: Option<ThreadId>,
-    /// Priority handed to the latest yielding thread.
-    yield_floor: u64,
+    spinning: Spinning,
 }
 
 impl SurwScheduler {
@@ -79,7 +82,7 @@ impl SurwScheduler {
             held: Vec::new(),
             held_count: 0,
             intended: None,
-            yield_floor: PRIORITY_BAND,
+            spinning: Spinning::default(),
         }
     }
 
@@ -92,7 +95,11 @@ impl SurwScheduler {
     fn priority(&mut self, thread: ThreadId) -> u64 {
         let index = thread.index();
         if self.priorities[index] == 0 {
-            self.priorities[index] = PRIORITY_BAND | (self.rng.next_u64() >> 2);
+            self.priorities[index] = if self.spinning.is_spinning(thread) {
+                self.spinning.low_priority()
+            } else {
+                PRIORITY_BAND | (self.rng.next_u64() >> 2)
+            };
         }
         self.priorities[index]
     }
@@ -155,12 +162,12 @@ impl SurwScheduler {
         if decision.thread_count() > self.signatures.len() {
             self.note_new_threads(decision, target);
         }
-        if let Some(current) = decision.current
-            && decision.yielding
-        {
+        if let Some(current) = self.spinning.note_yield(decision) {
             // Below every other thread, so that a spin loop lets the one it waits for run.
-            self.yield_floor -= 1;
-            self.priorities[current.index()] = self.yield_floor;
+            self.priorities[current.index()] = self.spinning.low_priority();
+            if self.intended == Some(current) {
+                self.release_all();
+            }
         }
         loop {
             let mut best: Option<(u64, ThreadId)> = None;
@@ -180,25 +187,34 @@ impl SurwScheduler {
             let interesting =
                 target.is_some_and(|target| self.is_interesting(decision, target, candidate));
             if !interesting {
+                self.spinning.chosen(decision, candidate);
                 self.priorities[candidate.index()] = 0;
                 return candidate;
             }
             let index = candidate.index();
             self.remaining[index] = self.remaining[index].max(1);
             if self.intended.is_none() {
-                let (held, remaining) = (&self.held, &self.remaining);
+                let (held, remaining, spinning) = (&self.held, &self.remaining, &self.spinning);
+                let free = |thread: &ThreadId| !held[thread.index()];
+                // A spinning thread waits for the others: drawn only when no other can be.
+                let waits = |thread: &ThreadId| spinning.is_spinning(*thread);
+                let others_can = decision
+                    .runnable
+                    .iter()
+                    .any(|thread| free(&thread) && !waits(&thread));
                 self.intended = weighted(
                     &mut self.rng,
                     decision
                         .runnable
                         .iter()
-                        .filter(|thread| !held[thread.index()]),
+                        .filter(|thread| free(thread) && !(others_can && waits(thread))),
                     |thread| remaining[thread.index()],
                 );
             }
             if self.intended == Some(candidate) {
                 self.remaining[index] -= 1;
                 self.release_all();
+                self.spinning.chosen(decision, candidate);
                 return candidate;
             }
             self.held[index] = true;
@@ -227,7 +243,7 @@ impl Scheduler for SurwScheduler {
         self.held.clear();
         self.held_count = 0;
         self.intended = None;
-        self.yield_floor = PRIORITY_BAND;
+        self.spinning.clear();
     }
 
     fn end_execution(&mut self, steps: u64) {

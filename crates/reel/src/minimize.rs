@@ -206,6 +206,7 @@ pub(crate) fn from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> 
         replayed: None,
         exhausted: false,
         minimized: Some(minimized),
+        signals: Vec::new(),
     };
     eprint!("{report}");
     Some(report)

@@ -87,6 +87,8 @@ pub enum ObjectKind {
     Channel,
     /// An atomic variable.
     Atomic,
+    /// A `signal::Signals` subscription.
+    Signals,
 }
 
 impl ObjectKind {
@@ -100,6 +102,7 @@ impl ObjectKind {
             ObjectKind::Once => "Once",
             ObjectKind::Channel => "Channel",
             ObjectKind::Atomic => "Atomic",
+            ObjectKind::Signals => "Signals",
         }
     }
 }
@@ -129,6 +132,8 @@ pub enum Blocker {
     Park,
     /// The end of a sleep.
     Sleep,
+    /// A signal for a `signal::Signals` (or its closing).
+    Signal(ObjectId),
 }
 
 impl Blocker {
@@ -155,7 +160,8 @@ impl Blocker {
             | Blocker::Recv(object)
             | Blocker::Send(object)
             | Blocker::Barrier(object)
-            | Blocker::Once(object) => Some(object),
+            | Blocker::Once(object)
+            | Blocker::Signal(object) => Some(object),
             Blocker::Join(_) | Blocker::Park | Blocker::Sleep => None,
         }
     }
@@ -174,6 +180,7 @@ impl Blocker {
             Blocker::Once(_) => "wait for",
             Blocker::Park => "park",
             Blocker::Sleep => "sleep",
+            Blocker::Signal(_) => "wait for a signal on",
         }
     }
 }
@@ -227,6 +234,8 @@ pub enum Op {
     AtomicUpdate,
     /// A fence.
     Fence,
+    /// Took the pending signals of a `signal::Signals` (or found none).
+    SignalPoll,
     /// The thread blocks on this.
     Block(Blocker),
 }
@@ -258,6 +267,7 @@ impl Op {
             Op::AtomicStore => "atomic store",
             Op::AtomicUpdate => "atomic read-modify-write",
             Op::Fence => "fence",
+            Op::SignalPoll => "signal poll",
             Op::Block(_) => "block",
         }
     }

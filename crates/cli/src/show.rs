@@ -385,7 +385,11 @@ pub(crate) fn describe_arrival(arrival: &SignalArrival) -> String {
         0 => String::new(),
         pid => format!(" from pid {pid}"),
     };
-    format!("{} arrives ({}{sender})", arrival.name(), arrival.code_name())
+    format!(
+        "{} arrives ({}{sender})",
+        arrival.name(),
+        arrival.code_name()
+    )
 }
 
 /// An outcome as a JSON object (`event` is `outcome`).

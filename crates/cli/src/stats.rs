@@ -181,9 +181,14 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .value("signals", counts.signal_total())
             .object(
                 "signals_by_name",
-                Some(counts.signals.iter().fold(Ordered::new(), |object, (&signal, n)| {
-                    object.value(&reel_trace::signal_name(signal), n)
-                })),
+                Some(
+                    counts
+                        .signals
+                        .iter()
+                        .fold(Ordered::new(), |object, (&signal, n)| {
+                            object.value(&reel_trace::signal_name(signal), n)
+                        }),
+                ),
             )
             .value("bytes", trace.bytes)
             .value("bytes_per_step", bytes_per_step)

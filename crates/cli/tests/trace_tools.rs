@@ -174,7 +174,10 @@ fn show_lists_every_event_with_its_step() {
                     assert!(line.contains(&trace.describe_outcome(outcome)), "{line}")
                 }
                 Event::Signal(arrival) => {
-                    assert!(line.contains(&format!("signal {}", arrival.name())), "{line}")
+                    assert!(
+                        line.contains(&format!("signal {}", arrival.name())),
+                        "{line}"
+                    )
                 }
             }
         }
@@ -1039,7 +1042,10 @@ fn bad_input_without_a_subcommand() {
 fn show_stats_and_export_list_the_signal_arrivals() {
     let path = trace_path("shutdown_race").to_string_lossy().into_owned();
     let trace = decode("shutdown_race");
-    let arrival = *trace.signal_arrivals().next().expect("the trace has its SIGTERM");
+    let arrival = *trace
+        .signal_arrivals()
+        .next()
+        .expect("the trace has its SIGTERM");
 
     let shown = reel_ok(&["show", &path], 0);
     let line = shown
@@ -1047,7 +1053,11 @@ fn show_stats_and_export_list_the_signal_arrivals() {
         .find(|line| line.contains("signal SIGTERM arrives (SI_USER)"))
         .unwrap_or_else(|| panic!("reel show lists the arrival:\n{shown}"));
     // Placed after its step: the line before it is that step.
-    let before = shown.lines().take_while(|l| *l != line).last().unwrap_or("");
+    let before = shown
+        .lines()
+        .take_while(|l| *l != line)
+        .last()
+        .unwrap_or("");
     assert!(
         before.contains(&format!("#{} ", arrival.step)),
         "{before}\n{line}"

@@ -22,7 +22,10 @@ fn a_raised_signal_reaches_forever_and_pending() {
         signal::raise(SIGUSR2).unwrap();
         signal::raise(SIGUSR1).unwrap();
         // Delivered at the next scheduling point (pending's own), lowest number first.
-        assert_eq!(signals.pending().collect::<Vec<_>>(), vec![SIGUSR1, SIGUSR2]);
+        assert_eq!(
+            signals.pending().collect::<Vec<_>>(),
+            vec![SIGUSR1, SIGUSR2]
+        );
         let handle = signals.handle();
         let waiter = reel::thread::spawn(move || signals.forever().collect::<Vec<_>>());
         signal::raise(SIGUSR1).unwrap();
@@ -131,13 +134,23 @@ fn explored_arrivals_vary_in_step_and_their_traces_replay() {
         .signal(SIGTERM)
         .trace_dir(&dir)
         .run(|| assert_eq!(counting_workers(), 10, "stopped early"));
-    assert!(report.found(), "some arrival comes before the workers finish");
-    let arrival = report.signals.first().copied().expect("the arrival is reported");
+    assert!(
+        report.found(),
+        "some arrival comes before the workers finish"
+    );
+    let arrival = report
+        .signals
+        .first()
+        .copied()
+        .expect("the arrival is reported");
     assert_eq!(arrival.signal, SIGTERM as u32);
     assert!(report.to_string().contains("signal: SIGTERM"), "{report}");
     let path = report.trace.clone().unwrap();
     let trace = reel_trace::read_file(&path).unwrap();
-    assert_eq!(trace.signal_arrivals().copied().collect::<Vec<_>>(), report.signals);
+    assert_eq!(
+        trace.signal_arrivals().copied().collect::<Vec<_>>(),
+        report.signals
+    );
     let replayed = Replay::from_file(&path)
         .unwrap()
         .run(|| assert_eq!(counting_workers(), 10, "stopped early"))
@@ -178,7 +191,11 @@ fn explored_trace(name: &str) -> (PathBuf, u64) {
         .signal(SIGTERM)
         .trace_dir(&dir)
         .run(waits_then_fails);
-    let arrival = report.signals.first().copied().expect("it arrives when all wait");
+    let arrival = report
+        .signals
+        .first()
+        .copied()
+        .expect("it arrives when all wait");
     (report.trace.expect("saved"), arrival.step)
 }
 
@@ -273,7 +290,12 @@ fn counting_until_sigterm() -> usize {
 fn child(trace: &Path, replay: bool) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args(["--exact", "child_counts_until_sigterm", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "child_counts_until_sigterm",
+            "--ignored",
+            "--nocapture",
+        ])
         .arg("--test-threads=1")
         .env("REEL_SIGNAL_TRACE", trace)
         .env_remove("REEL_RECORD")
@@ -308,7 +330,10 @@ fn sigterm_from_outside_is_recorded_and_replays_without_a_signal() {
         // libtest writes "test NAME ... " before the test's own output.
         while !line.trim_end().ends_with("ready") {
             line.clear();
-            assert!(stdout.read_line(&mut line).unwrap() > 0, "the child ended early");
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "the child ended early"
+            );
         }
         // A random moment after the subscription (a reproducible one, from the trial).
         let delay_us = splitmix64(&mut state) % 20_000;
@@ -318,12 +343,19 @@ fn sigterm_from_outside_is_recorded_and_replays_without_a_signal() {
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
         let status = recording.wait().unwrap();
-        assert!(status.success(), "trial {trial}: the child handled SIGTERM: {status}");
+        assert!(
+            status.success(),
+            "trial {trial}: the child handled SIGTERM: {status}"
+        );
         let recorded_count = count_line(&rest);
 
         let decoded = reel_trace::read_file(&trace).unwrap();
         let arrivals: Vec<_> = decoded.signal_arrivals().copied().collect();
-        assert_eq!(arrivals.len(), 1, "trial {trial}: one arrival: {arrivals:?}");
+        assert_eq!(
+            arrivals.len(),
+            1,
+            "trial {trial}: one arrival: {arrivals:?}"
+        );
         assert_eq!(arrivals[0].signal, SIGTERM as u32);
         assert_eq!(arrivals[0].code, libc::SI_USER, "sent with kill");
         assert_eq!(arrivals[0].sender, std::process::id(), "sent by this test");
@@ -336,13 +368,19 @@ fn sigterm_from_outside_is_recorded_and_replays_without_a_signal() {
             .iter()
             .filter(|event| matches!(event, Event::Step(_)))
             .count() as u64;
-        assert_eq!(arrivals[0].step, steps_before, "the arrival's step is where it is");
+        assert_eq!(
+            arrivals[0].step, steps_before,
+            "the arrival's step is where it is"
+        );
 
         // A new process, no signal sent: the same count, the arrival at the same step (the
         // replay checks every step and input against the trace).
         let replay = child(&trace, true).output().unwrap();
         let output = String::from_utf8_lossy(&replay.stdout);
-        assert!(replay.status.success(), "trial {trial}: the replay: {output}");
+        assert!(
+            replay.status.success(),
+            "trial {trial}: the replay: {output}"
+        );
         assert!(output.contains("reproduced"), "trial {trial}: {output}");
         assert_eq!(count_line(&output), recorded_count, "trial {trial}");
     }

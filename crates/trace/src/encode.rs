@@ -341,7 +341,10 @@ impl ChunkEncoder {
     /// Records that a signal arrived and was delivered after step `arrival.step`.
     pub fn signal(&mut self, arrival: &SignalArrival) {
         debug_assert!((1..=crate::MAX_SIGNAL).contains(&arrival.signal));
-        debug_assert_eq!(arrival.step, self.steps, "an arrival follows the steps before it");
+        debug_assert_eq!(
+            arrival.step, self.steps,
+            "an arrival follows the steps before it"
+        );
         self.body(Tag::Signal, arrival);
     }
 

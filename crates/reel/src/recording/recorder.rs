@@ -7,9 +7,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use reel_trace::{
-    ChunkEncoder, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival,
-};
+use reel_trace::{ChunkEncoder, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival};
 
 use super::emergency::{self, EmergencyTarget};
 use super::{outcome_of, wire_object, wire_op};

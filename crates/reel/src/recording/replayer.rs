@@ -288,8 +288,7 @@ impl Observer for ReplayChecker {
     fn on_input(&mut self, input: Input) -> Result<(), Mismatch> {
         match (self.current(), input) {
             (Some(&Event::Signal(recorded)), Input::Signal(arrived))
-                if recorded.signal == arrived.signal
-                    && recorded.step == self.matched_steps =>
+                if recorded.signal == arrived.signal && recorded.step == self.matched_steps =>
             {
                 self.cursor += 1;
                 Ok(())

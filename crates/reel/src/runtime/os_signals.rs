@@ -77,7 +77,9 @@ pub(crate) fn take(mask: u64) -> Vec<(u32, i32, u32)> {
 /// A subscription of a running execution to `signal`: installs reel's handler if it is not
 /// (rule 1). Undone by [`unsubscribe`].
 pub(crate) fn subscribe(signal: u32) -> io::Result<()> {
-    let _guard = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     make_pipe()?;
     SUBSCRIBERS[signal as usize].fetch_add(1, Ordering::AcqRel);
     if INSTALLED[signal as usize].load(Ordering::Acquire) {
@@ -107,9 +109,8 @@ pub(crate) fn subscribe(signal: u32) -> io::Result<()> {
 
 /// Ends a subscription made with [`subscribe`].
 pub(crate) fn unsubscribe(signal: u32) {
-    let _ = SUBSCRIBERS[signal as usize].fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-        n.checked_sub(1)
-    });
+    let _ = SUBSCRIBERS[signal as usize]
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
 }
 
 /// Makes the self-pipe, once.
@@ -218,10 +219,38 @@ fn pass_on(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::
 /// The Linux name of `signal`: `SIGTERM`, `SIGRTMIN+2`, or `SIG<n>`.
 pub(crate) fn name(signal: u32) -> String {
     const NAMES: [&str; 32] = [
-        "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",
-        "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG",
-        "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     match signal {
         1..=31 => NAMES[signal as usize].to_owned(),

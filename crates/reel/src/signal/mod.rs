@@ -56,7 +56,10 @@ pub(crate) fn check_signal(signal: c_int) -> io::Result<u32> {
     let refuse = |why: &str| {
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("reel::signal: {} ({signal}) cannot be handled: {why}", name(signal)),
+            format!(
+                "reel::signal: {} ({signal}) cannot be handled: {why}",
+                name(signal)
+            ),
         ))
     };
     let number = match u32::try_from(signal) {
@@ -73,9 +76,9 @@ pub(crate) fn check_signal(signal: c_int) -> io::Result<u32> {
         libc::SIGSEGV | libc::SIGBUS => refuse(
             "it is a fault, and reel's handler for it reports green threads' stack overflows",
         ),
-        libc::SIGILL | libc::SIGFPE => refuse(
-            "it is a fault: a handler that returns runs the faulting instruction again",
-        ),
+        libc::SIGILL | libc::SIGFPE => {
+            refuse("it is a fault: a handler that returns runs the faulting instruction again")
+        }
         32 | 33 => refuse("the C library reserves it for its threads"),
         _ if crate::recording::emergency::flush_signal() == Some(signal) => {
             refuse("reel's recording uses it to ask threads to flush their traces")
@@ -172,15 +175,14 @@ impl Signals {
                 Op::SignalPoll,
                 location,
             );
-            let blocking = execution::with(|execution| {
-                match execution.take_pending_signals(object) {
+            let blocking =
+                execution::with(|execution| match execution.take_pending_signals(object) {
                     Some(0) => {
                         execution.enqueue_current(object);
                         Ok(execution.begin_block(Blocker::Signal(object), None, location))
                     }
                     taken => Err(taken),
-                }
-            });
+                });
             match blocking {
                 Ok(blocking) => {
                     execution::wait(blocking);
@@ -319,7 +321,8 @@ pub fn raise(signal: c_int) -> io::Result<()> {
                 format!("reel::signal::raise: {signal} is not a signal number"),
             )
         })?;
-    let raise = execution::try_with(|execution| execution.raise_signal(number)).unwrap_or(Raise::Os);
+    let raise =
+        execution::try_with(|execution| execution.raise_signal(number)).unwrap_or(Raise::Os);
     if let Raise::Os = raise {
         // SAFETY: raise has no preconditions; the signal number was checked.
         if unsafe { libc::raise(signal) } != 0 {

@@ -104,7 +104,9 @@ impl SignalState {
             .fold(0, |mask, subscription| mask | subscription.mask);
         self.flags
             .iter()
-            .fold(subscriptions, |mask, (_, signal, _)| mask | os_signals::bit(*signal))
+            .fold(subscriptions, |mask, (_, signal, _)| {
+                mask | os_signals::bit(*signal)
+            })
     }
 
     /// Whether the signal can be delivered now (rule 3).
@@ -272,7 +274,8 @@ impl Execution {
                     .iter()
                     .position(|arrival| arrival.0 > at)
                     .unwrap_or(plan.arrivals.len());
-                plan.arrivals.insert(position, (at, signal, libc::SI_TKILL, 0));
+                plan.arrivals
+                    .insert(position, (at, signal, libc::SI_TKILL, 0));
                 self.signals.next_planned = self.signals.plan_due();
                 Raise::Done
             }
@@ -437,4 +440,3 @@ impl Execution {
         None
     }
 }
-

@@ -13,6 +13,9 @@
 //!
 //! (The failures are [`reel::FailureKind`] variants.)
 //!
+//! A fourth, [`shutdown_race`], is a bug of signal timing: it shows only when SIGTERM
+//! arrives in a one-step window, which [`reel::Checker::signal`] explores.
+//!
 //! [`SCENARIOS`] lists them in that order for programs that walk all three, such as the
 //! `find_the_bug` example and the end-to-end tests.
 //!

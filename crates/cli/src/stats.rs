@@ -186,7 +186,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
                         .signals
                         .iter()
                         .fold(Ordered::new(), |object, (&signal, n)| {
-                            object.value(&reel_trace::signal_name(signal), n)
+                            object.value(reel_trace::signal_name(signal), n)
                         }),
                 ),
             )

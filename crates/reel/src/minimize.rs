@@ -362,6 +362,8 @@ pub(crate) fn minimize_body(
     }
     let mut config = replay.config();
     config.print_panics = false;
+    // The recorded signals arrive after the steps they did.
+    config.signals = crate::signal::explore::recorded_arrivals(trace);
     let mut runs = 0;
     let mut run = |choices: Vec<u32>| {
         runs += 1;

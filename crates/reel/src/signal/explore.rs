@@ -91,6 +91,17 @@ impl SignalExplorer {
     }
 }
 
+/// The arrivals of a recorded trace, planned at the steps they followed: for runs of a
+/// schedule taken from a trace (shrinking it), where the program takes its own steps.
+pub(crate) fn recorded_arrivals(trace: &reel_trace::Trace) -> SignalSource {
+    SignalSource::Planned(SignalPlan {
+        arrivals: trace
+            .signal_arrivals()
+            .map(|arrival| (arrival.step, arrival.signal, arrival.code, arrival.sender))
+            .collect(),
+    })
+}
+
 /// SplitMix64 of the three numbers: a stable, well-spread hash (no dependency, no
 /// hasher with random keys).
 fn mix(seed: u64, iteration: u64, index: u64) -> u64 {

@@ -65,6 +65,10 @@ pub(crate) struct SignalState {
     /// The step from which the plan's next arrival is due (`u64::MAX`: none, or only when
     /// every thread waits).
     next_planned: u64,
+    /// Below this step no arrival can be due: `next_planned`, or 0 while the execution
+    /// subscribes to OS signals (then the process-wide mask is asked). The hot path's one
+    /// comparison.
+    gate: u64,
     /// Signals this execution holds OS subscriptions for, each once per subscription.
     os_held: Vec<u32>,
     /// The OS signals it subscribes to now, as a mask (0 when not a plain run).
@@ -78,8 +82,14 @@ impl SignalState {
         if let SignalSource::Planned(plan) = &mut state.source {
             plan.arrivals.sort_by_key(|arrival| arrival.0);
         }
-        state.next_planned = state.plan_due();
+        state.set_next_planned(state.plan_due());
         state
+    }
+
+    /// Sets the step of the plan's next arrival, and the gate with it.
+    fn set_next_planned(&mut self, step: u64) {
+        self.next_planned = step;
+        self.gate = if self.os_mask != 0 { 0 } else { step };
     }
 
     fn plan_due(&self) -> u64 {
@@ -92,6 +102,14 @@ impl SignalState {
     /// Whether no arrival is due after `step` (rule 1): the hot path's one question.
     #[inline(always)]
     pub(crate) fn quiet(&self, step: u64) -> bool {
+        step < self.gate || self.quiet_past_gate(step)
+    }
+
+    /// [`SignalState::quiet`] past the gate: a planned arrival is due, or the OS may have
+    /// noted one.
+    #[cold]
+    #[inline(never)]
+    fn quiet_past_gate(&self, step: u64) -> bool {
         step < self.next_planned && (self.os_mask == 0 || !os_signals::any_pending(self.os_mask))
     }
 
@@ -119,6 +137,7 @@ impl SignalState {
             os_signals::subscribe(signal)?;
             self.os_held.push(signal);
             self.os_mask |= os_signals::bit(signal);
+            self.set_next_planned(self.next_planned);
         }
         Ok(())
     }
@@ -137,6 +156,7 @@ impl SignalState {
             .os_held
             .iter()
             .fold(0, |mask, &signal| mask | os_signals::bit(signal));
+        self.set_next_planned(self.next_planned);
     }
 }
 
@@ -276,7 +296,8 @@ impl Execution {
                     .unwrap_or(plan.arrivals.len());
                 plan.arrivals
                     .insert(position, (at, signal, libc::SI_TKILL, 0));
-                self.signals.next_planned = self.signals.plan_due();
+                let due = self.signals.plan_due();
+                self.signals.set_next_planned(due);
                 Raise::Done
             }
             SignalSource::Decider => Raise::Done,
@@ -285,7 +306,8 @@ impl Execution {
 
     /// A subscription came: a planned arrival that waited for one may be due now.
     fn catch_up_plan(&mut self) {
-        self.signals.next_planned = self.signals.plan_due();
+        let due = self.signals.plan_due();
+        self.signals.set_next_planned(due);
     }
 
     /// Delivers the arrivals due at this decision (rule 1); `Some` when the execution stops.
@@ -335,12 +357,13 @@ impl Execution {
                 arrival.0 <= step && subscribed & os_signals::bit(arrival.1) != 0
             }) else {
                 // Rule 3: what is due waits for a subscription (the next one re-checks).
-                self.signals.next_planned = plan
+                let next = plan
                     .arrivals
                     .iter()
                     .map(|arrival| arrival.0)
                     .find(|&at| at > step)
                     .unwrap_or(u64::MAX);
+                self.signals.set_next_planned(next);
                 return None;
             };
             let (_, signal, code, sender) = plan.arrivals.remove(index);

@@ -245,6 +245,17 @@ fn child_counts_until_sigterm() {
     let Some(path) = std::env::var_os("REEL_SIGNAL_TRACE") else {
         return;
     };
+    if std::env::var_os("REEL_SIGNAL_UNSUBSCRIBED").is_some() {
+        Runtime::new().record(PathBuf::from(path)).run(|| {
+            // Subscribed, then no longer: SIGTERM is back to what it was.
+            drop(Signals::new([SIGTERM]).unwrap());
+            println!("ready");
+            for _ in 0..20_000 {
+                reel::thread::sleep(Duration::from_micros(500));
+            }
+        });
+        return;
+    }
     if std::env::var_os("REEL_SIGNAL_REPLAY").is_some() {
         let report = Replay::from_file(&path)
             .unwrap()
@@ -384,6 +395,48 @@ fn sigterm_from_outside_is_recorded_and_replays_without_a_signal() {
         assert!(output.contains("reproduced"), "trial {trial}: {output}");
         assert_eq!(count_line(&output), recorded_count, "trial {trial}");
     }
+}
+
+#[test]
+fn an_unsubscribed_sigterm_still_flushes_the_recording_and_ends_the_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch_dir("unsubscribed");
+    let trace = dir.join("killed.reel");
+    let mut recording = child(&trace, false)
+        .env("REEL_SIGNAL_UNSUBSCRIBED", "1")
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(recording.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.trim_end().ends_with("ready") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the child ended early"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    // SAFETY: kill has no preconditions; the pid is our live child's.
+    assert_eq!(unsafe { libc::kill(recording.id() as i32, SIGTERM) }, 0);
+    let status = recording.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(SIGTERM),
+        "the default action: {status}"
+    );
+    // The recording's emergency flush ran first: the trace holds the steps up to the end,
+    // the subscription's (taken before "ready") among them, in a chunk no seal wrote.
+    let decoded = reel_trace::read_file_prefix(&trace).unwrap();
+    let first = decoded
+        .step_events()
+        .next()
+        .expect("the subscription's step was flushed");
+    assert_eq!(first.op, reel_trace::OpKind::SignalPoll);
+    assert_eq!(
+        decoded.signal_arrivals().count(),
+        0,
+        "nothing was delivered"
+    );
 }
 
 /// splitmix64: the kill delays, reproducible from the trial number.

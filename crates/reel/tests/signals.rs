@@ -37,6 +37,19 @@ fn a_raised_signal_reaches_forever_and_pending() {
 }
 
 #[test]
+fn a_signal_for_a_closed_subscription_is_dropped() {
+    let after = reel::run(|| {
+        let mut signals = Signals::new([SIGUSR2]).unwrap();
+        signals.handle().close();
+        signal::raise(SIGUSR2).unwrap();
+        reel::thread::yield_now();
+        assert!(signals.is_closed());
+        (signals.pending().count(), signals.forever().next())
+    });
+    assert_eq!(after, (0, None), "nothing taken, and forever ends at once");
+}
+
+#[test]
 fn a_flag_is_set_when_its_signal_arrives() {
     reel::run(|| {
         let flag = std::sync::Arc::new(AtomicBool::new(false));

@@ -10,8 +10,9 @@
 //!    every flag registered for it, and wakes the threads waiting on those subscriptions.
 //! 3. An arrival is delivered only while the program subscribes to it. A planned one waits
 //!    for a subscription (as a blocked signal would); an OS one is only noted while the
-//!    execution subscribes (`os_signals`, rule 2); a replay's arrival where the program has
-//!    no subscription is a divergence.
+//!    execution subscribes (`os_signals`, rule 2), and dropped when only closed
+//!    subscriptions have it; a replay's arrival where the program has no subscription is a
+//!    divergence.
 //! 4. When every thread waits, a signal may still come: a plain run sleeps in its idle wait
 //!    until one does (or a timer is due), an exploration delivers its next planned arrival
 //!    there and then, and a replay asks the oracle. Only when none can come is it a deadlock.
@@ -316,6 +317,9 @@ impl Execution {
     pub(super) fn deliver_due_signals(&mut self) -> Option<Action> {
         if self.signals.os_mask != 0 {
             for (signal, code, sender) in os_signals::take(self.signals.os_mask) {
+                if !self.signals.wants(signal) {
+                    continue; // Only closed subscriptions have it: nobody takes it (rule 3).
+                }
                 let input = SignalInput {
                     signal,
                     code,

@@ -11,10 +11,7 @@
 //! | [`lock_order`]     | two transfers lock two accounts in opposite orders | `Deadlock` |
 //! | [`check_then_act`] | a balance checked under one guard, debited later   | `Panic`    |
 //!
-//! (The failures are [`reel::FailureKind`] variants.)
-//!
-//! A fourth, [`shutdown_race`], is a bug of signal timing: it shows only when SIGTERM
-//! arrives in a one-step window, which [`reel::Checker::signal`] explores.
+//! (The failures are [`reel::FailureKind`] variants; [`shutdown_race`] adds signal timing.)
 //!
 //! [`SCENARIOS`] lists them in that order for programs that walk all three, such as the
 //! `find_the_bug` example and the end-to-end tests.

@@ -36,12 +36,14 @@ fn a_raised_signal_reaches_forever_and_pending() {
     });
 }
 
+// Pending OS signals are process-wide, and the tests of this file run at once: each plain
+// run subscribes to signals of its own, so that no other takes its arrival.
 #[test]
 fn a_signal_for_a_closed_subscription_is_dropped() {
     let after = reel::run(|| {
-        let mut signals = Signals::new([SIGUSR2]).unwrap();
+        let mut signals = Signals::new([libc::SIGURG]).unwrap();
         signals.handle().close();
-        signal::raise(SIGUSR2).unwrap();
+        signal::raise(libc::SIGURG).unwrap();
         reel::thread::yield_now();
         assert!(signals.is_closed());
         (signals.pending().count(), signals.forever().next())
@@ -53,8 +55,8 @@ fn a_signal_for_a_closed_subscription_is_dropped() {
 fn a_flag_is_set_when_its_signal_arrives() {
     reel::run(|| {
         let flag = std::sync::Arc::new(AtomicBool::new(false));
-        let id = signal::flag::register(SIGUSR1, std::sync::Arc::clone(&flag)).unwrap();
-        signal::raise(SIGUSR1).unwrap();
+        let id = signal::flag::register(libc::SIGWINCH, std::sync::Arc::clone(&flag)).unwrap();
+        signal::raise(libc::SIGWINCH).unwrap();
         reel::thread::yield_now();
         assert!(flag.load(std::sync::atomic::Ordering::SeqCst));
         assert!(signal::flag::unregister(id));

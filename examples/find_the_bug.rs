@@ -14,13 +14,42 @@
 //!    and the `reel replay` / `reel debug` commands for it;
 //! 4. checks that the fixed version survives the same budget.
 //!
+//! A last chapter does the same for a bug of signal timing, `reel_suite::shutdown_race`: a
+//! logger that loses a record when SIGTERM arrives between the record's write and its index
+//! update. The exploration sends SIGTERM at a step it chooses (`Checker::signal`); the
+//! trace holds the arrival, the replay delivers it after the same step, and `reel debug`
+//! stops there with `break signal SIGTERM`.
+//!
 //! Exits 0 when every bug was found and reproduced, 1 otherwise.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use reel::FailureKind;
 use reel::reel_trace::{self, Trace};
-use reel_suite::{SCENARIOS, SEARCH_BUDGET, Scenario};
+use reel::signal::SIGTERM;
+use reel_suite::{SCENARIOS, SEARCH_BUDGET, Scenario, shutdown_race};
+
+/// The chapter on signal timing: explored with a SIGTERM at a chosen step.
+const SHUTDOWN_RACE: Scenario = Scenario {
+    name: "shutdown_race",
+    headline: "Shutdown race: SIGTERM between a log record's write and its index update",
+    buggy: shutdown_race::buggy,
+    fixed: shutdown_race::fixed,
+    expected_failure: FailureKind::Panic,
+    message_contains: shutdown_race::BUG_MESSAGE,
+};
+
+/// The checker a scenario is explored with: random schedules, and for the shutdown race a
+/// SIGTERM at a step the exploration chooses.
+fn checker(scenario: &Scenario) -> reel::Checker {
+    let checker = reel::Checker::new().random().iterations(SEARCH_BUDGET);
+    if scenario.name == SHUTDOWN_RACE.name {
+        checker.signal(SIGTERM)
+    } else {
+        checker
+    }
+}
 
 /// How many of the steps before the failure the trace excerpt shows.
 const STEPS_SHOWN: usize = 8;
@@ -35,7 +64,7 @@ fn main() -> ExitCode {
 
     let mut unexpected = Vec::new();
     let mut traces = Vec::new();
-    for (number, scenario) in SCENARIOS.iter().enumerate() {
+    for (number, scenario) in SCENARIOS.iter().chain([&SHUTDOWN_RACE]).enumerate() {
         let rule = "=".repeat(78);
         println!("{rule}");
         println!("{}. {}", number + 1, scenario.headline);
@@ -51,10 +80,7 @@ fn main() -> ExitCode {
                 unexpected.push(scenario.name);
             }
         }
-        let fixed_report = reel::Checker::new()
-            .random()
-            .iterations(SEARCH_BUDGET)
-            .run(scenario.fixed);
+        let fixed_report = checker(scenario).run(scenario.fixed);
         if fixed_report.found() {
             println!("-> the fixed version failed too:\n{fixed_report}");
             unexpected.push(scenario.name);
@@ -75,7 +101,7 @@ fn main() -> ExitCode {
     if unexpected.is_empty() {
         println!(
             "All {} bugs found, saved, replayed and located; all fixes hold.",
-            SCENARIOS.len()
+            SCENARIOS.len() + 1
         );
         ExitCode::SUCCESS
     } else {
@@ -229,21 +255,57 @@ fn with_the_reel_command(traces: &[(&str, PathBuf)]) -> Result<(), String> {
         return Err("the debugger session did not show the deadlock".into());
     }
     println!();
+    if let Some((_, shutdown)) = traces.iter().find(|(name, _)| *name == SHUTDOWN_RACE.name) {
+        debug_the_signal(&reel, shutdown)?;
+    }
+    Ok(())
+}
+
+/// The shutdown race's trace in the debugger: stop where SIGTERM arrived, look at the
+/// events around it, and run to the lost record.
+fn debug_the_signal(reel: &Path, trace: &Path) -> Result<(), String> {
+    println!(
+        "$ reel debug {}   (commands on standard input)",
+        trace.display()
+    );
+    let mut session = Command::new(reel)
+        .arg("debug")
+        .arg(trace)
+        .env_remove("REEL_REPLAY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|error| format!("could not run reel: {error}"))?;
+    if let Some(mut stdin) = session.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"break signal SIGTERM\ncontinue\nevents\ncontinue\n");
+    }
+    let output = session
+        .wait_with_output()
+        .map_err(|error| format!("reel debug failed: {error}"))?;
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    let start = transcript.find("reel debug:").unwrap_or(0);
+    print!("{}", &transcript[start..]);
+    if !transcript.contains("breakpoint 1: signal SIGTERM arrives") {
+        return Err("the debugger did not stop at the SIGTERM".into());
+    }
+    println!();
     Ok(())
 }
 
 /// One scenario's exploration (`--explore NAME`); with REEL_REPLAY, the Checker replays the
 /// trace instead of exploring. Exits 0 when the bug was found (or its replay reproduced it).
 fn explore(name: &str) -> ExitCode {
-    let Some(scenario) = SCENARIOS.iter().find(|scenario| scenario.name == name) else {
+    let Some(scenario) = SCENARIOS
+        .iter()
+        .chain([&SHUTDOWN_RACE])
+        .find(|scenario| scenario.name == name)
+    else {
         eprintln!("no bundled scenario named {name}");
         return ExitCode::FAILURE;
     };
-    let report = reel::Checker::new()
-        .name(scenario.name)
-        .random()
-        .iterations(SEARCH_BUDGET)
-        .run(scenario.buggy);
+    let report = checker(scenario).name(scenario.name).run(scenario.buggy);
     println!("{report}");
     if report.found() {
         ExitCode::SUCCESS

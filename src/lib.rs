@@ -11,7 +11,7 @@
 //! | [`lock_order`]     | two transfers lock two accounts in opposite orders | `Deadlock` |
 //! | [`check_then_act`] | a balance checked under one guard, debited later   | `Panic`    |
 //!
-//! (The failures are [`reel::FailureKind`] variants.)
+//! (The failures are [`reel::FailureKind`] variants; [`shutdown_race`] adds signal timing.)
 //!
 //! [`SCENARIOS`] lists them in that order for programs that walk all three, such as the
 //! `find_the_bug` example and the end-to-end tests.
@@ -409,6 +409,122 @@ pub mod check_then_act {
             final_balance,
             OPENING_BALANCE - approved * WITHDRAWAL,
             "the balance must equal the opening balance minus the approved withdrawals"
+        );
+    }
+}
+
+pub mod shutdown_race {
+    //! Shutdown race: a logger that, on SIGTERM, flushes what it has logged and stops.
+    //!
+    //! A writer thread appends [`RECORDS`] records to a log; a record counts once the log's
+    //! index says so. A shutdown thread waits for SIGTERM ([`reel::signal::Signals`]), then
+    //! flushes the indexed records and tells the writer to stop. The buggy writer appends a
+    //! record under the log's lock but updates the index after releasing it: a SIGTERM whose
+    //! flush comes between the two loses that record (written, never flushed). The fixed
+    //! writer appends and indexes under one lock.
+    //!
+    //! The window is one scheduling step wide, and the signal must land in it: explored
+    //! with [`reel::Checker::signal`], the arrival's step is a choice of the exploration,
+    //! and reel finds the loss within a few hundred schedules.
+
+    use reel::signal::{SIGTERM, Signals};
+    use reel::sync::atomic::{AtomicUsize, Ordering};
+    use reel::sync::{Arc, Mutex};
+    use reel::thread;
+
+    /// Records the writer appends.
+    pub const RECORDS: usize = 4;
+
+    /// The start of the panic message when a record was lost.
+    pub const BUG_MESSAGE: &str = "a record was lost at shutdown";
+
+    /// The log: records appended, how many count (the index), and whether it shut down.
+    struct Log {
+        records: Mutex<(Vec<usize>, bool)>,
+        index: AtomicUsize,
+    }
+
+    /// Buggy: the index is updated after the lock is released.
+    ///
+    /// # Panics
+    /// When a SIGTERM's flush comes between a record's write and its index update.
+    pub fn buggy() {
+        run(write_then_index);
+    }
+
+    /// Fixed: a record and its index are updated under one lock.
+    ///
+    /// # Panics
+    /// Never, under any schedule or signal timing.
+    pub fn fixed() {
+        run(write_and_index);
+    }
+
+    /// Appends `record` unless the log shut down; false when it did.
+    fn write_then_index(log: &Log, record: usize) -> bool {
+        {
+            let mut records = log.records.lock().unwrap();
+            if records.1 {
+                return false;
+            }
+            records.0.push(record);
+        }
+        // A flush here finds the record written but not counted.
+        log.index.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    fn write_and_index(log: &Log, record: usize) -> bool {
+        let mut records = log.records.lock().unwrap();
+        if records.1 {
+            return false;
+        }
+        records.0.push(record);
+        log.index.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    fn run(write: fn(&Log, usize) -> bool) {
+        let log = Arc::new(Log {
+            records: Mutex::new((Vec::new(), false)),
+            index: AtomicUsize::new(0),
+        });
+        let mut signals = Signals::new([SIGTERM]).expect("SIGTERM can be handled");
+        let shutdown = {
+            let log = Arc::clone(&log);
+            thread::Builder::new()
+                .name("shutdown".to_owned())
+                .spawn(move || {
+                    let signal = signals.forever().next();
+                    assert_eq!(signal, Some(SIGTERM));
+                    // Flush: what the index counts goes out; then no more writes.
+                    let mut records = log.records.lock().unwrap();
+                    records.1 = true;
+                    let counted = log.index.load(Ordering::SeqCst);
+                    records.0[..counted].to_vec()
+                })
+                .unwrap()
+        };
+        let writer = {
+            let log = Arc::clone(&log);
+            thread::Builder::new()
+                .name("writer".to_owned())
+                .spawn(move || {
+                    for record in 0..RECORDS {
+                        if !write(&log, record) {
+                            break;
+                        }
+                    }
+                })
+                .unwrap()
+        };
+        writer.join().unwrap();
+        let flushed = shutdown.join().unwrap();
+        let written = log.records.lock().unwrap().0.len();
+        assert!(
+            flushed.len() == written,
+            "{BUG_MESSAGE}: {written} written, {} flushed",
+            flushed.len()
         );
     }
 }

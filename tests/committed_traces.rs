@@ -2,7 +2,8 @@
 //! trace format or to the runtime that breaks traces recorded earlier fails here.
 //!
 //! Each trace was recorded from the example of the same name (the three exploration
-//! examples save the failing execution's trace; `pipeline` was recorded with REEL_RECORD).
+//! examples and `shutdown_race`, which explores signal timing, save the failing execution's
+//! trace; `pipeline` was recorded with REEL_RECORD).
 //! Replaying one runs that example's binary, built by `cargo test`, with REEL_REPLAY.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::process::Command;
 use reel::reel_trace::{self, Event, FORMAT_VERSION, OutcomeKind};
 
 /// Each committed trace, the outcome it records, and a phrase of its message.
-const TRACES: [(&str, OutcomeKind, &str); 4] = [
+const TRACES: [(&str, OutcomeKind, &str); 5] = [
     ("lost_update", OutcomeKind::Panic, "lost update"),
     (
         "lock_order",
@@ -20,6 +21,11 @@ const TRACES: [(&str, OutcomeKind, &str); 4] = [
     ),
     ("check_then_act", OutcomeKind::Panic, "overdrawn"),
     ("pipeline", OutcomeKind::Ok, ""),
+    (
+        "shutdown_race",
+        OutcomeKind::Panic,
+        "a record was lost at shutdown",
+    ),
 ];
 
 fn trace_path(name: &str) -> PathBuf {
@@ -73,6 +79,15 @@ fn the_pipeline_trace_records_real_time_timeouts() {
             .any(|event| matches!(event, Event::Timeout { .. })),
         "the plain run's timeouts are recorded as events"
     );
+}
+
+#[test]
+fn the_shutdown_race_trace_records_the_sigterm_and_its_step() {
+    let trace = reel_trace::read_file(trace_path("shutdown_race")).expect("decodes");
+    let arrivals: Vec<_> = trace.signal_arrivals().collect();
+    assert_eq!(arrivals.len(), 1, "{arrivals:?}");
+    assert_eq!(arrivals[0].name(), "SIGTERM");
+    assert!(arrivals[0].step < trace.steps);
 }
 
 #[test]

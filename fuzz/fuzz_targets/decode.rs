@@ -102,6 +102,10 @@ fn check(trace: &Trace, bytes: &[u8]) {
             }
             Event::Object(_) => objects += 1,
             Event::Timeout { thread } => assert!((*thread as usize) < threads),
+            Event::Signal(arrival) => {
+                assert!((1..=reel_trace::MAX_SIGNAL).contains(&arrival.signal));
+                assert!(arrival.step <= trace.steps);
+            }
             Event::Outcome(outcome) => {
                 assert_eq!(outcome.step, trace.steps);
                 assert!(

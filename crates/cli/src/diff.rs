@@ -46,6 +46,8 @@ enum Key {
     Object(reel_trace::ObjectKind),
     Timeout(u32),
     Outcome(reel_trace::Outcome),
+    /// A signal's number and step (not its sender, which differs from run to run).
+    Signal(u32, u64),
 }
 
 fn key(trace: &Trace, item: &Item<'_>) -> Key {
@@ -63,6 +65,7 @@ fn key(trace: &Trace, item: &Item<'_>) -> Key {
         Item::Object { kind, .. } => Key::Object(*kind),
         Item::Timeout { thread, .. } => Key::Timeout(*thread),
         Item::Outcome { outcome, .. } => Key::Outcome((*outcome).clone()),
+        Item::Signal { arrival } => Key::Signal(arrival.signal, arrival.step),
     }
 }
 

@@ -205,6 +205,20 @@ fn chrome(trace: &Trace, path: &str) -> Value {
                     "args": {"after_step": after, "thread": trace.thread_name(thread)},
                 }));
             }
+            Item::Signal { arrival } => {
+                // A process-wide instant at the decision after its step, on every track.
+                events.push(json!({
+                    "ph": "i", "s": "g", "name": format!("signal {}", arrival.name()),
+                    "cat": "signal", "pid": 1, "tid": tid(0), "ts": arrival.step + 1,
+                    "args": {
+                        "signal": arrival.signal,
+                        "name": arrival.name(),
+                        "code": arrival.code_name(),
+                        "sender": arrival.sender,
+                        "after_step": arrival.step,
+                    },
+                }));
+            }
             Item::Spawn { .. } | Item::Object { .. } | Item::Outcome { .. } => {}
         }
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use reel_trace::{Event, ObjectKind, Outcome, Spawn, Step, Trace};
+use reel_trace::{Event, ObjectKind, Outcome, SignalArrival, Spawn, Step, Trace};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
@@ -115,6 +115,11 @@ pub(crate) enum Item<'a> {
         /// The thread whose timeout fired.
         thread: u32,
     },
+    /// A signal arrived, after step `arrival.step`.
+    Signal {
+        /// What arrived, from whom, and when.
+        arrival: &'a SignalArrival,
+    },
     /// The run ended, after step `after`.
     Outcome {
         /// The step it follows (the trace's last).
@@ -134,6 +139,7 @@ impl Item<'_> {
             | Item::Object { after, .. }
             | Item::Timeout { after, .. }
             | Item::Outcome { after, .. } => *after,
+            Item::Signal { arrival } => arrival.step,
         }
     }
 
@@ -146,6 +152,7 @@ impl Item<'_> {
             Item::Spawn { thread, .. } | Item::Timeout { thread, .. } => Some(*thread),
             Item::Object { by, .. } => *by,
             Item::Outcome { outcome, .. } => outcome.thread,
+            Item::Signal { .. } => None,
         }
     }
 }
@@ -201,6 +208,7 @@ pub(crate) fn items(trace: &Trace) -> Vec<Item<'_>> {
                 after: steps,
                 outcome,
             },
+            Event::Signal(arrival) => Item::Signal { arrival },
         });
     }
     items
@@ -261,6 +269,12 @@ impl Line {
                 what: format!("outcome: {}", trace.describe_outcome(outcome)),
                 location: String::new(),
             },
+            Item::Signal { arrival } => Line {
+                step: String::new(),
+                thread: String::new(),
+                what: format!("signal {}", describe_arrival(arrival)),
+                location: String::new(),
+            },
         }
     }
 }
@@ -310,7 +324,7 @@ pub(crate) fn write_labelled(out: &mut dyn Write, lines: &[(&str, &Line)]) -> io
 
 /// One event as a JSON object: `{"step":..,"event":"step","thread":..,"thread_name":..,
 /// "op":..,"object":..,"blocks":..,"location":..}` for a step; `event` is `spawn`, `object`,
-/// `timeout` or `outcome` for the others, whose `step` is the step they follow.
+/// `timeout`, `signal` or `outcome` for the others, whose `step` is the step they follow.
 pub(crate) fn json(trace: &Trace, item: &Item<'_>) -> Ordered {
     match item {
         Item::Step { number, step } => Ordered::new()
@@ -354,7 +368,28 @@ pub(crate) fn json(trace: &Trace, item: &Item<'_>) -> Ordered {
             .value("thread", thread)
             .value("thread_name", trace.thread_name(*thread)),
         Item::Outcome { after, outcome } => outcome_json(trace, *after, outcome),
+        Item::Signal { arrival } => Ordered::new()
+            .value("step", arrival.step)
+            .value("event", "signal")
+            .value("signal", arrival.signal)
+            .value("name", arrival.name())
+            .value("code", arrival.code)
+            .value("code_name", arrival.code_name())
+            .value("sender", arrival.sender),
     }
+}
+
+/// A signal arrival in words: `SIGTERM arrives (SI_USER from pid 812)`.
+pub(crate) fn describe_arrival(arrival: &SignalArrival) -> String {
+    let sender = match arrival.sender {
+        0 => String::new(),
+        pid => format!(" from pid {pid}"),
+    };
+    format!(
+        "{} arrives ({}{sender})",
+        arrival.name(),
+        arrival.code_name()
+    )
 }
 
 /// An outcome as a JSON object (`event` is `outcome`).

@@ -5,9 +5,7 @@
 //! * **preemptions**: the context switches away from a thread that could have gone on
 //!   running, because its last step neither blocked, yielded nor exited;
 //! * **timeouts**: timed waits that ran out (timeout events);
-//! * **signals**: signal arrivals. The trace format reserves an event for them, but this
-//!   version of reel records none (a reader rejects a trace that has one), so the count is
-//!   always 0;
+//! * **signals**: signal arrivals, in all and per signal (`SIGTERM 1`);
 //! * per thread: its steps, the steps at which it blocked, and its name; per operation:
 //!   the steps that performed it;
 //! * **bytes per step**: the trace's size divided by its steps (header included).
@@ -32,7 +30,7 @@ pub(crate) struct Args {
 }
 
 /// Every object kind, in the order the counts list them.
-const OBJECT_KINDS: [ObjectKind; 7] = [
+const OBJECT_KINDS: [ObjectKind; 8] = [
     ObjectKind::Mutex,
     ObjectKind::RwLock,
     ObjectKind::Condvar,
@@ -40,6 +38,7 @@ const OBJECT_KINDS: [ObjectKind; 7] = [
     ObjectKind::Once,
     ObjectKind::Channel,
     ObjectKind::Atomic,
+    ObjectKind::Signals,
 ];
 
 /// A thread's counts.
@@ -54,6 +53,8 @@ struct Counts {
     switches: u64,
     preemptions: u64,
     timeouts: u64,
+    /// Signal arrivals per signal number.
+    signals: BTreeMap<u32, u64>,
     threads: Vec<ThreadCounts>,
     operations: BTreeMap<OpKind, u64>,
     objects: Vec<(ObjectKind, u64)>,
@@ -65,6 +66,7 @@ impl Counts {
             switches: 0,
             preemptions: 0,
             timeouts: 0,
+            signals: BTreeMap::new(),
             threads: (0..trace.threads.len())
                 .map(|_| ThreadCounts::default())
                 .collect(),
@@ -97,10 +99,29 @@ impl Counts {
                     *counts.operations.entry(step.op).or_default() += 1;
                 }
                 Event::Timeout { .. } => counts.timeouts += 1,
+                Event::Signal(arrival) => *counts.signals.entry(arrival.signal).or_default() += 1,
                 Event::Spawn(_) | Event::Object(_) | Event::Outcome(_) => {}
             }
         }
         counts
+    }
+
+    /// All signal arrivals.
+    fn signal_total(&self) -> u64 {
+        self.signals.values().sum()
+    }
+
+    /// `1 (SIGTERM 1)`, or `0`.
+    fn signals_text(&self) -> String {
+        if self.signals.is_empty() {
+            return "0".to_owned();
+        }
+        let each: Vec<String> = self
+            .signals
+            .iter()
+            .map(|(&signal, n)| format!("{} {n}", reel_trace::signal_name(signal)))
+            .collect();
+        format!("{} ({})", self.signal_total(), each.join(", "))
     }
 
     /// The operations, most frequent first (ties in op code order).
@@ -157,7 +178,18 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .value("context_switches", counts.switches)
             .value("preemptions", counts.preemptions)
             .value("timeouts", counts.timeouts)
-            .value("signals", 0)
+            .value("signals", counts.signal_total())
+            .object(
+                "signals_by_name",
+                Some(
+                    counts
+                        .signals
+                        .iter()
+                        .fold(Ordered::new(), |object, (&signal, n)| {
+                            object.value(reel_trace::signal_name(signal), n)
+                        }),
+                ),
+            )
             .value("bytes", trace.bytes)
             .value("bytes_per_step", bytes_per_step)
             .list("per_thread", per_thread)
@@ -203,10 +235,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         ("context switches", counts.switches.to_string()),
         ("preemptions", counts.preemptions.to_string()),
         ("timeouts", counts.timeouts.to_string()),
-        (
-            "signals",
-            "0 (this trace format version records none)".to_owned(),
-        ),
+        ("signals", counts.signals_text()),
         ("bytes", bytes),
         ("outcome", outcome),
     ];

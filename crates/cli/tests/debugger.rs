@@ -777,3 +777,54 @@ fn replay_of_a_trace_cut_short_follows_it_to_its_end() {
         "the warning"
     );
 }
+
+#[test]
+fn a_signal_breakpoint_stops_after_the_recorded_sigterm() {
+    let trace = reel_trace::read_file(support::committed_trace("shutdown_race")).unwrap();
+    let arrival = *trace
+        .signal_arrivals()
+        .next()
+        .expect("the trace has its SIGTERM");
+    let after = arrival.step + 1;
+    let script = "break signal SIGTERM\nbreak signal SIGUSR1\nbreak signal NOPE\ncontinue\nevents\ncontinue\n";
+    let (output, stdout) = debug_script("shutdown_race", script, &[]);
+    // A batch session with a failed command (the unknown signal) exits with 1.
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let answers = answers(&stdout);
+    assert!(
+        answers[0].contains(&format!(
+            "1 arrival of the trace matches: stops at the step after each, the first #{after}"
+        )),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        answers[1].contains("no signal of the trace matches it"),
+        "{}",
+        answers[1]
+    );
+    assert!(
+        answers[2].contains("no signal is called NOPE"),
+        "{}",
+        answers[2]
+    );
+    assert!(
+        answers[3].starts_with(&format!(
+            "breakpoint 1: signal SIGTERM arrives (SI_USER) after step {}",
+            arrival.step
+        )),
+        "{}",
+        answers[3]
+    );
+    assert!(answers[3].contains(&format!("#{after} ")), "{}", answers[3]);
+    assert!(
+        answers[4].contains("signal SIGTERM arrives (SI_USER)"),
+        "{}",
+        answers[4]
+    );
+    assert!(
+        answers[5].contains("reproduced the recording"),
+        "{}",
+        answers[5]
+    );
+}

@@ -13,7 +13,13 @@ use serde_json::Value;
 use support::reencode;
 
 /// The committed sample traces.
-const TRACES: [&str; 4] = ["lost_update", "lock_order", "check_then_act", "pipeline"];
+const TRACES: [&str; 5] = [
+    "lost_update",
+    "lock_order",
+    "check_then_act",
+    "pipeline",
+    "shutdown_race",
+];
 
 fn trace_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../traces/{name}.reel"))
@@ -166,6 +172,12 @@ fn show_lists_every_event_with_its_step() {
                 }
                 Event::Outcome(outcome) => {
                     assert!(line.contains(&trace.describe_outcome(outcome)), "{line}")
+                }
+                Event::Signal(arrival) => {
+                    assert!(
+                        line.contains(&format!("signal {}", arrival.name())),
+                        "{line}"
+                    )
                 }
             }
         }
@@ -349,7 +361,7 @@ fn stats_match_counts_from_the_trace() {
         assert_eq!(stats["context_switches"], switches, "{name}");
         assert_eq!(stats["preemptions"], preemptions, "{name}");
         assert_eq!(stats["timeouts"], timeouts, "{name}");
-        assert_eq!(stats["signals"], 0);
+        assert_eq!(stats["signals"], trace.signal_arrivals().count(), "{name}");
         assert_eq!(stats["bytes"], trace.bytes);
         let per_step = stats["bytes_per_step"].as_f64().expect("bytes per step");
         assert!((per_step - trace.bytes as f64 / trace.steps as f64).abs() < 1e-9);
@@ -389,7 +401,8 @@ fn stats_match_counts_from_the_trace() {
         assert_eq!(field("context switches"), switches.to_string());
         assert_eq!(field("preemptions"), preemptions.to_string());
         assert_eq!(field("timeouts"), timeouts.to_string());
-        assert!(field("signals").starts_with('0'));
+        let signals = trace.signal_arrivals().count().to_string();
+        assert!(field("signals").starts_with(&signals), "{name}");
         for thread in 0..trace.threads.len() as u32 {
             let steps = per_thread.get(&thread).copied().unwrap_or(0);
             assert!(
@@ -493,7 +506,10 @@ fn check_chrome(trace: &Trace, document: &Value) -> usize {
         of("i").iter().filter(|e| e["cat"] == "timeout").count(),
         timeouts
     );
-    let outcome: Vec<&Value> = of("i").into_iter().filter(|e| e["s"] == "g").collect();
+    let outcome: Vec<&Value> = of("i")
+        .into_iter()
+        .filter(|e| e["s"] == "g" && e["cat"] == "outcome")
+        .collect();
     assert_eq!(outcome.len(), 1);
 
     // Every flow start has its end: same id, same category, later, on another track.
@@ -1020,4 +1036,60 @@ fn bad_input_without_a_subcommand() {
         stderr(&output)
     );
     assert!(!stderr(&output).contains("panicked"));
+}
+
+#[test]
+fn show_stats_and_export_list_the_signal_arrivals() {
+    let path = trace_path("shutdown_race").to_string_lossy().into_owned();
+    let trace = decode("shutdown_race");
+    let arrival = *trace
+        .signal_arrivals()
+        .next()
+        .expect("the trace has its SIGTERM");
+
+    let shown = reel_ok(&["show", &path], 0);
+    let line = shown
+        .lines()
+        .find(|line| line.contains("signal SIGTERM arrives (SI_USER)"))
+        .unwrap_or_else(|| panic!("reel show lists the arrival:\n{shown}"));
+    // Placed after its step: the line before it is that step.
+    let before = shown
+        .lines()
+        .take_while(|l| *l != line)
+        .last()
+        .unwrap_or("");
+    assert!(
+        before.contains(&format!("#{} ", arrival.step)),
+        "{before}\n{line}"
+    );
+    let json = reel_ok(&["show", &path, "--json"], 0);
+    let signal: Value = json
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("one JSON object a line"))
+        .find(|event| event["event"] == "signal")
+        .expect("a signal event");
+    assert_eq!(signal["name"], "SIGTERM");
+    assert_eq!(signal["signal"], 15);
+    assert_eq!(signal["step"], arrival.step);
+    assert_eq!(signal["code_name"], "SI_USER");
+
+    let stats = reel_ok(&["stats", &path], 0);
+    assert!(stats.contains("signals:          1 (SIGTERM 1)"), "{stats}");
+    let stats: Value = serde_json::from_str(&reel_ok(&["stats", &path, "--json"], 0)).unwrap();
+    assert_eq!(stats["signals"], 1);
+    assert_eq!(stats["signals_by_name"]["SIGTERM"], 1);
+
+    let export: Value =
+        serde_json::from_str(&reel_ok(&["export", "--format", "chrome", &path], 0)).unwrap();
+    let instants: Vec<&Value> = export["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["cat"] == "signal")
+        .collect();
+    assert_eq!(instants.len(), 1, "{instants:?}");
+    assert_eq!(instants[0]["ph"], "i");
+    assert_eq!(instants[0]["name"], "signal SIGTERM");
+    assert_eq!(instants[0]["ts"], arrival.step + 1);
+    assert_eq!(instants[0]["args"]["after_step"], arrival.step);
 }

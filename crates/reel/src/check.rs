@@ -14,6 +14,7 @@ use crate::runtime::failure::{Failure, FailureKind};
 use crate::runtime::overflow::{self, ExplorationContext};
 use crate::runtime::seams::{Decider, Observer};
 use crate::scheduler::{Scheduler, Strategy};
+use crate::signal::explore::SignalExplorer;
 
 /// Default bound on the steps of one explored execution.
 pub const DEFAULT_MAX_STEPS: u64 = 100_000;
@@ -41,6 +42,7 @@ pub struct Checker {
     check_determinism: bool,
     name: Option<String>,
     minimize: bool,
+    signals: Vec<crate::signal::c_int>,
 }
 
 impl Default for Checker {
@@ -65,6 +67,7 @@ impl Checker {
             check_determinism: false,
             name: None,
             minimize: false,
+            signals: Vec::new(),
         }
     }
 
@@ -110,6 +113,25 @@ impl Checker {
     /// REEL_MINIMIZE_FOUND=1 turns it on too.
     pub fn minimize(mut self, minimize: bool) -> Checker {
         self.minimize = minimize;
+        self
+    }
+
+    /// Sends `signal` to every execution, at a step the exploration chooses: execution 1
+    /// gets it when every thread waits (or not at all if the program ends first), and each
+    /// later one after a step drawn uniformly over execution 1's length (from the seed and
+    /// the execution's number). An arrival before the program subscribes to the signal
+    /// waits for the subscription. The failing execution's trace holds its arrivals, so
+    /// REEL_REPLAY and `reel replay` reproduce them. A signal that cannot be handled
+    /// (SIGKILL, ...; see [`crate::signal`]) makes [`Checker::run`] panic.
+    pub fn signal(mut self, signal: crate::signal::c_int) -> Checker {
+        self.signals.push(signal);
+        self
+    }
+
+    /// Sends each of `signals` to every execution, each at its own chosen step (see
+    /// [`Checker::signal`]).
+    pub fn signals(mut self, signals: impl IntoIterator<Item = crate::signal::c_int>) -> Checker {
+        self.signals.extend(signals);
         self
     }
 
@@ -231,7 +253,10 @@ impl Checker {
             spin_limit: None,
             print_panics: false,
             clock: Clock::new_virtual(),
+            signals: execution::SignalSource::Planned(execution::SignalPlan::default()),
         };
+        let mut signal_explorer = SignalExplorer::new(&self.signals, seed)
+            .unwrap_or_else(|error| panic!("reel: Checker::signal: {error}"));
         let trace_dir = program::trace_dir(self.trace_dir.as_deref());
         let test = self.entry();
         let mut recorder = (self.record || check_determinism).then(|| {
@@ -278,7 +303,9 @@ impl Checker {
                 recorder.begin_emergency();
                 observers.push(recorder);
             }
-            let outcome = execution::run_execution(&mut body, decider, observers, config.clone());
+            let run_config = signal_explorer.config_for(&config, iteration);
+            let outcome = execution::run_execution(&mut body, decider, observers, run_config);
+            signal_explorer.learn(iteration, outcome.steps);
             decider = outcome.decider;
             if let Some(scheduler) = decider.scheduler_mut() {
                 scheduler.end_execution(outcome.steps);
@@ -317,6 +344,10 @@ impl Checker {
                     _ => None,
                 };
                 let trace = saved.clone().and_then(Result::ok);
+                let signals = match &mut recorder {
+                    Some(recorder) if !self.signals.is_empty() => arrivals(recorder),
+                    _ => Vec::new(),
+                };
                 let minimized = match &trace {
                     Some(path) if self.minimize || env_flag("REEL_MINIMIZE_FOUND") => {
                         Some(minimize::found(&mut body, path, &failure))
@@ -335,6 +366,7 @@ impl Checker {
                     replayed: None,
                     exhausted: false,
                     minimized,
+                    signals,
                 };
             }
         }
@@ -350,6 +382,7 @@ impl Checker {
             replayed: None,
             exhausted,
             minimized: None,
+            signals: Vec::new(),
         }
     }
 
@@ -391,6 +424,9 @@ pub struct Report {
     /// The shrunk schedule of the failure and where it was saved, or why it could not be
     /// shrunk ([`Checker::minimize`], or REEL_MINIMIZE).
     pub minimized: Option<Result<(Minimized, PathBuf), String>>,
+    /// The signals that arrived in the failing execution, and after which steps
+    /// ([`Checker::signal`]).
+    pub signals: Vec<reel_trace::SignalArrival>,
 }
 
 impl Report {
@@ -423,6 +459,9 @@ impl fmt::Display for Report {
                     self.strategy, self.seed
                 )?;
                 write!(f, "{failure}")?;
+                for arrival in &self.signals {
+                    writeln!(f, "signal: {arrival}")?;
+                }
                 let rerun = match &self.test_name {
                     Some(test) => format!(" cargo test {test} -- --exact"),
                     None => String::new(),
@@ -653,6 +692,7 @@ fn replay_from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
         replayed: Some(path),
         exhausted: false,
         minimized: None,
+        signals: replay.trace().signal_arrivals().copied().collect(),
     })
 }
 
@@ -687,11 +727,15 @@ fn rerun_earlier_executions(
     };
     let mut config = replay.config();
     config.print_panics = false;
+    // The signals of the recorded execution came to every execution before it too.
+    let mut signal_explorer = SignalExplorer::from_trace(replay.trace(), seed);
     for iteration in 1..=count {
         if let Some(scheduler) = decider.scheduler_mut() {
             scheduler.begin_execution(iteration);
         }
-        let outcome = execution::run_execution(body, decider, Vec::new(), config.clone());
+        let run_config = signal_explorer.config_for(&config, iteration);
+        let outcome = execution::run_execution(body, decider, Vec::new(), run_config);
+        signal_explorer.learn(iteration, outcome.steps);
         decider = outcome.decider;
         if let Some(scheduler) = decider.scheduler_mut() {
             scheduler.end_execution(outcome.steps);
@@ -708,6 +752,13 @@ fn rerun_earlier_executions(
             return;
         }
     }
+}
+
+/// The signal arrivals of the execution the recorder just recorded.
+fn arrivals(recorder: &mut Recorder) -> Vec<reel_trace::SignalArrival> {
+    reel_trace::decode(&recorder.trace_bytes())
+        .map(|trace| trace.signal_arrivals().copied().collect())
+        .unwrap_or_default()
 }
 
 /// Whether an environment variable is set to something other than "", "0" or "false".

@@ -81,6 +81,7 @@ mod recording;
 mod replay;
 mod runtime;
 pub mod scheduler;
+pub mod signal;
 pub mod sync;
 pub mod thread;
 
@@ -191,6 +192,7 @@ impl Runtime {
             spin_limit: self.spin_limit,
             print_panics: true,
             clock: Clock::new_real(),
+            signals: execution::SignalSource::Os,
         };
         let replayed = env_path("REEL_REPLAY").and_then(|path| replay_run(&mut body, &path));
         let failure = match replayed {

@@ -234,6 +234,7 @@ pub(crate) fn from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> 
         replayed: None,
         exhausted: false,
         minimized: Some(minimized),
+        signals: Vec::new(),
     };
     eprint!("{report}");
     Some(report)
@@ -400,6 +401,8 @@ pub(crate) fn minimize_body(
     config.print_panics = false;
     let mut header = trace.header.clone();
     header.run.strategy = shrunk_spelling(&header.run.strategy);
+    // The recorded signals arrive after the steps they did.
+    config.signals = crate::signal::explore::recorded_arrivals(trace);
     let mut runs = 0;
     let mut run = |body: &mut dyn FnMut(), choices: Vec<u32>| {
         runs += 1;

@@ -294,6 +294,7 @@ impl Replay {
             spin_limit: settings.spin_limit,
             print_panics: panic_policy == PanicPolicy::ToJoin,
             clock: Clock::new_virtual(),
+            signals: execution::SignalSource::Decider,
         }
     }
 
@@ -302,9 +303,11 @@ impl Replay {
     pub(crate) fn run_body(
         &self,
         body: &mut dyn FnMut(),
-        config: ExecutionConfig,
+        mut config: ExecutionConfig,
         debugger: Option<Box<dyn Observer>>,
     ) -> ReplayReport {
+        // Signals come from the trace only.
+        config.signals = execution::SignalSource::Decider;
         let oracle = Box::new(ReplayOracle::new(Arc::clone(&self.trace)));
         let mut observers: Vec<Box<dyn Observer>> =
             vec![Box::new(ReplayChecker::new(Arc::clone(&self.trace)))];

@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
 use crate::model::{
-    Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind, Spawn, Step,
+    Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind, SignalArrival,
+    Spawn, Step,
 };
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, OLDEST_READABLE_VERSION};
@@ -45,6 +46,14 @@ impl Trace {
     pub fn step_events(&self) -> impl Iterator<Item = &Step> {
         self.events.iter().filter_map(|event| match event {
             Event::Step(step) => Some(step),
+            _ => None,
+        })
+    }
+
+    /// The signal arrivals, in order.
+    pub fn signal_arrivals(&self) -> impl Iterator<Item = &SignalArrival> {
+        self.events.iter().filter_map(|event| match event {
+            Event::Signal(arrival) => Some(arrival),
             _ => None,
         })
     }
@@ -588,6 +597,27 @@ impl EventDecoder {
                     format!("a timeout of thread {thread}, but only {threads} threads exist"),
                 )?;
                 trace.events.push(Event::Timeout { thread });
+            }
+            Tag::Signal => {
+                let arrival: SignalArrival = payload.body("a signal arrival")?;
+                check(
+                    payload,
+                    (1..=crate::MAX_SIGNAL).contains(&arrival.signal),
+                    format!(
+                        "a signal arrival of signal {}, which is not a signal number (1 to {})",
+                        arrival.signal,
+                        crate::MAX_SIGNAL
+                    ),
+                )?;
+                check(
+                    payload,
+                    arrival.step == trace.steps,
+                    format!(
+                        "a signal arrival after step {}, but it follows step {}",
+                        arrival.step, trace.steps
+                    ),
+                )?;
+                trace.events.push(Event::Signal(arrival));
             }
             Tag::Outcome => {
                 let outcome: Outcome = payload.body("the outcome")?;

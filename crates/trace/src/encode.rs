@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome};
+use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival};
 
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{CHUNK_TARGET_BYTES, FORMAT_VERSION, MAGIC, MAX_EVENT_BYTES, MAX_STRING_BYTES};
@@ -336,6 +336,16 @@ impl ChunkEncoder {
     /// Records that `thread`'s timed wait ran out.
     pub fn timeout(&mut self, thread: u32) {
         self.body(Tag::Timeout, &thread);
+    }
+
+    /// Records that a signal arrived and was delivered after step `arrival.step`.
+    pub fn signal(&mut self, arrival: &SignalArrival) {
+        debug_assert!((1..=crate::MAX_SIGNAL).contains(&arrival.signal));
+        debug_assert_eq!(
+            arrival.step, self.steps,
+            "an arrival follows the steps before it"
+        );
+        self.body(Tag::Signal, arrival);
     }
 
     /// Records how the run ended.

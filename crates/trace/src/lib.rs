@@ -52,7 +52,8 @@ pub use encode::{ChunkEncoder, encode_definitions, encode_prologue, write_defini
 pub use error::{Error, ErrorKind};
 pub use model::{
     ClockKind, Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind,
-    Program, ReservedKind, RunInfo, Settings, SourceLocation, Spawn, Step,
+    Program, ReservedKind, RunInfo, Settings, SignalArrival, SourceLocation, Spawn, Step,
+    signal_name, signal_number,
 };
 pub use wire::FRAME_BYTES;
 
@@ -76,6 +77,9 @@ pub const MAX_STRING_BYTES: usize = 4 * 1024;
 
 /// The most arguments a header records.
 pub const MAX_ARGS: usize = 64;
+
+/// The highest signal number (Linux's `SIGRTMAX`).
+pub const MAX_SIGNAL: u32 = 64;
 
 /// The most threads an outcome's cycle records.
 pub const MAX_CYCLE_THREADS: usize = 1024;

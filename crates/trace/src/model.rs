@@ -159,11 +159,15 @@ pub enum OpKind {
     BlockPark = 41,
     /// Blocked: sleeping.
     BlockSleep = 42,
+    /// Took the pending signals of a `signal::Signals` (or found none).
+    SignalPoll = 30,
+    /// Blocked: waiting for a signal.
+    BlockSignal = 47,
 }
 
 impl OpKind {
     /// Every operation kind, in code order.
-    pub const ALL: [OpKind; 34] = [
+    pub const ALL: [OpKind; 36] = [
         OpKind::Spawn,
         OpKind::Join,
         OpKind::Exit,
@@ -198,6 +202,8 @@ impl OpKind {
         OpKind::BlockOnce,
         OpKind::BlockPark,
         OpKind::BlockSleep,
+        OpKind::SignalPoll,
+        OpKind::BlockSignal,
     ];
 
     /// The wire code.
@@ -263,6 +269,8 @@ impl OpKind {
             OpKind::BlockOnce => "blocks: once",
             OpKind::BlockPark => "blocks: park",
             OpKind::BlockSleep => "blocks: sleep",
+            OpKind::SignalPoll => "signal poll",
+            OpKind::BlockSignal => "blocks: signal wait",
         }
     }
 }
@@ -290,6 +298,8 @@ pub enum ObjectKind {
     Channel,
     /// An atomic.
     Atomic,
+    /// A `signal::Signals` subscription.
+    Signals,
 }
 
 impl ObjectKind {
@@ -303,6 +313,7 @@ impl ObjectKind {
             ObjectKind::Once => "Once",
             ObjectKind::Channel => "Channel",
             ObjectKind::Atomic => "Atomic",
+            ObjectKind::Signals => "Signals",
         }
     }
 }
@@ -430,14 +441,118 @@ pub enum Event {
     },
     /// The run ended.
     Outcome(Box<Outcome>),
+    /// A signal arrived and was delivered to the program at the decision point after a
+    /// step, before the next step.
+    Signal(SignalArrival),
+}
+
+/// A signal's arrival, as the trace holds it: what arrived, from whom, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignalArrival {
+    /// The signal number (1 to [`crate::MAX_SIGNAL`]).
+    pub signal: u32,
+    /// `si_code` of the arrival (`SI_USER` 0 for `kill`, `SI_TKILL` -6 for `raise`, ...).
+    pub code: i32,
+    /// The sender's process id, when the kernel gave one (0 otherwise).
+    pub sender: u32,
+    /// The step after which it was delivered: the number of steps before it in the trace.
+    pub step: u64,
+}
+
+impl SignalArrival {
+    /// The signal's name on Linux (`SIGTERM`), or `SIG<n>` for one without a common name
+    /// (`SIGRTMIN+n` for a real-time one).
+    pub fn name(&self) -> String {
+        signal_name(self.signal)
+    }
+
+    /// How reports name `si_code`: `SI_USER (kill)`, `SI_TKILL (tkill/raise)`, ...
+    pub fn code_name(&self) -> String {
+        match self.code {
+            0 => "SI_USER".to_owned(),
+            0x80 => "SI_KERNEL".to_owned(),
+            -1 => "SI_QUEUE".to_owned(),
+            -2 => "SI_TIMER".to_owned(),
+            -3 => "SI_MESGQ".to_owned(),
+            -4 => "SI_ASYNCIO".to_owned(),
+            -6 => "SI_TKILL".to_owned(),
+            code => format!("code {code}"),
+        }
+    }
+}
+
+impl fmt::Display for SignalArrival {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}", self.name(), self.code_name())?;
+        if self.sender != 0 {
+            write!(f, " from pid {}", self.sender)?;
+        }
+        write!(f, ") after step {}", self.step)
+    }
+}
+
+/// The Linux name of signal `signal`: `SIGTERM`, `SIGRTMIN+2`, or `SIG<n>`.
+pub fn signal_name(signal: u32) -> String {
+    const NAMES: [&str; 32] = [
+        "",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    match signal {
+        1..=31 => NAMES[signal as usize].to_owned(),
+        34..=64 => format!("SIGRTMIN+{}", signal - 34),
+        _ => format!("SIG{signal}"),
+    }
+}
+
+/// The number of a signal named `name` (`SIGTERM`, `TERM`, `term`, `15`), if it is one.
+pub fn signal_number(name: &str) -> Option<u32> {
+    let name = name.trim();
+    if let Ok(number) = name.parse::<u32>() {
+        return (1..=crate::MAX_SIGNAL).contains(&number).then_some(number);
+    }
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    (1..=crate::MAX_SIGNAL).find(|&signal| {
+        signal_name(signal)
+            .strip_prefix("SIG")
+            .is_some_and(|candidate| candidate == bare)
+    })
 }
 
 /// Event kinds that the format reserves for nondeterministic inputs that this version of the
 /// runtime does not produce yet; a reader rejects them by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReservedKind {
-    /// A signal arrived.
-    Signal,
     /// A timer preempted the running thread.
     TimerPreemption,
     /// The program read the clock.
@@ -452,7 +567,6 @@ impl ReservedKind {
     /// How errors name it.
     pub fn name(self) -> &'static str {
         match self {
-            ReservedKind::Signal => "signal arrival",
             ReservedKind::TimerPreemption => "timer preemption",
             ReservedKind::ClockRead => "clock read",
             ReservedKind::RandomRead => "random read",

@@ -33,6 +33,7 @@ pub(crate) enum Tag {
     Location = 0x83,
     Timeout = 0x84,
     Outcome = 0x85,
+    Signal = 0x90,
 }
 
 impl Tag {
@@ -44,6 +45,7 @@ impl Tag {
             0x83 => Tag::Location,
             0x84 => Tag::Timeout,
             0x85 => Tag::Outcome,
+            0x90 => Tag::Signal,
             _ => return None,
         })
     }
@@ -52,7 +54,6 @@ impl Tag {
 /// The tags reserved for inputs this version does not record yet.
 pub(crate) fn reserved(byte: u8) -> Option<ReservedKind> {
     Some(match byte {
-        0x90 => ReservedKind::Signal,
         0x91 => ReservedKind::TimerPreemption,
         0x92 => ReservedKind::ClockRead,
         0x93 => ReservedKind::RandomRead,

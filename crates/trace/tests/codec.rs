@@ -6,7 +6,8 @@ use reel_trace::{
     CHUNK_TARGET_BYTES, ChunkEncoder, Error, ErrorKind, Event, FORMAT_VERSION, FRAME_BYTES,
     FileDef, Header, LocationDef, MAGIC, MAX_ARGS, MAX_CHUNK_BYTES, MAX_CYCLE_THREADS,
     MAX_EVENT_BYTES, MAX_STRING_BYTES, ObjectKind, OpKind, Outcome, OutcomeKind, ReservedKind,
-    SourceLocation, Spawn, Trace, decode, decode_prefix, encode_prologue,
+    SignalArrival, SourceLocation, Spawn, Trace, decode, decode_prefix, encode_prologue,
+    signal_name, signal_number,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ impl Rng {
     }
 }
 
-const OBJECT_KINDS: [ObjectKind; 7] = [
+const OBJECT_KINDS: [ObjectKind; 8] = [
     ObjectKind::Mutex,
     ObjectKind::RwLock,
     ObjectKind::Condvar,
@@ -65,6 +66,7 @@ const OBJECT_KINDS: [ObjectKind; 7] = [
     ObjectKind::Once,
     ObjectKind::Channel,
     ObjectKind::Atomic,
+    ObjectKind::Signals,
 ];
 
 const OUTCOME_KINDS: [OutcomeKind; 6] = [
@@ -759,7 +761,7 @@ fn other_events_are_a_tag_and_their_postcard_body() {
 #[test]
 fn op_codes_are_fixed_and_fit_below_the_same_thread_bit() {
     let codes: Vec<u8> = OpKind::ALL.iter().map(|op| op.code()).collect();
-    let expected: Vec<u8> = (0..=22).chain(32..=42).collect();
+    let expected: Vec<u8> = (0..=22).chain(32..=42).chain([30, 47]).collect();
     assert_eq!(codes, expected);
     for code in 0..=255u8 {
         match OpKind::from_code(code) {
@@ -1139,7 +1141,6 @@ fn the_base_traces_are_sound() {
 #[test]
 fn reserved_events_are_rejected_by_name() {
     let kinds = [
-        (0x90, ReservedKind::Signal, "signal arrival"),
         (0x91, ReservedKind::TimerPreemption, "timer preemption"),
         (0x92, ReservedKind::ClockRead, "clock read"),
         (0x93, ReservedKind::RandomRead, "random read"),
@@ -1273,7 +1274,7 @@ fn events_cut_inside_a_checksummed_chunk_are_malformed() {
     expect_malformed(&bytes, "a spawn does not decode");
     let (bytes, _) = with_chunk(&[0x85]);
     expect_malformed(&bytes, "the outcome does not decode");
-    let (bytes, _) = with_chunk(&[0x81, 0x07]);
+    let (bytes, _) = with_chunk(&[0x81, 0x08]);
     expect_malformed(&bytes, "an object does not decode");
 }
 
@@ -1690,4 +1691,105 @@ fn write_fuzz_seeds() {
     assert!(built.bytes.len() < 4096, "{} bytes", built.bytes.len());
     std::fs::write(dir.join("random.reel"), &built.bytes).unwrap();
     std::fs::write(dir.join("definitions.reel"), definitions_trace()).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Signal arrivals (tag 0x90)
+// ---------------------------------------------------------------------------------------
+
+fn sigterm_after(step: u64) -> SignalArrival {
+    SignalArrival {
+        signal: 15,
+        code: 0,
+        sender: 4321,
+        step,
+    }
+}
+
+#[test]
+fn signal_arrivals_round_trip_in_place() {
+    let (bytes, _) = with_events(|encoder| {
+        encoder.signal(&sigterm_after(1));
+        encoder.step(0, OpKind::SignalPoll, Some(0), 0);
+        encoder.signal(&SignalArrival {
+            signal: 64,
+            code: -6,
+            sender: 0,
+            step: 2,
+        });
+        encoder.step(0, OpKind::BlockSignal, Some(0), 0);
+        encoder.outcome(&ok_outcome(3));
+    });
+    let trace = decode(&bytes).unwrap();
+    let arrivals: Vec<SignalArrival> = trace.signal_arrivals().copied().collect();
+    assert_eq!(arrivals[0], sigterm_after(1));
+    assert_eq!(
+        (arrivals[1].signal, arrivals[1].code, arrivals[1].step),
+        (64, -6, 2)
+    );
+    // Each in its place: after the step it follows, before the next.
+    let kinds: Vec<&str> = trace
+        .events
+        .iter()
+        .map(|event| match event {
+            Event::Step(_) => "step",
+            Event::Signal(_) => "signal",
+            _ => "other",
+        })
+        .filter(|kind| *kind != "other")
+        .collect();
+    assert_eq!(kinds, ["step", "signal", "step", "signal", "step"]);
+    // The body is postcard: signal, si_code (zigzag), sender, step.
+    let (bytes, _) = with_chunk(&[0x90, 15, 0x0b, 0xe1, 0x21, 1]);
+    let trace = decode_prefix(&bytes).unwrap();
+    assert_eq!(
+        trace.signal_arrivals().next(),
+        Some(&SignalArrival {
+            signal: 15,
+            code: -6,
+            sender: 4321,
+            step: 1
+        })
+    );
+    assert_eq!(
+        arrivals[0].to_string(),
+        "SIGTERM (SI_USER from pid 4321) after step 1"
+    );
+}
+
+#[test]
+fn damaged_signal_arrivals_are_malformed_events() {
+    // Not a signal number.
+    for signal in [0u8, 65, 127] {
+        let (bytes, at) = with_chunk(&[0x90, signal, 0, 0, 1]);
+        let error = expect_malformed(&bytes, "which is not a signal number (1 to 64)");
+        assert_eq!((error.offset, error.chunk), (at, Some(1)));
+    }
+    // A step other than the one it follows.
+    let (bytes, at) = with_chunk(&[0x90, 15, 0, 0, 5]);
+    let error = expect_malformed(
+        &bytes,
+        "a signal arrival after step 5, but it follows step 1",
+    );
+    assert_eq!((error.offset, error.chunk), (at, Some(1)));
+    // A body cut short inside its chunk.
+    let (bytes, _) = with_chunk(&[0x90, 15, 0]);
+    expect_malformed(&bytes, "signal arrival");
+    // A varint that runs past 32 bits.
+    let (bytes, _) = with_chunk(&[0x90, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 1]);
+    expect_malformed(&bytes, "signal arrival");
+}
+
+#[test]
+fn signals_are_named_both_ways() {
+    assert_eq!(signal_name(15), "SIGTERM");
+    assert_eq!(signal_name(34), "SIGRTMIN+0");
+    assert_eq!(signal_name(99), "SIG99");
+    for name in ["SIGTERM", "TERM", "term", "15"] {
+        assert_eq!(signal_number(name), Some(15), "{name}");
+    }
+    assert_eq!(signal_number("SIGRTMIN+2"), Some(36));
+    assert_eq!(signal_number("NOPE"), None);
+    assert_eq!(signal_number("0"), None);
+    assert_eq!(signal_number("65"), None);
 }

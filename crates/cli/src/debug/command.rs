@@ -64,7 +64,7 @@ pub(crate) enum BreakSpec {
     },
     /// A step on an object, e.g. `Mutex#2`.
     Object(String),
-    /// A signal's arrival.
+    /// A signal's arrival: the name as typed (`SIGTERM`, `TERM`, `15`), empty for any.
     Signal(String),
     /// A thread panicking (stops in the panic hook, before unwinding).
     Panic,
@@ -79,6 +79,7 @@ impl std::fmt::Display for BreakSpec {
             BreakSpec::Thread(thread) => write!(f, "thread T{thread}"),
             BreakSpec::Location { file, line } => write!(f, "{file}:{line}"),
             BreakSpec::Object(object) => write!(f, "object {object}"),
+            BreakSpec::Signal(signal) if signal.is_empty() => write!(f, "signal (any)"),
             BreakSpec::Signal(signal) => write!(f, "signal {signal}"),
             BreakSpec::Panic => f.write_str("panic"),
             BreakSpec::Deadlock => f.write_str("deadlock"),
@@ -131,11 +132,11 @@ pub(crate) const COMMANDS: &[Spec] = &[
     },
     Spec {
         names: &["break", "b", "br"],
-        usage: "break <step N | N | thread T | FILE:LINE | Mutex#N | object NAME | signal SIG \
+        usage: "break <step N | N | thread T | FILE:LINE | Mutex#N | object NAME | signal [SIG] \
                 | panic | deadlock>",
         help: "Set a breakpoint: at step N; at any step of thread T; at a step at FILE:LINE \
-               (FILE may be the end of the path); at a step on an object; at a signal's \
-               arrival (traces do not record signals yet); where a thread panics (before it \
+               (FILE may be the end of the path); at a step on an object; at the step after \
+               a signal's arrival (any signal, or SIG: SIGTERM, TERM or 15); where a thread panics (before it \
                unwinds); where the run deadlocks.",
     },
     Spec {
@@ -303,6 +304,7 @@ fn parse_break(words: &[&str]) -> Option<BreakSpec> {
         ["step", step] => BreakSpec::Step(parse_number(step)?),
         ["thread", thread] => BreakSpec::Thread(parse_thread(thread)?),
         ["object", object] => BreakSpec::Object((*object).to_owned()),
+        ["signal"] => BreakSpec::Signal(String::new()),
         ["signal", signal] => BreakSpec::Signal(signal.to_ascii_uppercase()),
         ["panic"] => BreakSpec::Panic,
         ["deadlock"] => BreakSpec::Deadlock,

@@ -16,7 +16,7 @@ use reel_debug_protocol::{
     Channel, CodeView, Finish, Frame, LocksView, Reply, Request, StopReason, ThreadState,
     ThreadView, Verdict,
 };
-use reel_trace::{Event, OutcomeKind, Trace};
+use reel_trace::{Event, OutcomeKind, SignalArrival, Trace};
 
 use super::command::{BreakSpec, Command};
 use crate::launch::{self, Program, Started};
@@ -559,8 +559,24 @@ impl Session {
             .map(|breakpoint| breakpoint.id)
     }
 
+    /// The signal arrivals a stop at `step` follows: those delivered after step `step - 1`
+    /// (the step after an arrival is where the program first runs with it), or after the
+    /// last step for a stop there.
+    fn arrivals_at(&self, step: u64) -> impl Iterator<Item = &SignalArrival> {
+        let last = self.trace.steps;
+        self.trace.signal_arrivals().filter(move |arrival| {
+            arrival.step + 1 == step || (arrival.step == last && step == last)
+        })
+    }
+
     /// Whether step `step` of the trace is one that `spec` stops at.
     fn matches(&self, spec: &BreakSpec, step: u64) -> bool {
+        if let BreakSpec::Signal(name) = spec {
+            let wanted = reel_trace::signal_number(name);
+            return self
+                .arrivals_at(step)
+                .any(|arrival| name.is_empty() || wanted == Some(arrival.signal));
+        }
         let Some(&index) = step
             .checked_sub(1)
             .and_then(|index| self.steps.get(index as usize))
@@ -588,7 +604,7 @@ impl Session {
                     OutcomeKind::Deadlock | OutcomeKind::PartialDeadlock
                 ) && outcome.step == step
             }),
-            // The trace format records no signals yet; a panic is caught where it happens.
+            // Matched above; a panic is caught where it happens.
             BreakSpec::Signal(_) | BreakSpec::Panic => false,
         }
     }
@@ -602,11 +618,25 @@ impl Session {
             BreakSpec::Thread(thread) if *thread as usize >= self.trace.threads.len() => {
                 return Err(self.no_such_thread(*thread));
             }
-            BreakSpec::Signal(_) => {
-                "this trace records no signal arrivals (its format reserves them), so it will \
-                 not stop here"
-                    .to_owned()
+            BreakSpec::Signal(name)
+                if !name.is_empty() && reel_trace::signal_number(name).is_none() =>
+            {
+                return Err(format!(
+                    "no signal is called {name}: give a name (SIGTERM or TERM) or a number \
+                     (1 to {})",
+                    reel_trace::MAX_SIGNAL
+                ));
             }
+            BreakSpec::Signal(_) if count == 0 => {
+                "no signal of the trace matches it, so it will not stop".to_owned()
+            }
+            BreakSpec::Signal(_) => format!(
+                "{count} arrival{} of the trace match{}: stops at the step after each, the \
+                 first #{}",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "es" } else { "" },
+                first.unwrap_or(0)
+            ),
             BreakSpec::Panic => match &self.trace.outcome {
                 Some(outcome) if outcome.kind == OutcomeKind::Panic => format!(
                     "stops where a thread panics; the recording panicked after step {}",
@@ -703,6 +733,13 @@ impl Session {
                 }
                 if matches!(self.reason, StopReason::Interrupted) {
                     print!("interrupted: ");
+                }
+                for arrival in self.arrivals_at(self.position) {
+                    println!(
+                        "signal {} after step {}",
+                        crate::show::describe_arrival(arrival),
+                        arrival.step
+                    );
                 }
                 match self.step_line(self.position) {
                     Some(line) => println!("{line}"),
@@ -997,6 +1034,10 @@ impl Session {
                 Event::Outcome(outcome) => println!(
                     "           the run ends: {}",
                     self.trace.describe_outcome(outcome)
+                ),
+                Event::Signal(arrival) => println!(
+                    "           signal {}",
+                    crate::show::describe_arrival(arrival)
                 ),
             }
         }

@@ -93,6 +93,7 @@ pub fn reencode(
             Event::Object(kind) => encoder.object(*kind),
             Event::Timeout { thread } => encoder.timeout(*thread),
             Event::Outcome(outcome) => encoder.outcome(outcome),
+            Event::Signal(arrival) => encoder.signal(arrival),
         }
     }
     encoder.seal();

@@ -141,6 +141,15 @@ thread_local! {
 /// The flush-request signal, once chosen by [`install`] (0: none, no cross-thread flush).
 static FLUSH_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
+/// The real-time signal the recording took for its flush requests, if it took one: a
+/// program may not subscribe to it (`reel::signal`).
+pub(crate) fn flush_signal() -> Option<libc::c_int> {
+    match FLUSH_SIGNAL.load(Ordering::Acquire) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
 /// How long [`flush_all`] waits for the other threads' flushes, in rounds of [`WAIT_ROUND`]
 /// (200 ms in all, at most).
 const FLUSH_WAIT_ROUNDS: u32 = 200;

@@ -55,6 +55,8 @@ fn wire_kind(op: Op) -> OpKind {
         Op::AtomicStore => OpKind::AtomicStore,
         Op::AtomicUpdate => OpKind::AtomicUpdate,
         Op::Fence => OpKind::Fence,
+        Op::SignalPoll => OpKind::SignalPoll,
+        Op::Block(Blocker::Signal(_)) => OpKind::BlockSignal,
         Op::Block(Blocker::Lock(_)) => OpKind::BlockLock,
         Op::Block(Blocker::ReadLock(_)) => OpKind::BlockRead,
         Op::Block(Blocker::WriteLock(_)) => OpKind::BlockWrite,
@@ -79,6 +81,7 @@ pub(crate) fn wire_object(kind: ObjectKind) -> WireObject {
         ObjectKind::Once => WireObject::Once,
         ObjectKind::Channel => WireObject::Channel,
         ObjectKind::Atomic => WireObject::Atomic,
+        ObjectKind::Signals => WireObject::Signals,
     }
 }
 
@@ -158,6 +161,7 @@ mod tests {
             ObjectKind::Once,
             ObjectKind::Channel,
             ObjectKind::Atomic,
+            ObjectKind::Signals,
         ] {
             assert_eq!(kind.name(), wire_object(kind).name());
         }

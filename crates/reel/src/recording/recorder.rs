@@ -7,12 +7,12 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use reel_trace::{ChunkEncoder, Header, LocationDef, ObjectKind, OpKind, Outcome};
+use reel_trace::{ChunkEncoder, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival};
 
 use super::emergency::{self, EmergencyTarget};
 use super::{outcome_of, wire_object, wire_op};
 use crate::runtime::execution::Execution;
-use crate::runtime::seams::{Input, Mismatch, Observer, StepEvent};
+use crate::runtime::seams::{Input, Mismatch, Observer, SignalInput, StepEvent};
 use crate::runtime::vocabulary::{ObjectId, ObjectKind as Kind, ThreadId};
 
 type StdLocation = std::panic::Location<'static>;
@@ -261,6 +261,18 @@ impl Recorder {
         self.drain_if_sealed();
     }
 
+    /// A signal arrived (after the steps encoded so far).
+    pub(crate) fn signal(&mut self, signal: SignalInput) {
+        let step = self.encoder.steps();
+        self.encoder.signal(&SignalArrival {
+            signal: signal.signal,
+            code: signal.code,
+            sender: signal.sender,
+            step,
+        });
+        self.drain_if_sealed();
+    }
+
     /// The run ended: records the outcome and writes out everything still open.
     pub(crate) fn finish(&mut self, outcome: &Outcome) {
         self.encoder.outcome(outcome);
@@ -375,6 +387,7 @@ impl Observer for Recorder {
     fn on_input(&mut self, input: Input) -> Result<(), Mismatch> {
         match input {
             Input::Timeout(thread) => self.timeout(thread.index()),
+            Input::Signal(signal) => self.signal(signal),
         }
         Ok(())
     }

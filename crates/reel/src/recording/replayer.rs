@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use reel_trace::{Event, Outcome, OutcomeKind, Trace};
+use reel_trace::{Event, Outcome, OutcomeKind, SignalArrival, Trace};
 
 use super::{outcome_of, same_outcome, wire_object, wire_op};
 use crate::runtime::execution::Execution;
-use crate::runtime::seams::{Choice, Decision, Input, Mismatch, Observer, Oracle, StepEvent};
+use crate::runtime::seams::{
+    Choice, Decision, Input, Mismatch, Observer, Oracle, SignalInput, StepEvent,
+};
 use crate::runtime::vocabulary::{ObjectId, ObjectKind, ThreadId};
 
 type StdLocation = std::panic::Location<'static>;
@@ -211,7 +213,13 @@ fn describe_event(trace: &Trace, event: &Event, threads_seen: usize) -> String {
             format!("the timeout of {} fires", trace.thread_name(*thread))
         }
         Event::Outcome(outcome) => describe_outcome(trace, outcome),
+        Event::Signal(arrival) => describe_arrival(arrival),
     }
+}
+
+/// How a report names a recorded signal arrival.
+fn describe_arrival(arrival: &SignalArrival) -> String {
+    format!("the signal {arrival} arrives")
 }
 
 impl Observer for ReplayChecker {
@@ -279,6 +287,12 @@ impl Observer for ReplayChecker {
 
     fn on_input(&mut self, input: Input) -> Result<(), Mismatch> {
         match (self.current(), input) {
+            (Some(&Event::Signal(recorded)), Input::Signal(arrived))
+                if recorded.signal == arrived.signal && recorded.step == self.matched_steps =>
+            {
+                self.cursor += 1;
+                Ok(())
+            }
             (Some(&Event::Timeout { thread }), Input::Timeout(fired))
                 if thread as usize == fired.index() =>
             {
@@ -361,10 +375,21 @@ impl Oracle for ReplayOracle {
             self.cursor += 1;
         }
         self.looked_at = self.cursor;
-        // Timeouts fire at the decision point itself, before the choice.
-        if let Some(&Event::Timeout { thread }) = events.get(self.cursor) {
-            self.cursor += 1;
-            return Choice::Deliver(Input::Timeout(ThreadId::from_index(thread as usize)));
+        // Timeouts fire and signals arrive at the decision point itself, before the choice.
+        match events.get(self.cursor) {
+            Some(&Event::Timeout { thread }) => {
+                self.cursor += 1;
+                return Choice::Deliver(Input::Timeout(ThreadId::from_index(thread as usize)));
+            }
+            Some(&Event::Signal(arrival)) if arrival.step == decision.step => {
+                self.cursor += 1;
+                return Choice::Deliver(Input::Signal(SignalInput {
+                    signal: arrival.signal,
+                    code: arrival.code,
+                    sender: arrival.sender,
+                }));
+            }
+            _ => {}
         }
         // Spawns and new objects come after the decision, done by the chosen thread before
         // its step: the decision is the thread of the next step.
@@ -388,7 +413,7 @@ impl Oracle for ReplayOracle {
                     };
                 }
                 Event::Spawn(_) | Event::Object(_) => continue,
-                Event::Timeout { .. } => return Choice::Stop,
+                Event::Timeout { .. } | Event::Signal(_) => return Choice::Stop,
             }
         }
         // The trace ends here without an outcome: the recording was cut short.

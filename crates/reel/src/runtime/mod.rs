@@ -8,6 +8,7 @@ pub(crate) mod execution;
 pub(crate) mod failure;
 pub(crate) mod hook;
 pub(crate) mod live;
+pub(crate) mod os_signals;
 pub(crate) mod overflow;
 pub(crate) mod seams;
 pub(crate) mod signals;

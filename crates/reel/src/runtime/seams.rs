@@ -7,7 +7,8 @@
 //! Every strategy is an oracle (through the public `Scheduler` trait; the built-in ones are
 //! dispatched statically by [`Decider`]), and so is the replayer. The recorder, the replayer's
 //! checks and the debug agent are observers. Inputs from outside the program (today the
-//! timeouts that fire; signals, clock and random reads and I/O completions are to come)
+//! timeouts that fire and signal arrivals; clock and random reads and I/O completions are to
+//! come)
 //! reach the execution only as a [`Choice::Deliver`] or, when the execution's own clock
 //! fires a timer, are told to the observers with [`Observer::on_input`]: one door.
 
@@ -26,6 +27,19 @@ use crate::scheduler::{
 pub(crate) enum Input {
     /// A thread's timed wait runs out.
     Timeout(ThreadId),
+    /// A signal arrives (`execution/signals.rs`).
+    Signal(SignalInput),
+}
+
+/// A signal's arrival: which signal, and what the kernel said of its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SignalInput {
+    /// The signal number.
+    pub(crate) signal: u32,
+    /// `si_code`.
+    pub(crate) code: i32,
+    /// The sender's pid (0 when none was given).
+    pub(crate) sender: u32,
 }
 
 /// An oracle's answer at a decision point. Small, so that it comes back in registers.

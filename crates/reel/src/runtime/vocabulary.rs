@@ -91,6 +91,8 @@ pub enum ObjectKind {
     Channel,
     /// An atomic variable.
     Atomic,
+    /// A `signal::Signals` subscription.
+    Signals,
 }
 
 impl ObjectKind {
@@ -104,6 +106,7 @@ impl ObjectKind {
             ObjectKind::Once => "Once",
             ObjectKind::Channel => "Channel",
             ObjectKind::Atomic => "Atomic",
+            ObjectKind::Signals => "Signals",
         }
     }
 }
@@ -133,6 +136,8 @@ pub enum Blocker {
     Park,
     /// The end of a sleep.
     Sleep,
+    /// A signal for a `signal::Signals` (or its closing).
+    Signal(ObjectId),
 }
 
 impl Blocker {
@@ -159,7 +164,8 @@ impl Blocker {
             | Blocker::Recv(object)
             | Blocker::Send(object)
             | Blocker::Barrier(object)
-            | Blocker::Once(object) => Some(object),
+            | Blocker::Once(object)
+            | Blocker::Signal(object) => Some(object),
             Blocker::Join(_) | Blocker::Park | Blocker::Sleep => None,
         }
     }
@@ -178,6 +184,7 @@ impl Blocker {
             Blocker::Once(_) => "wait for",
             Blocker::Park => "park",
             Blocker::Sleep => "sleep",
+            Blocker::Signal(_) => "wait for a signal on",
         }
     }
 }
@@ -231,6 +238,8 @@ pub enum Op {
     AtomicUpdate,
     /// A fence.
     Fence,
+    /// Took the pending signals of a `signal::Signals` (or found none).
+    SignalPoll,
     /// The thread blocks on this.
     Block(Blocker),
 }
@@ -262,6 +271,7 @@ impl Op {
             Op::AtomicStore => "atomic store",
             Op::AtomicUpdate => "atomic read-modify-write",
             Op::Fence => "fence",
+            Op::SignalPoll => "signal poll",
             Op::Block(_) => "block",
         }
     }

@@ -58,6 +58,7 @@ pub(crate) fn run_execution(
         .map(|observer| observer.attention())
         .min()
         .unwrap_or(u64::MAX);
+    let signals = super::signals::SignalState::new(config.signals.clone());
     let cell = RefCell::new(Execution {
         threads: buffers.threads,
         current: 0,
@@ -89,6 +90,7 @@ pub(crate) fn run_execution(
         diverged_at_once: false,
         completed_once: false,
         end_notes: Vec::new(),
+        signals,
     });
     CURRENT.with(|current| current.set(&cell));
     // Clear CURRENT even if the loop below panics (a runtime bug), so the dangling pointer

@@ -34,6 +34,7 @@
 mod diagnosis;
 mod driver;
 mod objects;
+mod signals;
 mod step;
 mod threads;
 mod timers;
@@ -44,6 +45,7 @@ use std::collections::BTreeSet;
 
 pub(crate) use driver::run_execution;
 pub(crate) use objects::{ObjectCell, ObjectState};
+pub(crate) use signals::{Raise, SignalPlan, SignalSource};
 pub(crate) use step::{
     Blocking, block_at, fail_current, object_point, schedule_point, schedule_point_at,
     update_then_point, wait, yield_point,
@@ -83,6 +85,8 @@ pub(crate) struct ExecutionConfig {
     /// Whether panics are printed as they happen (a plain run) or only reported (exploration).
     pub(crate) print_panics: bool,
     pub(crate) clock: Clock,
+    /// Where signals come from.
+    pub(crate) signals: SignalSource,
 }
 
 /// The state of one execution. Reached through the kernel thread's `CURRENT` pointer.
@@ -140,6 +144,8 @@ pub(crate) struct Execution {
     /// Remarks the observers leave for each other at the end (a replay's moved locations,
     /// for the debugger).
     pub(crate) end_notes: Vec<String>,
+    /// Subscriptions to signals and where arrivals come from.
+    signals: signals::SignalState,
 }
 
 thread_local! {

@@ -329,6 +329,7 @@ impl Execution {
         if self.keeps_running
             && !yielding
             && self.timers.is_empty()
+            && self.signals.quiet(self.step)
             && self.runnable.contains(ThreadId::from_index(self.current))
         {
             return Action::Continue; // What the decider would answer; see the trait.
@@ -343,6 +344,11 @@ impl Execution {
         if self.failure.is_some() {
             // The run ended here: nothing more is decided.
             return self.switch_away();
+        }
+        if !self.signals.quiet(self.step)
+            && let Some(action) = self.deliver_due_signals()
+        {
+            return action;
         }
         if (!self.timers.is_empty() || self.runnable.is_empty())
             && let Some(action) = self.settle()
@@ -378,6 +384,13 @@ impl Execution {
     #[cold]
     #[inline(never)]
     fn settle(&mut self) -> Option<Action> {
+        if self.runnable.is_empty() {
+            match self.idle_for_signals() {
+                Some(Some(action)) => return Some(action),
+                Some(None) => return None,
+                None => {}
+            }
+        }
         if self.runnable.is_empty() && self.timers.is_empty() {
             self.fail_deadlock(FailureKind::Deadlock, Vec::new());
             return Some(self.switch_away());
@@ -393,7 +406,10 @@ impl Execution {
     #[cold]
     #[inline(never)]
     fn deliver(&mut self, input: Input) -> Option<Action> {
-        let Input::Timeout(thread) = input;
+        let thread = match input {
+            Input::Timeout(thread) => thread,
+            Input::Signal(signal) => return self.deliver_signal(signal),
+        };
         if !self.in_timed_wait(thread.index()) {
             let actual = match self.threads.get(thread.index()) {
                 Some(_) => format!(
@@ -416,6 +432,15 @@ impl Execution {
     #[cold]
     #[inline(never)]
     fn stop_deciding(&mut self) -> Action {
+        if self.runnable.is_empty()
+            && self.timers.is_empty()
+            && !matches!(self.decider.mismatch(), Mismatch::PastEnd)
+        {
+            // Every thread waits for a signal the trace does not deliver: the recorded run
+            // ended here in a deadlock too, or the end of the run tells the difference.
+            self.fail_deadlock(FailureKind::Deadlock, Vec::new());
+            return self.switch_away();
+        }
         let actual = if self.runnable.is_empty() {
             "every thread waits, some with a timeout that the recording would have fired".to_owned()
         } else {

@@ -51,7 +51,8 @@ impl Execution {
             | Blocker::Send(_)
             | Blocker::Barrier(_)
             | Blocker::Park
-            | Blocker::Sleep => None,
+            | Blocker::Sleep
+            | Blocker::Signal(_) => None,
         }
     }
 
@@ -156,6 +157,9 @@ impl Execution {
             Blocker::Recv(object) => format!("receive on {}", self.object_name(object)),
             Blocker::Send(object) => format!("send on {}", self.object_name(object)),
             Blocker::Barrier(object) => format!("pass {}", self.object_name(object)),
+            Blocker::Signal(object) => {
+                format!("receive a signal on {}", self.object_name(object))
+            }
             Blocker::Once(object) => {
                 format!(
                     "see {} complete{}",

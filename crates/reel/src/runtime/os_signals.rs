@@ -216,45 +216,8 @@ fn pass_on(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::
     }
 }
 
-/// The Linux name of `signal`: `SIGTERM`, `SIGRTMIN+2`, or `SIG<n>`.
+/// The Linux name of `signal`: `SIGTERM`, `SIGRTMIN+2`, or `SIG<n>` (the trace's naming, so
+/// that a report and `reel show` spell a signal alike).
 pub(crate) fn name(signal: u32) -> String {
-    const NAMES: [&str; 32] = [
-        "",
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    match signal {
-        1..=31 => NAMES[signal as usize].to_owned(),
-        34..=64 => format!("SIGRTMIN+{}", signal - 34),
-        _ => format!("SIG{signal}"),
-    }
+    reel_trace::signal_name(signal)
 }

@@ -127,8 +127,11 @@ static COUNTED: Mutex<u64> = Mutex::new(0);
 fn two_explorations_share_a_static_mutex_at_the_same_time() {
     let executions = AtomicUsize::new(0);
     let reports = on_two_kernel_threads(|index, meet| {
-        let met = std::cell::Cell::new(false);
+        let met = std::sync::atomic::AtomicBool::new(false);
+        // One kernel thread per exploration: the test puts each exploration on a thread of
+        // its own, meeting the other once, and counts executions in process-wide statics.
         Checker::new()
+            .jobs(1)
             .seed(index as u64)
             .iterations(200)
             .record(false)
@@ -137,7 +140,7 @@ fn two_explorations_share_a_static_mutex_at_the_same_time() {
                 // Both executions use the mutex, then wait for each other: from here on, each
                 // uses a mutex the other, running, uses too.
                 drop(COUNTED.lock().unwrap());
-                if !met.replace(true) {
+                if !met.swap(true, KernelOrdering::SeqCst) {
                     meet.wait();
                 }
                 let helper = thread::spawn(|| *COUNTED.lock().unwrap() += 1);
@@ -191,14 +194,17 @@ fn increment_badly(counter: &GreenAtomic) {
 #[test]
 fn two_explorations_of_one_static_lock_each_find_the_bug() {
     let reports = on_two_kernel_threads(|index, meet| {
-        let met = std::cell::Cell::new(false);
+        let met = std::sync::atomic::AtomicBool::new(false);
+        // One kernel thread per exploration: the test puts each exploration on a thread of
+        // its own, meeting the other once, and counts executions in process-wide statics.
         Checker::new()
+            .jobs(1)
             .seed(0x5eed + index as u64)
             .iterations(1_000)
             .record(false)
             .run(|| {
                 drop(GUARD.lock().unwrap());
-                if !met.replace(true) {
+                if !met.swap(true, KernelOrdering::SeqCst) {
                     meet.wait();
                 }
                 lost_update_behind_a_static_lock();

@@ -38,7 +38,7 @@ pub const DEFAULT_MAX_STEPS: u64 = 100_000;
 /// [`Checker::trace_dir`] choose another directory). `REEL_REPLAY=<trace>` replays that
 /// trace instead of exploring, in the test that recorded it. `REEL_CHECK_DETERMINISM=1`
 /// (or [`Checker::check_determinism`]) runs every execution twice and reports a
-/// [`FailureKind::Nondeterminism`] if the two differ.
+/// [`FailureKind::Nondeterminism`](crate::FailureKind::Nondeterminism) if the two differ.
 #[derive(Clone, Debug)]
 pub struct Checker {
     strategy: Strategy,
@@ -112,7 +112,7 @@ impl Checker {
     }
 
     /// Runs every execution twice, the second time as a replay of the first, and reports a
-    /// [`FailureKind::Nondeterminism`] failure at the first step where they differ: the
+    /// [`FailureKind::Nondeterminism`](crate::FailureKind::Nondeterminism) failure at the first step where they differ: the
     /// program depends on something reel does not control. REEL_CHECK_DETERMINISM=1 turns it
     /// on too.
     pub fn check_determinism(mut self, check: bool) -> Checker {

@@ -36,7 +36,7 @@ pub struct Report {
     /// it can tell apart was explored.
     pub exhausted: bool,
     /// The shrunk schedule of the failure and where it was saved, or why it could not be
-    /// shrunk ([`Checker::minimize`], or REEL_MINIMIZE).
+    /// shrunk ([`Checker::minimize`](super::Checker::minimize), or REEL_MINIMIZE).
     pub minimized: Option<Result<(Minimized, PathBuf), String>>,
     /// The shard of the iterations this exploration ran (REEL_SHARD, [`super::Checker::shard`]),
     /// if it ran one.

@@ -1,12 +1,13 @@
 //! Random exploration of a small test, two threads each taking ten locks: executions per
-//! second of reel's `Checker` (recording, the default), `shuttle::check_random`, and the
-//! same test called in a loop on std threads.
+//! second of reel's `Checker` (recording, the default) on one kernel thread,
+//! `shuttle::check_random`, and the same test called in a loop on std threads; and reel's
+//! exploration on one kernel thread against two (`Checker::jobs`), with the speed-up.
 
 use std::time::Duration;
 
 use crate::Run;
 use crate::measure::timed;
-use crate::table::{Goal, Unit, VersusRow};
+use crate::table::{Goal, Unit, VersusRow, format_number, format_ratio};
 
 /// Mutexes each of the two threads locks in one execution.
 pub const LOCKS_PER_EXECUTION: usize = 10;
@@ -51,11 +52,15 @@ for_each_runtime! {
     }
 }
 
-/// The time reel's random exploration of `iterations` executions of the test takes, with
-/// recording as `record` says (None: the default, recording on).
-pub fn reel_exploration(iterations: u64, record: Option<bool>) -> Duration {
+/// The time reel's random exploration of `iterations` executions of the test takes on `jobs`
+/// kernel threads, with recording as `record` says (None: the default, recording on).
+pub fn reel_exploration(iterations: u64, record: Option<bool>, jobs: usize) -> Duration {
     let asked = usize::try_from(iterations).expect("sample sizes fit in usize");
-    let mut checker = reel::Checker::new().random().iterations(asked).seed(SEED);
+    let mut checker = reel::Checker::new()
+        .random()
+        .iterations(asked)
+        .seed(SEED)
+        .jobs(jobs);
     if let Some(record) = record {
         checker = checker.record(record);
     }
@@ -74,7 +79,7 @@ pub fn reel_exploration(iterations: u64, record: Option<bool>) -> Duration {
 pub fn measure(run: &mut Run) {
     let group = "lock-exploration";
     let reel = run.bench.measure(group, "reel", |iterations| {
-        reel_exploration(iterations, None)
+        reel_exploration(iterations, None, 1)
     });
     let shuttle = run.bench.measure(group, "shuttle", |iterations| {
         let iterations = usize::try_from(iterations).expect("sample sizes fit in usize");
@@ -99,7 +104,39 @@ pub fn measure(run: &mut Run) {
     });
     run.report.notes.push(format!(
         "lock-exploration: 2 threads x {LOCKS_PER_EXECUTION} mutexes per execution; reel: \
-         Checker::new().random().iterations(N).seed({SEED}).run(f), every execution recorded \
-         in memory (the default); shuttle: check_random(f, N); std: f called N times"
+         Checker::new().random().iterations(N).seed({SEED}).jobs(1).run(f), every execution \
+         recorded in memory (the default), on one kernel thread as shuttle's; shuttle: check_random(f, N); std: f called N times"
     ));
+}
+
+/// `lock-exploration-jobs`: reel's exploration on one kernel thread and on two, and the
+/// speed-up (executions per second on two over those on one).
+pub fn measure_jobs(run: &mut Run) {
+    let group = "lock-exploration-jobs";
+    let one = run.bench.measure(group, "1", |iterations| {
+        reel_exploration(iterations, None, 1)
+    });
+    let two = run.bench.measure(group, "2", |iterations| {
+        reel_exploration(iterations, None, 2)
+    });
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let line = match (one, two) {
+        (Some(one), Some(two)) => {
+            // Nanoseconds per execution on one thread over those on two: the speed-up.
+            let speedup = one.over(two);
+            format!(
+                "lock-exploration-jobs: {} exec/s on 1 kernel thread, {} on 2: a speed-up of \
+                 {} ({} to {}) on {cores} CPUs (Checker::jobs(1) vs jobs(2), recording, same \
+                 seed; a loaded machine lowers it)",
+                format_number(one.inverse(1e9).point),
+                format_number(two.inverse(1e9).point),
+                format_ratio(speedup.point),
+                format_ratio(speedup.low),
+                format_ratio(speedup.high),
+            )
+        }
+        _ => "lock-exploration-jobs: not measured (a routine failed)".to_owned(),
+    };
+    println!("{line}");
+    run.report.notes.push(line);
 }

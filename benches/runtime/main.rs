@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo bench --bench runtime [-- [FILTER ...] [--quick]]`. A FILTER keeps the
 //! measurements whose name contains it (see `MEASUREMENTS`: `pingpong`,
-//! `pingpong-user-program`, `lock-exploration`, `spawn-join`, `memory`, `pingpong-record`,
+//! `pingpong-user-program`, `lock-exploration`, `lock-exploration-jobs`, `spawn-join`, `memory`, `pingpong-record`,
 //! `lock-exploration-record`, `replay`, `bytes-per-step`; so `record` keeps both recording
 //! overheads and `bytes` the trace size); several filters keep what any of them keeps.
 //! `--quick` takes fewer and shorter samples and holds ten times fewer threads in the memory
@@ -97,10 +97,11 @@ type Measure = fn(&mut Run);
 
 /// The measurements, in the order they run: the name a FILTER is matched against, and the
 /// function that takes the measurement.
-const MEASUREMENTS: [(&str, Measure); 9] = [
+const MEASUREMENTS: [(&str, Measure); 10] = [
     ("pingpong", ping_pong::measure),
     ("pingpong-user-program", ping_pong::measure_user_program),
     ("lock-exploration", exploration::measure),
+    ("lock-exploration-jobs", exploration::measure_jobs),
     ("spawn-join", spawn_join::measure),
     ("memory", memory::measure),
     ("pingpong-record", recording::measure_ping_pong),
@@ -185,7 +186,13 @@ fn main() {
         std::thread::available_parallelism().map_or(0, usize::from),
         run.bench.describe(),
     );
-    for variable in ["REEL_RECORD", "REEL_REPLAY", "REEL_ITERATIONS", "REEL_SEED"] {
+    for variable in [
+        "REEL_RECORD",
+        "REEL_REPLAY",
+        "REEL_ITERATIONS",
+        "REEL_SEED",
+        "REEL_SHARD",
+    ] {
         if std::env::var_os(variable).is_some_and(|value| !value.is_empty()) {
             println!("warning: {variable} is set; it changes what reel's figures measure");
         }

@@ -133,10 +133,10 @@ pub fn measure_ping_pong(run: &mut Run) {
 pub fn measure_exploration(run: &mut Run) {
     let group = "lock-exploration-record";
     let off = run.bench.measure(group, "off", |iterations| {
-        reel_exploration(iterations, Some(false))
+        reel_exploration(iterations, Some(false), 1)
     });
     let on = run.bench.measure(group, "on", |iterations| {
-        reel_exploration(iterations, Some(true))
+        reel_exploration(iterations, Some(true), 1)
     });
     run.report.recording.push(RecordRow {
         title: format!(

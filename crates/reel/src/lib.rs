@@ -85,7 +85,32 @@ pub mod signal;
 pub mod sync;
 pub mod thread;
 
-pub use check::{Checker, DEFAULT_MAX_STEPS, Report, check_dfs, check_pct, check_random};
+pub use check::{
+    Checker, DEFAULT_MAX_STEPS, MAX_JOBS, MAX_SHARDS, Report, Shard, check_dfs, check_pct,
+    check_random,
+};
+/// `#[reel::test]`: a `#[test]` that explores its body's schedules with [`Checker`] (the
+/// default portfolio unless told otherwise) and fails with the report. Arguments:
+/// `strategy = "pct"` (any of [`Strategy`]'s spellings, and `pct` alone), `depth = N`,
+/// `preemptions = N`, `iterations = N`, `seed = N`, `jobs = N`, `max_steps = N`.
+///
+/// ```
+/// use reel::sync::atomic::{AtomicUsize, Ordering};
+/// use reel::sync::Arc;
+///
+/// #[reel::test(strategy = "pct", depth = 2, iterations = 50, seed = 1)]
+/// fn increments_are_atomic() {
+///     let counter = Arc::new(AtomicUsize::new(0));
+///     let other = {
+///         let counter = Arc::clone(&counter);
+///         reel::thread::spawn(move || counter.fetch_add(1, Ordering::SeqCst))
+///     };
+///     counter.fetch_add(1, Ordering::SeqCst);
+///     other.join().unwrap();
+///     assert_eq!(counter.load(Ordering::SeqCst), 2);
+/// }
+/// ```
+pub use reel_macros::test;
 pub use reel_trace;
 pub use replay::{
     Divergence, MovedLocation, Replay, ReplayError, ReplayReport, ReplayResult, replay,

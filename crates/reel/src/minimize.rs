@@ -194,7 +194,7 @@ pub(crate) fn default_output(trace: &Path) -> PathBuf {
 /// that recorded it, and saves the result to REEL_MINIMIZE_OUT (default: beside the trace).
 /// Panics with the reason when it cannot (the variable asked for something that cannot be
 /// done); `None` when the trace is another check's.
-pub(crate) fn from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> {
+pub(crate) fn from_env(f: &dyn Fn(), entry: Option<String>) -> Option<Report> {
     let path = crate::env_path("REEL_MINIMIZE")?;
     let out = crate::env_path("REEL_MINIMIZE_OUT").unwrap_or_else(|| default_output(&path));
     let replay = Replay::from_file(&path)
@@ -235,6 +235,7 @@ pub(crate) fn from_env<F: Fn()>(f: &F, entry: Option<String>) -> Option<Report> 
         exhausted: false,
         minimized: Some(minimized),
         signals: Vec::new(),
+        shard: None,
     };
     eprint!("{report}");
     Some(report)

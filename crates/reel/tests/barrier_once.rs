@@ -286,26 +286,26 @@ fn lazy_lock_initialises_once_under_racing_threads() {
     use reel::sync::LazyLock;
     use std::sync::atomic::AtomicUsize as StdAtomicUsize;
     static CALLS: StdAtomicUsize = StdAtomicUsize::new(0);
-    reel::check_random(
-        || {
-            CALLS.store(0, std::sync::atomic::Ordering::SeqCst);
-            let lazy = Arc::new(LazyLock::new(|| {
-                CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                thread::yield_now();
-                42
-            }));
-            let handles: Vec<_> = (0..3)
-                .map(|_| {
-                    let lazy = Arc::clone(&lazy);
-                    thread::spawn(move || **lazy)
-                })
-                .collect();
-            for handle in handles {
-                assert_eq!(handle.join().unwrap(), 42);
-            }
-            assert_eq!(*LazyLock::force(&lazy), 42);
-            assert_eq!(CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
-        },
-        200,
-    );
+    // One kernel thread: each execution resets and counts a process-wide static, which two
+    // executions at once would share.
+    let checker = reel::Checker::new().random().iterations(200).jobs(1);
+    checker.check(|| {
+        CALLS.store(0, std::sync::atomic::Ordering::SeqCst);
+        let lazy = Arc::new(LazyLock::new(|| {
+            CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            thread::yield_now();
+            42
+        }));
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let lazy = Arc::clone(&lazy);
+                thread::spawn(move || **lazy)
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.join().unwrap(), 42);
+        }
+        assert_eq!(*LazyLock::force(&lazy), 42);
+        assert_eq!(CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
+    });
 }

@@ -98,8 +98,11 @@ fn child_explores_on_a_spawned_thread() {
     let explorer = std::thread::Builder::new()
         .name("explorer".to_owned())
         .spawn(|| {
+            // One kernel thread explores, so exactly one execution runs when the signal
+            // comes (with more, each running execution is saved).
             Checker::new()
                 .iterations(100_000_000)
+                .jobs(1)
                 .run(contended_counter)
         })
         .unwrap();

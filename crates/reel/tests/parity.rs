@@ -13,7 +13,7 @@ use reel::thread::{self, ThreadId};
 
 /// Explores `f` with spawned threads' panics going to their join handles, as in std, and
 /// fails the test on any failure found.
-fn explore(iterations: usize, f: impl Fn()) {
+fn explore(iterations: usize, f: impl Fn() + Sync) {
     let report = reel::Checker::new()
         .iterations(iterations)
         .allow_thread_panics(true)

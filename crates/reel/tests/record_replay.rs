@@ -713,9 +713,12 @@ fn nondeterminism_outside_reel_diverges_at_the_step_where_it_shows() {
 fn the_determinism_check_reports_nondeterminism() {
     let dir = TempDir::new("the_determinism_check_reports_nondeterminism");
     let log = StdMutex::new(Vec::new());
+    // One kernel thread: the log's last two entries are read as the failing execution's two
+    // runs, which executions on another thread would interleave with.
     let report = Checker::new()
         .check_determinism(true)
         .iterations(50)
+        .jobs(1)
         .trace_dir(dir.path())
         .run(|| lock_first_in_hash_order(&log));
     let failure = report
@@ -1299,8 +1302,10 @@ fn a_plain_runs_timeouts_replay_from_the_trace() {
     // Without the trace, in virtual time, the early receive gets the message: the replay's
     // timeout came from the recording.
     let explored = StdMutex::new(Vec::new());
+    // One kernel thread: the observations are read back two per execution, in order.
     let report = Checker::new()
         .iterations(3)
+        .jobs(1)
         .trace_dir(dir.path())
         .run(|| timeout_program(&explored));
     assert!(!report.found(), "{report}");

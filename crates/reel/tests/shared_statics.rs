@@ -1,6 +1,8 @@
 //! A reel primitive shared by two runtimes on two kernel threads: fine one after the other;
 //! at once, each explores it with its own state (object ids belong to the execution) and
 //! its data is theirs in turns; a channel, whose messages live in it, is refused at once.
+//! Every exploration here runs on one kernel thread (`jobs(1)`): the tests put explorations
+//! side by side on threads of their own, meeting at barriers and counting in statics.
 
 use std::sync::Barrier as StdBarrier;
 use std::sync::Barrier as KernelBarrier;
@@ -127,8 +129,9 @@ static COUNTED: Mutex<u64> = Mutex::new(0);
 fn two_explorations_share_a_static_mutex_at_the_same_time() {
     let executions = AtomicUsize::new(0);
     let reports = on_two_kernel_threads(|index, meet| {
-        let met = std::cell::Cell::new(false);
+        let met = std::sync::atomic::AtomicBool::new(false);
         Checker::new()
+            .jobs(1)
             .seed(index as u64)
             .iterations(200)
             .record(false)
@@ -137,7 +140,7 @@ fn two_explorations_share_a_static_mutex_at_the_same_time() {
                 // Both executions use the mutex, then wait for each other: from here on, each
                 // uses a mutex the other, running, uses too.
                 drop(COUNTED.lock().unwrap());
-                if !met.replace(true) {
+                if !met.swap(true, KernelOrdering::SeqCst) {
                     meet.wait();
                 }
                 let helper = thread::spawn(|| *COUNTED.lock().unwrap() += 1);
@@ -191,14 +194,15 @@ fn increment_badly(counter: &GreenAtomic) {
 #[test]
 fn two_explorations_of_one_static_lock_each_find_the_bug() {
     let reports = on_two_kernel_threads(|index, meet| {
-        let met = std::cell::Cell::new(false);
+        let met = std::sync::atomic::AtomicBool::new(false);
         Checker::new()
+            .jobs(1)
             .seed(0x5eed + index as u64)
             .iterations(1_000)
             .record(false)
             .run(|| {
                 drop(GUARD.lock().unwrap());
-                if !met.replace(true) {
+                if !met.swap(true, KernelOrdering::SeqCst) {
                     meet.wait();
                 }
                 lost_update_behind_a_static_lock();
@@ -223,6 +227,7 @@ fn executions_that_wait_for_each_others_statics_are_told_so_at_once() {
     let started = std::time::Instant::now();
     let reports = on_two_kernel_threads(|index, _meet| {
         Checker::new()
+            .jobs(1)
             .seed(index as u64)
             .iterations(2_000)
             .record(false)

@@ -248,8 +248,10 @@ fn a_stack_overflow_saves_its_own_execution_while_another_exploration_runs() {
         std::thread::Builder::new()
             .name("parallel_explorer".to_string())
             .spawn(|| {
+                // On one kernel thread, so that the overflow below is the only crash saved.
                 reel::Checker::new()
                     .iterations(100_000_000)
+                    .jobs(1)
                     .run(two_threads_count)
             })
             .unwrap();

@@ -347,17 +347,6 @@ impl Recorder {
         bytes.extend_from_slice(self.encoder.sealed());
         bytes
     }
-
-    /// Saves the execution just recorded in memory to `path`.
-    pub(crate) fn write_to(&mut self, path: &Path) -> io::Result<()> {
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(path, self.trace_bytes())
-    }
 }
 
 /// The recorder hears everything and expects nothing: it never finds a mismatch.

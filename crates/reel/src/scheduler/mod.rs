@@ -274,6 +274,14 @@ pub trait Scheduler {
     fn independent_executions(&self) -> bool {
         false
     }
+
+    /// Whether execution 1 teaches this scheduler something the later executions depend on
+    /// (a calibration run: PCT's step bound, URW's and SURW's estimates). A kernel thread or
+    /// a shard that does not run execution 1 as its own then runs it first, unreported.
+    /// `true` (the default) is always correct; `false` saves that run.
+    fn learns_from_first_execution(&self) -> bool {
+        true
+    }
 }
 
 /// A 64-bit seed mixed with an iteration number (SplitMix64's finaliser), so that every

@@ -108,4 +108,8 @@ impl Scheduler for PosScheduler {
     fn independent_executions(&self) -> bool {
         true
     }
+
+    fn learns_from_first_execution(&self) -> bool {
+        false
+    }
 }

@@ -57,4 +57,8 @@ impl Scheduler for RandomScheduler {
     fn independent_executions(&self) -> bool {
         true
     }
+
+    fn learns_from_first_execution(&self) -> bool {
+        false
+    }
 }

@@ -55,6 +55,11 @@ impl SignalExplorer {
         }
     }
 
+    /// Whether any signal is explored.
+    pub(crate) fn any(&self) -> bool {
+        !self.signals.is_empty()
+    }
+
     /// The configuration of execution `iteration` (1-based).
     pub(crate) fn config_for(&self, config: &ExecutionConfig, iteration: usize) -> ExecutionConfig {
         let mut config = config.clone();

@@ -10,7 +10,7 @@ use std::fmt::Debug;
 /// handles, as in std, and fails on any failure found (a panic of the main thread, a
 /// deadlock, a re-entrant lock, a livelock).
 #[allow(dead_code)]
-pub fn explore(iterations: usize, f: impl Fn()) {
+pub fn explore(iterations: usize, f: impl Fn() + Sync) {
     let report = reel::Checker::new()
         .iterations(iterations)
         .allow_thread_panics(true)

@@ -45,6 +45,8 @@ enum Key {
     },
     Object(reel_trace::ObjectKind),
     Timeout(u32),
+    /// A value the program asked for, by its thread, as text.
+    Input(u32, String),
     Outcome(reel_trace::Outcome),
 }
 
@@ -62,6 +64,7 @@ fn key(trace: &Trace, item: &Item<'_>) -> Key {
         },
         Item::Object { kind, .. } => Key::Object(*kind),
         Item::Timeout { thread, .. } => Key::Timeout(*thread),
+        Item::Input { thread, value, .. } => Key::Input(*thread, value.to_string()),
         Item::Outcome { outcome, .. } => Key::Outcome((*outcome).clone()),
     }
 }

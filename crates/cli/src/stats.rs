@@ -53,6 +53,10 @@ struct ThreadCounts {
 struct Counts {
     switches: u64,
     preemptions: u64,
+    /// Clock readings, monotonic and system.
+    clock_reads: u64,
+    /// Random seeds drawn (one at most).
+    random_seeds: u64,
     timeouts: u64,
     threads: Vec<ThreadCounts>,
     operations: BTreeMap<OpKind, u64>,
@@ -64,6 +68,8 @@ impl Counts {
         let mut counts = Counts {
             switches: 0,
             preemptions: 0,
+            clock_reads: 0,
+            random_seeds: 0,
             timeouts: 0,
             threads: (0..trace.threads.len())
                 .map(|_| ThreadCounts::default())
@@ -96,6 +102,8 @@ impl Counts {
                     }
                     *counts.operations.entry(step.op).or_default() += 1;
                 }
+                Event::ClockRead(_) => counts.clock_reads += 1,
+                Event::RandomSeed { .. } => counts.random_seeds += 1,
                 Event::Timeout { .. } => counts.timeouts += 1,
                 Event::Spawn(_) | Event::Object(_) | Event::Outcome(_) => {}
             }
@@ -156,6 +164,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .object("objects_by_kind", Some(objects_by_kind))
             .value("context_switches", counts.switches)
             .value("preemptions", counts.preemptions)
+            .value("clock_reads", counts.clock_reads)
+            .value("random_seeds", counts.random_seeds)
             .value("timeouts", counts.timeouts)
             .value("signals", 0)
             .value("bytes", trace.bytes)
@@ -202,6 +212,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         ("objects", objects),
         ("context switches", counts.switches.to_string()),
         ("preemptions", counts.preemptions.to_string()),
+        ("clock reads", counts.clock_reads.to_string()),
+        ("random seeds", counts.random_seeds.to_string()),
         ("timeouts", counts.timeouts.to_string()),
         (
             "signals",

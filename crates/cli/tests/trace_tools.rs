@@ -167,6 +167,12 @@ fn show_lists_every_event_with_its_step() {
                 Event::Outcome(outcome) => {
                     assert!(line.contains(&trace.describe_outcome(outcome)), "{line}")
                 }
+                Event::ClockRead(reading) => {
+                    assert!(line.contains(&format!("reads the {reading}")), "{line}")
+                }
+                Event::RandomSeed { seed } => {
+                    assert!(line.contains(&format!("random seed {seed:#018x}")), "{line}")
+                }
             }
         }
         assert_eq!(step_numbers(&text).len() as u64, trace.steps, "{name}");

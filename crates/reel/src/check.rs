@@ -231,6 +231,7 @@ impl Checker {
             spin_limit: None,
             print_panics: false,
             clock: Clock::new_virtual(),
+            random_seed: None,
         };
         let trace_dir = program::trace_dir(self.trace_dir.as_deref());
         let test = self.entry();
@@ -278,6 +279,7 @@ impl Checker {
                 recorder.begin_emergency();
                 observers.push(recorder);
             }
+            let config = crate::rand::for_iteration(&config, seed, iteration);
             let outcome = execution::run_execution(&mut body, decider, observers, config.clone());
             decider = outcome.decider;
             if let Some(scheduler) = decider.scheduler_mut() {
@@ -685,7 +687,8 @@ fn rerun_earlier_executions(
         if let Some(scheduler) = decider.scheduler_mut() {
             scheduler.begin_execution(iteration);
         }
-        let outcome = execution::run_execution(body, decider, Vec::new(), config.clone());
+        let config = crate::rand::for_iteration(&config, seed, iteration);
+        let outcome = execution::run_execution(body, decider, Vec::new(), config);
         decider = outcome.decider;
         if let Some(scheduler) = decider.scheduler_mut() {
             scheduler.end_execution(outcome.steps);

@@ -76,13 +76,16 @@ struct ReadmeExamples;
 
 mod check;
 mod debug;
+pub mod hash;
 pub mod minimize;
 mod recording;
 mod replay;
 mod runtime;
 pub mod scheduler;
+pub mod rand;
 pub mod sync;
 pub mod thread;
+pub mod time;
 
 pub use check::{Checker, DEFAULT_MAX_STEPS, Report, check_dfs, check_pct, check_random};
 pub use reel_trace;
@@ -191,6 +194,7 @@ impl Runtime {
             spin_limit: self.spin_limit,
             print_panics: true,
             clock: Clock::new_real(),
+            random_seed: None,
         };
         let replayed = env_path("REEL_REPLAY").and_then(|path| replay_run(&mut body, &path));
         let failure = match replayed {

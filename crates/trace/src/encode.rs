@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome};
+use crate::model::{ClockReading, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome};
 
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{CHUNK_TARGET_BYTES, FORMAT_VERSION, MAGIC, MAX_EVENT_BYTES, MAX_STRING_BYTES};
@@ -336,6 +336,17 @@ impl ChunkEncoder {
     /// Records that `thread`'s timed wait ran out.
     pub fn timeout(&mut self, thread: u32) {
         self.body(Tag::Timeout, &thread);
+    }
+
+    /// Records what a clock read (after its [`OpKind::ClockRead`] step).
+    pub fn clock_read(&mut self, reading: ClockReading) {
+        self.body(Tag::ClockRead, &reading);
+    }
+
+    /// Records the seed of the run's random generators (after its [`OpKind::RandomSeed`]
+    /// step).
+    pub fn random_seed(&mut self, seed: u64) {
+        self.body(Tag::RandomSeed, &seed);
     }
 
     /// Records how the run ended.

@@ -137,6 +137,11 @@ pub enum OpKind {
     AtomicUpdate = 21,
     /// A fence.
     Fence = 22,
+    /// Read a clock (the reading follows as a [`Event::ClockRead`]).
+    ClockRead = 28,
+    /// Drew the run's random seed (it follows as a [`Event::RandomSeed`]): the first random
+    /// draw of the run.
+    RandomSeed = 29,
     /// Blocked: waiting to lock a mutex.
     BlockLock = 32,
     /// Blocked: waiting to read-lock an RwLock.
@@ -163,7 +168,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every operation kind, in code order.
-    pub const ALL: [OpKind; 34] = [
+    pub const ALL: [OpKind; 36] = [
         OpKind::Spawn,
         OpKind::Join,
         OpKind::Exit,
@@ -187,6 +192,8 @@ impl OpKind {
         OpKind::AtomicStore,
         OpKind::AtomicUpdate,
         OpKind::Fence,
+        OpKind::ClockRead,
+        OpKind::RandomSeed,
         OpKind::BlockLock,
         OpKind::BlockRead,
         OpKind::BlockWrite,
@@ -252,6 +259,8 @@ impl OpKind {
             OpKind::AtomicStore => "atomic store",
             OpKind::AtomicUpdate => "atomic read-modify-write",
             OpKind::Fence => "fence",
+            OpKind::ClockRead => "clock read",
+            OpKind::RandomSeed => "random seed",
             OpKind::BlockLock => "blocks: lock",
             OpKind::BlockRead => "blocks: read-lock",
             OpKind::BlockWrite => "blocks: write-lock",
@@ -430,6 +439,58 @@ pub enum Event {
     },
     /// The run ended.
     Outcome(Box<Outcome>),
+    /// What the clock read at the step before (a [`OpKind::ClockRead`] step).
+    ClockRead(ClockReading),
+    /// The seed of the run's random generators, drawn at the step before (a
+    /// [`OpKind::RandomSeed`] step).
+    RandomSeed {
+        /// The seed.
+        seed: u64,
+    },
+}
+
+/// Which clock a program read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ClockSource {
+    /// The monotonic clock (`reel::time::Instant`).
+    Monotonic,
+    /// The system clock (`reel::time::SystemTime`).
+    System,
+}
+
+impl ClockSource {
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockSource::Monotonic => "monotonic",
+            ClockSource::System => "system",
+        }
+    }
+}
+
+/// One clock reading: which clock, and its value in nanoseconds. A monotonic reading counts
+/// from the clock's own start (never negative, never decreasing within a trace); a system
+/// reading counts from the Unix epoch (negative before it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClockReading {
+    /// The clock.
+    pub source: ClockSource,
+    /// Its value, in nanoseconds.
+    pub nanos: i64,
+}
+
+impl fmt::Display for ClockReading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.nanos < 0 { "-" } else { "" };
+        let magnitude = self.nanos.unsigned_abs();
+        write!(
+            f,
+            "{} clock {sign}{}.{:09} s",
+            self.source.name(),
+            magnitude / 1_000_000_000,
+            magnitude % 1_000_000_000
+        )
+    }
 }
 
 /// Event kinds that the format reserves for nondeterministic inputs that this version of the
@@ -440,10 +501,6 @@ pub enum ReservedKind {
     Signal,
     /// A timer preempted the running thread.
     TimerPreemption,
-    /// The program read the clock.
-    ClockRead,
-    /// The program read random bytes.
-    RandomRead,
     /// An I/O operation completed.
     IoResult,
 }
@@ -454,8 +511,6 @@ impl ReservedKind {
         match self {
             ReservedKind::Signal => "signal arrival",
             ReservedKind::TimerPreemption => "timer preemption",
-            ReservedKind::ClockRead => "clock read",
-            ReservedKind::RandomRead => "random read",
             ReservedKind::IoResult => "I/O result",
         }
     }

@@ -1141,8 +1141,6 @@ fn reserved_events_are_rejected_by_name() {
     let kinds = [
         (0x90, ReservedKind::Signal, "signal arrival"),
         (0x91, ReservedKind::TimerPreemption, "timer preemption"),
-        (0x92, ReservedKind::ClockRead, "clock read"),
-        (0x93, ReservedKind::RandomRead, "random read"),
         (0x94, ReservedKind::IoResult, "I/O result"),
     ];
     for (tag, kind, name) in kinds {

@@ -998,6 +998,10 @@ impl Session {
                     "           the run ends: {}",
                     self.trace.describe_outcome(outcome)
                 ),
+                Event::ClockRead(reading) => println!("           it reads the {reading}"),
+                Event::RandomSeed { seed } => {
+                    println!("           it draws the random seed {seed:#018x}")
+                }
             }
         }
     }

@@ -375,6 +375,14 @@ impl Observer for Recorder {
     fn on_input(&mut self, input: Input) -> Result<(), Mismatch> {
         match input {
             Input::Timeout(thread) => self.timeout(thread.index()),
+            Input::ClockRead { source, nanos } => {
+                self.encoder.clock_read(super::wire_reading(source, nanos));
+                self.drain_if_sealed();
+            }
+            Input::RandomSeed(seed) => {
+                self.encoder.random_seed(seed);
+                self.drain_if_sealed();
+            }
         }
         Ok(())
     }

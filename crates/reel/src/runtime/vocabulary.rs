@@ -227,6 +227,11 @@ pub enum Op {
     AtomicUpdate,
     /// A fence.
     Fence,
+    /// A clock read (`time::Instant::now`, `time::SystemTime::now`): an input.
+    ClockRead,
+    /// The execution's first random draw, which draws the seed of every thread's generator:
+    /// an input.
+    RandomSeed,
     /// The thread blocks on this.
     Block(Blocker),
 }
@@ -258,6 +263,8 @@ impl Op {
             Op::AtomicStore => "atomic store",
             Op::AtomicUpdate => "atomic read-modify-write",
             Op::Fence => "fence",
+            Op::ClockRead => "clock read",
+            Op::RandomSeed => "random seed",
             Op::Block(_) => "block",
         }
     }
@@ -268,7 +275,14 @@ impl Op {
     pub fn writes(self) -> bool {
         !matches!(
             self,
-            Op::AtomicLoad | Op::ReadLock | Op::Yield | Op::Sleep | Op::Fence | Op::Block(_)
+            Op::AtomicLoad
+                | Op::ReadLock
+                | Op::Yield
+                | Op::Sleep
+                | Op::Fence
+                | Op::Block(_)
+                | Op::ClockRead
+                | Op::RandomSeed
         )
     }
 }

@@ -166,7 +166,11 @@ const EXPLORATION_SALT: u64 = 0x7265_656c_7261_6e64; // "reelrand"
 
 /// The settings of execution `iteration` of an exploration with `seed`: its random seed is
 /// a function of both, so the same exploration draws the same numbers.
-pub(crate) fn for_iteration(config: &ExecutionConfig, seed: u64, iteration: usize) -> ExecutionConfig {
+pub(crate) fn for_iteration(
+    config: &ExecutionConfig,
+    seed: u64,
+    iteration: usize,
+) -> ExecutionConfig {
     let mut config = config.clone();
     config.random_seed = Some(mix_seed(seed ^ EXPLORATION_SALT, iteration));
     config

@@ -251,11 +251,20 @@ mod tests {
         assert_eq!(late - early, Duration::from_nanos(4_000));
         assert_eq!(early - late, Duration::ZERO, "saturates, as std's");
         assert_eq!(early.checked_duration_since(late), None);
-        assert_eq!(late.checked_duration_since(early), Some(Duration::from_micros(4)));
+        assert_eq!(
+            late.checked_duration_since(early),
+            Some(Duration::from_micros(4))
+        );
         assert_eq!(early + Duration::from_nanos(4_000), late);
         assert_eq!(early.checked_sub(Duration::from_nanos(1_001)), None);
-        assert_eq!(at(0).checked_add(Duration::MAX), Some(at(0) + Duration::MAX));
-        assert_eq!((at(0) + Duration::MAX).checked_add(Duration::from_nanos(1)), None);
+        assert_eq!(
+            at(0).checked_add(Duration::MAX),
+            Some(at(0) + Duration::MAX)
+        );
+        assert_eq!(
+            (at(0) + Duration::MAX).checked_add(Duration::from_nanos(1)),
+            None
+        );
         let mut moving = early;
         moving += Duration::from_nanos(10);
         moving -= Duration::from_nanos(4);
@@ -274,11 +283,20 @@ mod tests {
     #[test]
     fn system_times_are_std_ones() {
         let time = UNIX_EPOCH + Duration::from_secs(10);
-        assert_eq!(time.duration_since(UNIX_EPOCH).unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            time.duration_since(UNIX_EPOCH).unwrap(),
+            Duration::from_secs(10)
+        );
         let error = UNIX_EPOCH.duration_since(time).unwrap_err();
         assert_eq!(error.duration(), Duration::from_secs(10));
-        assert_eq!(std::time::SystemTime::from(time), std::time::UNIX_EPOCH + Duration::from_secs(10));
-        assert_eq!(format!("{time:?}"), format!("{:?}", std::time::SystemTime::from(time)));
+        assert_eq!(
+            std::time::SystemTime::from(time),
+            std::time::UNIX_EPOCH + Duration::from_secs(10)
+        );
+        assert_eq!(
+            format!("{time:?}"),
+            format!("{:?}", std::time::SystemTime::from(time))
+        );
         assert_eq!(SystemTime::UNIX_EPOCH, UNIX_EPOCH);
     }
 }

@@ -196,21 +196,19 @@ static SEEN: StdMutex<Vec<Vec<String>>> = StdMutex::new(Vec::new());
 
 fn explore(seed: u64) -> Vec<Vec<String>> {
     SEEN.lock().unwrap().clear();
-    let report = Checker::new()
-        .random()
-        .seed(seed)
-        .iterations(8)
-        .run(|| {
-            let seen = times_and_numbers();
-            SEEN.lock().unwrap().push(seen);
-        });
+    let report = Checker::new().random().seed(seed).iterations(8).run(|| {
+        let seen = times_and_numbers();
+        SEEN.lock().unwrap().push(seen);
+    });
     assert!(!report.found(), "{report}");
     std::mem::take(&mut *SEEN.lock().unwrap())
 }
 
 #[test]
 fn exploration_gives_the_same_times_and_numbers_for_the_same_seed() {
-    let _serial = EXPLORATIONS.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _serial = EXPLORATIONS
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     let first = explore(11);
     assert_eq!(first.len(), 8);
     assert_eq!(explore(11), first, "the same seed, the same values");
@@ -221,7 +219,11 @@ fn exploration_gives_the_same_times_and_numbers_for_the_same_seed() {
     let mine = |execution: &Vec<String>| execution[4].clone();
     assert_ne!(mine(&first[0]), mine(&first[1]));
     // The virtual system clock starts at a made-up date.
-    assert!(first[0][1].starts_with("wall=1000000000."), "{:?}", first[0]);
+    assert!(
+        first[0][1].starts_with("wall=1000000000."),
+        "{:?}",
+        first[0]
+    );
 }
 
 /// Serializes the tests that use `SEEN`.
@@ -229,7 +231,9 @@ static EXPLORATIONS: StdMutex<()> = StdMutex::new(());
 
 #[test]
 fn a_failing_exploration_with_clock_and_random_reads_replays() {
-    let _serial = EXPLORATIONS.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _serial = EXPLORATIONS
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     let dir = scratch_dir("failing");
     let report = Checker::new()
         .random()
@@ -345,7 +349,10 @@ fn park_timeout_returns_after_its_timeout_or_an_unpark() {
         thread::current().unpark();
         let start = Instant::now();
         thread::park_timeout(Duration::from_secs(3_600));
-        assert!(start.elapsed() < Duration::from_secs(3_600), "the token was there");
+        assert!(
+            start.elapsed() < Duration::from_secs(3_600),
+            "the token was there"
+        );
     });
 }
 
@@ -412,7 +419,11 @@ fn channel_timeouts_and_deadlines() {
         );
         assert!(Instant::now() >= deadline);
         sender.send(7).unwrap();
-        assert_eq!(receiver.recv_deadline(start), Ok(7), "a waiting message first");
+        assert_eq!(
+            receiver.recv_deadline(start),
+            Ok(7),
+            "a waiting message first"
+        );
         drop(sender);
         assert_eq!(
             receiver.recv_timeout(Duration::from_secs(1)),

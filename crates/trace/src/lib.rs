@@ -51,8 +51,8 @@ pub use decode::{Trace, decode, decode_prefix, read_file, read_file_prefix};
 pub use encode::{ChunkEncoder, encode_definitions, encode_prologue, write_definitions};
 pub use error::{Error, ErrorKind};
 pub use model::{
-    ClockKind, ClockReading, ClockSource, Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind,
-    Program, ReservedKind, RunInfo, Settings, SourceLocation, Spawn, Step,
+    ClockKind, ClockReading, ClockSource, Event, FileDef, Header, LocationDef, ObjectKind, OpKind,
+    Outcome, OutcomeKind, Program, ReservedKind, RunInfo, Settings, SourceLocation, Spawn, Step,
 };
 pub use wire::FRAME_BYTES;
 

@@ -3,10 +3,10 @@
 //! unknown events, and events that are checksummed but do not fit what came before them.
 
 use reel_trace::{
-    CHUNK_TARGET_BYTES, ChunkEncoder, ClockReading, ClockSource, Error, ErrorKind, Event, FORMAT_VERSION, FRAME_BYTES,
-    FileDef, Header, LocationDef, MAGIC, MAX_ARGS, MAX_CHUNK_BYTES, MAX_CYCLE_THREADS,
-    MAX_EVENT_BYTES, MAX_STRING_BYTES, ObjectKind, OpKind, Outcome, OutcomeKind, ReservedKind,
-    SourceLocation, Spawn, Trace, decode, decode_prefix, encode_prologue,
+    CHUNK_TARGET_BYTES, ChunkEncoder, ClockReading, ClockSource, Error, ErrorKind, Event,
+    FORMAT_VERSION, FRAME_BYTES, FileDef, Header, LocationDef, MAGIC, MAX_ARGS, MAX_CHUNK_BYTES,
+    MAX_CYCLE_THREADS, MAX_EVENT_BYTES, MAX_STRING_BYTES, ObjectKind, OpKind, Outcome, OutcomeKind,
+    ReservedKind, SourceLocation, Spawn, Trace, decode, decode_prefix, encode_prologue,
 };
 
 // ---------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ pub(crate) mod recorder;
 pub(crate) mod replayer;
 
 use reel_trace::{
-    ClockReading, ClockSource as WireClock, ObjectKind as WireObject, OpKind, Outcome,
-    OutcomeKind, SourceLocation,
+    ClockReading, ClockSource as WireClock, ObjectKind as WireObject, OpKind, Outcome, OutcomeKind,
+    SourceLocation,
 };
 
 use crate::runtime::failure::{Failure, FailureKind};

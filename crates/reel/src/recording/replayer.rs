@@ -213,7 +213,11 @@ fn describe_event(trace: &Trace, event: &Event, threads_seen: usize) -> String {
             format!("the timeout of {} fires", trace.thread_name(*thread))
         }
         Event::Outcome(outcome) => describe_outcome(trace, outcome),
-        Event::ClockRead(reading) => format!("the {} reads {} ns", describe_clock(*reading), reading.nanos),
+        Event::ClockRead(reading) => format!(
+            "the {} reads {} ns",
+            describe_clock(*reading),
+            reading.nanos
+        ),
         Event::RandomSeed { seed } => format!("the random seed {seed:#018x}"),
     }
 }

@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn a_virtual_clock_reads_its_timeline_and_a_made_up_date() {
         let mut clock = Clock::new_virtual();
-        assert_eq!(clock.read(ClockSource::Monotonic), VIRTUAL_START_NANOS as i64);
+        assert_eq!(
+            clock.read(ClockSource::Monotonic),
+            VIRTUAL_START_NANOS as i64
+        );
         assert_eq!(clock.read(ClockSource::System), VIRTUAL_SYSTEM_START_NANOS);
         clock.tick();
         clock.advance_to(VIRTUAL_START_NANOS + 5_000_000);

@@ -164,11 +164,7 @@ fn seed_from_os() -> u64 {
     while filled < bytes.len() {
         // SAFETY: the pointer and length describe the unfilled end of `bytes`.
         let read = unsafe {
-            libc::getrandom(
-                bytes[filled..].as_mut_ptr().cast(),
-                bytes.len() - filled,
-                0,
-            )
+            libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
         };
         if read > 0 {
             filled += read as usize;

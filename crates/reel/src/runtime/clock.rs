@@ -123,9 +123,9 @@ fn kernel_clock(clock: libc::clockid_t) -> i64 {
     // SAFETY: `time` is a valid timespec to write; CLOCK_MONOTONIC and CLOCK_REALTIME exist on
     // every Linux, so the call cannot fail (and `time` stays zero if it did).
     unsafe { libc::clock_gettime(clock, &mut time) };
-    i64::from(time.tv_sec)
+    time.tv_sec
         .saturating_mul(1_000_000_000)
-        .saturating_add(i64::from(time.tv_nsec))
+        .saturating_add(time.tv_nsec)
 }
 
 #[cfg(test)]

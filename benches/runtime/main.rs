@@ -3,9 +3,10 @@
 //!
 //! Run with `cargo bench --bench runtime [-- [FILTER ...] [--quick]]`. A FILTER keeps the
 //! measurements whose name contains it (see `MEASUREMENTS`: `pingpong`,
-//! `pingpong-user-program`, `lock-exploration`, `lock-exploration-jobs`, `spawn-join`, `memory`, `pingpong-record`,
-//! `lock-exploration-record`, `replay`, `bytes-per-step`; so `record` keeps both recording
-//! overheads and `bytes` the trace size); several filters keep what any of them keeps.
+//! `pingpong-user-program`, `lock-exploration`, `lock-exploration-jobs`, `spawn-join`,
+//! `memory`, `pingpong-record`, `lock-exploration-record`, `replay`, `bytes-per-step`,
+//! `clock-and-random`; so `record` keeps both recording overheads and `bytes` the trace
+//! size); several filters keep what any of them keeps.
 //! `--quick` takes fewer and shorter samples and holds ten times fewer threads in the memory
 //! cases. Other arguments (cargo passes `--bench`) are ignored.
 //!
@@ -66,6 +67,7 @@ macro_rules! for_each_runtime {
 }
 
 mod exploration;
+mod inputs;
 mod measure;
 mod memory;
 mod ping_pong;
@@ -97,7 +99,7 @@ type Measure = fn(&mut Run);
 
 /// The measurements, in the order they run: the name a FILTER is matched against, and the
 /// function that takes the measurement.
-const MEASUREMENTS: [(&str, Measure); 10] = [
+const MEASUREMENTS: [(&str, Measure); 11] = [
     ("pingpong", ping_pong::measure),
     ("pingpong-user-program", ping_pong::measure_user_program),
     ("lock-exploration", exploration::measure),
@@ -108,6 +110,7 @@ const MEASUREMENTS: [(&str, Measure); 10] = [
     ("lock-exploration-record", recording::measure_exploration),
     ("replay", replay::measure),
     ("bytes-per-step", recording::measure_trace_size),
+    ("clock-and-random", inputs::measure),
 ];
 
 /// Command-line options.

@@ -74,8 +74,14 @@ fn check(trace: &Trace, bytes: &[u8]) {
     let mut threads = 0usize;
     let mut objects = 0usize;
     let mut outcome_seen = false;
+    let mut last_op: Option<OpKind> = None;
     for event in &trace.events {
         assert!(!outcome_seen, "the outcome is the last event");
+        let previous = last_op;
+        last_op = match event {
+            Event::Step(step) => Some(step.op),
+            _ => None,
+        };
         match event {
             Event::Step(step) => {
                 assert!((step.thread as usize) < threads);
@@ -105,6 +111,16 @@ fn check(trace: &Trace, bytes: &[u8]) {
             Event::Signal(arrival) => {
                 assert!((1..=reel_trace::MAX_SIGNAL).contains(&arrival.signal));
                 assert!(arrival.step <= trace.steps);
+            }
+            // A value follows the step that asked for it.
+            Event::ClockRead(reading) => {
+                assert!(matches!(previous, Some(OpKind::ClockRead)));
+                if reading.source == reel_trace::ClockSource::Monotonic {
+                    assert!(reading.nanos >= 0);
+                }
+            }
+            Event::RandomSeed { .. } => {
+                assert!(matches!(previous, Some(OpKind::RandomSeed)))
             }
             Event::Outcome(outcome) => {
                 assert_eq!(outcome.step, trace.steps);

@@ -45,6 +45,8 @@ enum Key {
     },
     Object(reel_trace::ObjectKind),
     Timeout(u32),
+    /// A value the program asked for, by its thread, as text.
+    Input(u32, String),
     Outcome(reel_trace::Outcome),
     /// A signal's number and step (not its sender, which differs from run to run).
     Signal(u32, u64),
@@ -64,6 +66,7 @@ fn key(trace: &Trace, item: &Item<'_>) -> Key {
         },
         Item::Object { kind, .. } => Key::Object(*kind),
         Item::Timeout { thread, .. } => Key::Timeout(*thread),
+        Item::Input { thread, value, .. } => Key::Input(*thread, value.to_string()),
         Item::Outcome { outcome, .. } => Key::Outcome((*outcome).clone()),
         Item::Signal { arrival } => Key::Signal(arrival.signal, arrival.step),
     }

@@ -34,7 +34,9 @@ use anyhow::{Context, Result};
 use reel_trace::{OpKind, Step, Trace};
 use serde_json::{Value, json};
 
-use crate::show::{Item, items, outcome_summary, run_summary, write_stdout};
+use crate::show::{
+    InputValue, Item, input_kind, items, outcome_summary, run_summary, write_stdout,
+};
 
 /// The formats `reel export` writes.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -217,6 +219,25 @@ fn chrome(trace: &Trace, path: &str) -> Value {
                         "sender": arrival.sender,
                         "after_step": arrival.step,
                     },
+                }));
+            }
+            Item::Input {
+                after,
+                thread,
+                value,
+            } => {
+                // At the step that asked for it: an instant marker with the value.
+                let mut args = json!({"step": after, "thread": trace.thread_name(thread)});
+                match value {
+                    InputValue::Clock(reading) => {
+                        args["clock"] = json!(reading.source.name());
+                        args["nanos"] = json!(reading.nanos);
+                    }
+                    InputValue::RandomSeed(seed) => args["seed"] = json!(seed),
+                }
+                events.push(json!({
+                    "ph": "i", "s": "t", "name": value.to_string(), "cat": input_kind(value),
+                    "pid": 1, "tid": tid(thread), "ts": after, "args": args,
                 }));
             }
             Item::Spawn { .. } | Item::Object { .. } | Item::Outcome { .. } => {}

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use reel_trace::{Event, ObjectKind, Outcome, SignalArrival, Spawn, Step, Trace};
+use reel_trace::{ClockReading, Event, ObjectKind, Outcome, SignalArrival, Spawn, Step, Trace};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
@@ -120,6 +120,15 @@ pub(crate) enum Item<'a> {
         /// What arrived, from whom, and when.
         arrival: &'a SignalArrival,
     },
+    /// A value the program asked for at step `after` (its clock read or random-seed step).
+    Input {
+        /// The step it follows, the one that asked for it.
+        after: u64,
+        /// The thread of that step.
+        thread: u32,
+        /// The value.
+        value: InputValue,
+    },
     /// The run ended, after step `after`.
     Outcome {
         /// The step it follows (the trace's last).
@@ -138,6 +147,7 @@ impl Item<'_> {
             Item::Spawn { after, .. }
             | Item::Object { after, .. }
             | Item::Timeout { after, .. }
+            | Item::Input { after, .. }
             | Item::Outcome { after, .. } => *after,
             Item::Signal { arrival } => arrival.step,
         }
@@ -149,7 +159,9 @@ impl Item<'_> {
     pub(crate) fn thread(&self) -> Option<u32> {
         match self {
             Item::Step { step, .. } => Some(step.thread),
-            Item::Spawn { thread, .. } | Item::Timeout { thread, .. } => Some(*thread),
+            Item::Spawn { thread, .. }
+            | Item::Timeout { thread, .. }
+            | Item::Input { thread, .. } => Some(*thread),
             Item::Object { by, .. } => *by,
             Item::Outcome { outcome, .. } => outcome.thread,
             Item::Signal { .. } => None,
@@ -174,10 +186,12 @@ pub(crate) fn items(trace: &Trace) -> Vec<Item<'_>> {
     let mut steps = 0u64;
     let mut threads = 0u32;
     let mut objects = 0u32;
+    let mut last_thread = 0u32;
     for event in &trace.events {
         items.push(match event {
             Event::Step(step) => {
                 steps += 1;
+                last_thread = step.thread;
                 Item::Step {
                     number: steps,
                     step,
@@ -209,6 +223,17 @@ pub(crate) fn items(trace: &Trace) -> Vec<Item<'_>> {
                 outcome,
             },
             Event::Signal(arrival) => Item::Signal { arrival },
+            // The decoder saw that each follows the step that asked for it.
+            Event::ClockRead(reading) => Item::Input {
+                after: steps,
+                thread: last_thread,
+                value: InputValue::Clock(*reading),
+            },
+            Event::RandomSeed { seed } => Item::Input {
+                after: steps,
+                thread: last_thread,
+                value: InputValue::RandomSeed(*seed),
+            },
         });
     }
     items
@@ -261,6 +286,12 @@ impl Line {
                 step: String::new(),
                 thread: trace.thread_name(*thread),
                 what: "timeout fires (its timed wait ran out)".to_owned(),
+                location: String::new(),
+            },
+            Item::Input { thread, value, .. } => Line {
+                step: String::new(),
+                thread: trace.thread_name(*thread),
+                what: value.to_string(),
                 location: String::new(),
             },
             Item::Outcome { outcome, .. } => Line {
@@ -367,6 +398,23 @@ pub(crate) fn json(trace: &Trace, item: &Item<'_>) -> Ordered {
             .value("event", "timeout")
             .value("thread", thread)
             .value("thread_name", trace.thread_name(*thread)),
+        Item::Input {
+            after,
+            thread,
+            value,
+        } => {
+            let object = Ordered::new()
+                .value("step", after)
+                .value("event", input_kind(*value))
+                .value("thread", thread)
+                .value("thread_name", trace.thread_name(*thread));
+            match value {
+                InputValue::Clock(reading) => object
+                    .value("clock", reading.source.name())
+                    .value("nanos", reading.nanos),
+                InputValue::RandomSeed(seed) => object.value("seed", seed),
+            }
+        }
         Item::Outcome { after, outcome } => outcome_json(trace, *after, outcome),
         Item::Signal { arrival } => Ordered::new()
             .value("step", arrival.step)
@@ -390,6 +438,32 @@ pub(crate) fn describe_arrival(arrival: &SignalArrival) -> String {
         arrival.name(),
         arrival.code_name()
     )
+}
+
+/// The `event` name of an input in JSON.
+pub(crate) fn input_kind(value: InputValue) -> &'static str {
+    match value {
+        InputValue::Clock(_) => "clock_read",
+        InputValue::RandomSeed(_) => "random_seed",
+    }
+}
+
+/// A value a program asked for, as a trace records it.
+#[derive(Clone, Copy)]
+pub(crate) enum InputValue {
+    /// A clock's reading.
+    Clock(ClockReading),
+    /// The run's random seed.
+    RandomSeed(u64),
+}
+
+impl fmt::Display for InputValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputValue::Clock(reading) => write!(f, "reads the {reading}"),
+            InputValue::RandomSeed(seed) => write!(f, "draws the random seed {seed:#018x}"),
+        }
+    }
 }
 
 /// An outcome as a JSON object (`event` is `outcome`).

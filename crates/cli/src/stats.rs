@@ -52,6 +52,10 @@ struct ThreadCounts {
 struct Counts {
     switches: u64,
     preemptions: u64,
+    /// Clock readings, monotonic and system.
+    clock_reads: u64,
+    /// Random seeds drawn (one at most).
+    random_seeds: u64,
     timeouts: u64,
     /// Signal arrivals per signal number.
     signals: BTreeMap<u32, u64>,
@@ -65,6 +69,8 @@ impl Counts {
         let mut counts = Counts {
             switches: 0,
             preemptions: 0,
+            clock_reads: 0,
+            random_seeds: 0,
             timeouts: 0,
             signals: BTreeMap::new(),
             threads: (0..trace.threads.len())
@@ -98,6 +104,8 @@ impl Counts {
                     }
                     *counts.operations.entry(step.op).or_default() += 1;
                 }
+                Event::ClockRead(_) => counts.clock_reads += 1,
+                Event::RandomSeed { .. } => counts.random_seeds += 1,
                 Event::Timeout { .. } => counts.timeouts += 1,
                 Event::Signal(arrival) => *counts.signals.entry(arrival.signal).or_default() += 1,
                 Event::Spawn(_) | Event::Object(_) | Event::Outcome(_) => {}
@@ -177,6 +185,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .object("objects_by_kind", Some(objects_by_kind))
             .value("context_switches", counts.switches)
             .value("preemptions", counts.preemptions)
+            .value("clock_reads", counts.clock_reads)
+            .value("random_seeds", counts.random_seeds)
             .value("timeouts", counts.timeouts)
             .value("signals", counts.signal_total())
             .object(
@@ -234,6 +244,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         ("objects", objects),
         ("context switches", counts.switches.to_string()),
         ("preemptions", counts.preemptions.to_string()),
+        ("clock reads", counts.clock_reads.to_string()),
+        ("random seeds", counts.random_seeds.to_string()),
         ("timeouts", counts.timeouts.to_string()),
         ("signals", counts.signals_text()),
         ("bytes", bytes),

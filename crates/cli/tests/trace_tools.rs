@@ -179,6 +179,15 @@ fn show_lists_every_event_with_its_step() {
                         "{line}"
                     )
                 }
+                Event::ClockRead(reading) => {
+                    assert!(line.contains(&format!("reads the {reading}")), "{line}")
+                }
+                Event::RandomSeed { seed } => {
+                    assert!(
+                        line.contains(&format!("random seed {seed:#018x}")),
+                        "{line}"
+                    )
+                }
             }
         }
         assert_eq!(step_numbers(&text).len() as u64, trace.steps, "{name}");
@@ -1092,4 +1101,99 @@ fn show_stats_and_export_list_the_signal_arrivals() {
     assert_eq!(instants[0]["name"], "signal SIGTERM");
     assert_eq!(instants[0]["ts"], arrival.step + 1);
     assert_eq!(instants[0]["args"]["after_step"], arrival.step);
+}
+
+/// A trace of a run that read both clocks and drew its random seed.
+fn trace_with_inputs(dir: &Path) -> PathBuf {
+    use reel_trace::{ClockReading, ClockSource, LocationDef, Outcome, OutcomeKind};
+    let mut bytes = reel_trace::encode_prologue(&reel_trace::tests_support::example_header());
+    let mut encoder = reel_trace::ChunkEncoder::new();
+    encoder.spawn(None, Some("main"));
+    encoder.file("src/main.rs");
+    encoder.location(LocationDef {
+        file: 0,
+        line: 3,
+        column: 9,
+    });
+    encoder.step(0, OpKind::ClockRead, None, 0);
+    encoder.clock_read(ClockReading {
+        source: ClockSource::Monotonic,
+        nanos: 86_400_000_001_234,
+    });
+    encoder.step(0, OpKind::ClockRead, None, 0);
+    encoder.clock_read(ClockReading {
+        source: ClockSource::System,
+        nanos: 1_700_000_000_500_000_000,
+    });
+    encoder.step(0, OpKind::RandomSeed, None, 0);
+    encoder.random_seed(0x1234_5678_9abc_def0);
+    encoder.outcome(&Outcome {
+        kind: OutcomeKind::Ok,
+        step: 3,
+        thread: None,
+        location: None,
+        message: String::new(),
+        cycle: Vec::new(),
+    });
+    encoder.seal();
+    bytes.extend_from_slice(encoder.sealed());
+    let path = dir.join("inputs.reel");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn show_stats_and_export_list_clock_and_random_reads_with_their_values() {
+    let dir = TempDir::new("inputs");
+    let path = trace_with_inputs(&dir.0);
+    let path = path.to_string_lossy();
+    let text = reel_ok(&["show", &path], 0);
+    assert!(text.contains("#1"), "{text}");
+    assert!(text.contains("clock read"), "{text}");
+    assert!(
+        text.contains("reads the monotonic clock 86400.000001234 s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reads the system clock 1700000000.500000000 s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("draws the random seed 0x123456789abcdef0"),
+        "{text}"
+    );
+    let lines = json_lines(&reel_ok(&["show", &path, "--json"], 0));
+    let reads: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["event"] == "clock_read")
+        .collect();
+    assert_eq!(reads.len(), 2);
+    assert_eq!(reads[0]["clock"], "monotonic");
+    assert_eq!(reads[0]["nanos"], 86_400_000_001_234u64);
+    assert_eq!(reads[0]["step"], 1);
+    assert_eq!(reads[1]["clock"], "system");
+    let seed = lines
+        .iter()
+        .find(|line| line["event"] == "random_seed")
+        .expect("the seed is listed");
+    assert_eq!(seed["seed"], 0x1234_5678_9abc_def0u64);
+    assert_eq!(seed["thread_name"], "T0 'main'");
+
+    let stats: Value = serde_json::from_str(&reel_ok(&["stats", &path, "--json"], 0)).unwrap();
+    assert_eq!(stats["clock_reads"], 2);
+    assert_eq!(stats["random_seeds"], 1);
+    let text = reel_ok(&["stats", &path], 0);
+    assert!(text.contains("clock reads:      2"), "{text}");
+    assert!(text.contains("random seeds:     1"), "{text}");
+
+    let document: Value =
+        serde_json::from_str(&reel_ok(&["export", &path, "--format", "chrome"], 0)).unwrap();
+    let events = document["traceEvents"].as_array().unwrap();
+    let markers: Vec<&Value> = events
+        .iter()
+        .filter(|event| event["cat"] == "clock_read" || event["cat"] == "random_seed")
+        .collect();
+    assert_eq!(markers.len(), 3, "{markers:?}");
+    assert_eq!(markers[1]["args"]["clock"], "system");
+    assert_eq!(markers[2]["args"]["seed"], 0x1234_5678_9abc_def0u64);
 }

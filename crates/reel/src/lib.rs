@@ -76,7 +76,9 @@ struct ReadmeExamples;
 
 mod check;
 mod debug;
+pub mod hash;
 pub mod minimize;
+pub mod rand;
 mod recording;
 mod replay;
 mod runtime;
@@ -84,6 +86,7 @@ pub mod scheduler;
 pub mod signal;
 pub mod sync;
 pub mod thread;
+pub mod time;
 
 pub use check::{
     Checker, DEFAULT_MAX_STEPS, MAX_JOBS, MAX_SHARDS, Report, Shard, check_dfs, check_pct,
@@ -218,6 +221,7 @@ impl Runtime {
             print_panics: true,
             clock: Clock::new_real(),
             signals: execution::SignalSource::Os,
+            random_seed: None,
         };
         let replayed = env_path("REEL_REPLAY").and_then(|path| replay_run(&mut body, &path));
         let failure = match replayed {

@@ -295,6 +295,12 @@ impl Replay {
             print_panics: panic_policy == PanicPolicy::ToJoin,
             clock: Clock::new_virtual(),
             signals: execution::SignalSource::Decider,
+            // What a replay's oracle supplies anyway; a run that follows the trace's
+            // schedule only (a minimization's) draws what the recording drew.
+            random_seed: self.trace.events.iter().find_map(|event| match event {
+                reel_trace::Event::RandomSeed { seed } => Some(*seed),
+                _ => None,
+            }),
         }
     }
 

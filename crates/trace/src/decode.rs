@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
 use crate::model::{
-    Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind, SignalArrival,
-    Spawn, Step,
+    ClockReading, ClockSource, Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome,
+    OutcomeKind, SignalArrival, Spawn, Step,
 };
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, OLDEST_READABLE_VERSION};
@@ -211,6 +211,8 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<Trace, Error> {
             cut: None,
         },
         sequence: 0,
+        awaiting: None,
+        last_monotonic: None,
     };
     loop {
         events.trace.bytes = reader.at as u64;
@@ -330,6 +332,11 @@ fn at_event(mut error: Error, base: u64, event_at: usize) -> Error {
 struct EventDecoder {
     trace: Trace,
     sequence: u32,
+    /// The step just read reads an input ([`OpKind::ClockRead`], [`OpKind::RandomSeed`]):
+    /// the next event must be its value.
+    awaiting: Option<OpKind>,
+    /// The last monotonic clock reading, which the next may not be below.
+    last_monotonic: Option<i64>,
 }
 
 /// A cursor over one chunk's payload; `base` is the payload's offset in the file.
@@ -437,11 +444,28 @@ impl EventDecoder {
             }
             let event_at = payload.at;
             let tag = payload.byte()?;
+            if let Some(op) = self.awaiting.take() {
+                let value = match op {
+                    OpKind::ClockRead => Tag::ClockRead,
+                    _ => Tag::RandomSeed,
+                };
+                if tag != value as u8 {
+                    payload.at = event_at;
+                    return Err(payload.malformed(format!(
+                        "a {op} step is followed by event kind {tag:#04x} instead of its value \
+                         ({:#04x})",
+                        value as u8
+                    )));
+                }
+            }
             if tag < 0x80 {
                 let step = self
                     .step(&mut payload, tag, previous_thread)
                     .map_err(|error| at_event(error, base, event_at))?;
                 previous_thread = Some(step.thread);
+                if matches!(step.op, OpKind::ClockRead | OpKind::RandomSeed) {
+                    self.awaiting = Some(step.op);
+                }
                 self.trace.steps += 1;
                 self.trace.events.push(Event::Step(step));
                 continue;
@@ -643,7 +667,72 @@ impl EventDecoder {
                 trace.events.push(Event::Outcome(Box::new(outcome.clone())));
                 trace.outcome = Some(outcome);
             }
+            Tag::ClockRead => self.clock_read(payload, event_at)?,
+            Tag::RandomSeed => self.random_seed(payload, event_at)?,
         }
+        Ok(())
+    }
+
+    /// Whether the event before this one is a step of `op` (the step an input's value
+    /// follows); the tag check in [`EventDecoder::chunk`] has made sure that such a step
+    /// is followed by nothing else.
+    fn follows_step(&self, op: OpKind) -> bool {
+        matches!(self.trace.events.last(), Some(Event::Step(step)) if step.op == op)
+    }
+
+    /// A clock reading: after a clock-read step, in range, the monotonic clock never going
+    /// backwards.
+    fn clock_read(&mut self, payload: &mut Payload<'_>, event_at: usize) -> Result<(), Error> {
+        let reading: ClockReading = payload.body("a clock reading")?;
+        let problem = if !self.follows_step(OpKind::ClockRead) {
+            Some("a clock reading that follows no clock-read step".to_owned())
+        } else if reading.source == ClockSource::Monotonic && reading.nanos < 0 {
+            Some(format!(
+                "a monotonic clock reading of {} ns, below the clock's start",
+                reading.nanos
+            ))
+        } else if reading.source == ClockSource::Monotonic
+            && let Some(last) = self.last_monotonic
+            && reading.nanos < last
+        {
+            Some(format!(
+                "the monotonic clock reads {} ns after {last} ns: it cannot go backwards",
+                reading.nanos
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            payload.at = event_at;
+            return Err(payload.malformed(problem));
+        }
+        if reading.source == ClockSource::Monotonic {
+            self.last_monotonic = Some(reading.nanos);
+        }
+        self.trace.events.push(Event::ClockRead(reading));
+        Ok(())
+    }
+
+    /// The run's random seed: after its step, once.
+    fn random_seed(&mut self, payload: &mut Payload<'_>, event_at: usize) -> Result<(), Error> {
+        let seed: u64 = payload.body("a random seed")?;
+        let problem = if !self.follows_step(OpKind::RandomSeed) {
+            Some("a random seed that follows no random-seed step")
+        } else if self
+            .trace
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::RandomSeed { .. }))
+        {
+            Some("a second random seed: a run draws one")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            payload.at = event_at;
+            return Err(payload.malformed(problem.to_owned()));
+        }
+        self.trace.events.push(Event::RandomSeed { seed });
         Ok(())
     }
 }

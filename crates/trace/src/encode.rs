@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival};
+use crate::model::{
+    ClockReading, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival,
+};
 
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{CHUNK_TARGET_BYTES, FORMAT_VERSION, MAGIC, MAX_EVENT_BYTES, MAX_STRING_BYTES};
@@ -346,6 +348,17 @@ impl ChunkEncoder {
             "an arrival follows the steps before it"
         );
         self.body(Tag::Signal, arrival);
+    }
+
+    /// Records what a clock read (after its [`OpKind::ClockRead`] step).
+    pub fn clock_read(&mut self, reading: ClockReading) {
+        self.body(Tag::ClockRead, &reading);
+    }
+
+    /// Records the seed of the run's random generators (after its [`OpKind::RandomSeed`]
+    /// step).
+    pub fn random_seed(&mut self, seed: u64) {
+        self.body(Tag::RandomSeed, &seed);
     }
 
     /// Records how the run ended.

@@ -51,9 +51,9 @@ pub use decode::{Trace, decode, decode_prefix, read_file, read_file_prefix};
 pub use encode::{ChunkEncoder, encode_definitions, encode_prologue, write_definitions};
 pub use error::{Error, ErrorKind};
 pub use model::{
-    ClockKind, Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind,
-    Program, ReservedKind, RunInfo, Settings, SignalArrival, SourceLocation, Spawn, Step,
-    signal_name, signal_number,
+    ClockKind, ClockReading, ClockSource, Event, FileDef, Header, LocationDef, ObjectKind, OpKind,
+    Outcome, OutcomeKind, Program, ReservedKind, RunInfo, Settings, SignalArrival, SourceLocation,
+    Spawn, Step, signal_name, signal_number,
 };
 pub use wire::FRAME_BYTES;
 

@@ -137,6 +137,11 @@ pub enum OpKind {
     AtomicUpdate = 21,
     /// A fence.
     Fence = 22,
+    /// Read a clock (the reading follows as a [`Event::ClockRead`]).
+    ClockRead = 28,
+    /// Drew the run's random seed (it follows as a [`Event::RandomSeed`]): the first random
+    /// draw of the run.
+    RandomSeed = 29,
     /// Blocked: waiting to lock a mutex.
     BlockLock = 32,
     /// Blocked: waiting to read-lock an RwLock.
@@ -167,7 +172,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every operation kind, in code order.
-    pub const ALL: [OpKind; 36] = [
+    pub const ALL: [OpKind; 38] = [
         OpKind::Spawn,
         OpKind::Join,
         OpKind::Exit,
@@ -191,6 +196,8 @@ impl OpKind {
         OpKind::AtomicStore,
         OpKind::AtomicUpdate,
         OpKind::Fence,
+        OpKind::ClockRead,
+        OpKind::RandomSeed,
         OpKind::BlockLock,
         OpKind::BlockRead,
         OpKind::BlockWrite,
@@ -258,6 +265,8 @@ impl OpKind {
             OpKind::AtomicStore => "atomic store",
             OpKind::AtomicUpdate => "atomic read-modify-write",
             OpKind::Fence => "fence",
+            OpKind::ClockRead => "clock read",
+            OpKind::RandomSeed => "random seed",
             OpKind::BlockLock => "blocks: lock",
             OpKind::BlockRead => "blocks: read-lock",
             OpKind::BlockWrite => "blocks: write-lock",
@@ -444,6 +453,14 @@ pub enum Event {
     /// A signal arrived and was delivered to the program at the decision point after a
     /// step, before the next step.
     Signal(SignalArrival),
+    /// What the clock read at the step before (a [`OpKind::ClockRead`] step).
+    ClockRead(ClockReading),
+    /// The seed of the run's random generators, drawn at the step before (a
+    /// [`OpKind::RandomSeed`] step).
+    RandomSeed {
+        /// The seed.
+        seed: u64,
+    },
 }
 
 /// A signal's arrival, as the trace holds it: what arrived, from whom, and when.
@@ -477,6 +494,25 @@ impl SignalArrival {
             -4 => "SI_ASYNCIO".to_owned(),
             -6 => "SI_TKILL".to_owned(),
             code => format!("code {code}"),
+        }
+    }
+}
+
+/// Which clock a program read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ClockSource {
+    /// The monotonic clock (`reel::time::Instant`).
+    Monotonic,
+    /// The system clock (`reel::time::SystemTime`).
+    System,
+}
+
+impl ClockSource {
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockSource::Monotonic => "monotonic",
+            ClockSource::System => "system",
         }
     }
 }
@@ -549,16 +585,37 @@ pub fn signal_number(name: &str) -> Option<u32> {
     })
 }
 
+/// One clock reading: which clock, and its value in nanoseconds. A monotonic reading counts
+/// from the clock's own start (never negative, never decreasing within a trace); a system
+/// reading counts from the Unix epoch (negative before it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClockReading {
+    /// The clock.
+    pub source: ClockSource,
+    /// Its value, in nanoseconds.
+    pub nanos: i64,
+}
+
+impl fmt::Display for ClockReading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.nanos < 0 { "-" } else { "" };
+        let magnitude = self.nanos.unsigned_abs();
+        write!(
+            f,
+            "{} clock {sign}{}.{:09} s",
+            self.source.name(),
+            magnitude / 1_000_000_000,
+            magnitude % 1_000_000_000
+        )
+    }
+}
+
 /// Event kinds that the format reserves for nondeterministic inputs that this version of the
 /// runtime does not produce yet; a reader rejects them by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReservedKind {
     /// A timer preempted the running thread.
     TimerPreemption,
-    /// The program read the clock.
-    ClockRead,
-    /// The program read random bytes.
-    RandomRead,
     /// An I/O operation completed.
     IoResult,
 }
@@ -568,8 +625,6 @@ impl ReservedKind {
     pub fn name(self) -> &'static str {
         match self {
             ReservedKind::TimerPreemption => "timer preemption",
-            ReservedKind::ClockRead => "clock read",
-            ReservedKind::RandomRead => "random read",
             ReservedKind::IoResult => "I/O result",
         }
     }

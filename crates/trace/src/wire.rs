@@ -34,6 +34,8 @@ pub(crate) enum Tag {
     Timeout = 0x84,
     Outcome = 0x85,
     Signal = 0x90,
+    ClockRead = 0x92,
+    RandomSeed = 0x93,
 }
 
 impl Tag {
@@ -46,6 +48,8 @@ impl Tag {
             0x84 => Tag::Timeout,
             0x85 => Tag::Outcome,
             0x90 => Tag::Signal,
+            0x92 => Tag::ClockRead,
+            0x93 => Tag::RandomSeed,
             _ => return None,
         })
     }
@@ -55,8 +59,6 @@ impl Tag {
 pub(crate) fn reserved(byte: u8) -> Option<ReservedKind> {
     Some(match byte {
         0x91 => ReservedKind::TimerPreemption,
-        0x92 => ReservedKind::ClockRead,
-        0x93 => ReservedKind::RandomRead,
         0x94 => ReservedKind::IoResult,
         _ => return None,
     })

@@ -3,11 +3,11 @@
 //! unknown events, and events that are checksummed but do not fit what came before them.
 
 use reel_trace::{
-    CHUNK_TARGET_BYTES, ChunkEncoder, Error, ErrorKind, Event, FORMAT_VERSION, FRAME_BYTES,
-    FileDef, Header, LocationDef, MAGIC, MAX_ARGS, MAX_CHUNK_BYTES, MAX_CYCLE_THREADS,
-    MAX_EVENT_BYTES, MAX_STRING_BYTES, ObjectKind, OpKind, Outcome, OutcomeKind, ReservedKind,
-    SignalArrival, SourceLocation, Spawn, Trace, decode, decode_prefix, encode_prologue,
-    signal_name, signal_number,
+    CHUNK_TARGET_BYTES, ChunkEncoder, ClockReading, ClockSource, Error, ErrorKind, Event,
+    FORMAT_VERSION, FRAME_BYTES, FileDef, Header, LocationDef, MAGIC, MAX_ARGS, MAX_CHUNK_BYTES,
+    MAX_CYCLE_THREADS, MAX_EVENT_BYTES, MAX_STRING_BYTES, ObjectKind, OpKind, Outcome, OutcomeKind,
+    ReservedKind, SignalArrival, SourceLocation, Spawn, Trace, decode, decode_prefix,
+    encode_prologue, signal_name, signal_number,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -152,6 +152,16 @@ impl Builder {
     }
 
     fn step(&mut self, thread: u32, op: OpKind, object: Option<u32>, location: u32) {
+        // A run draws one random seed: a second seed step would be malformed.
+        let seeded = self
+            .built
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::RandomSeed { .. }));
+        let op = match op {
+            OpKind::RandomSeed if seeded => OpKind::Yield,
+            op => op,
+        };
         self.encoder.step(thread, op, object, location);
         self.built.steps += 1;
         self.built.events.push(Event::Step(reel_trace::Step {
@@ -160,6 +170,31 @@ impl Builder {
             object,
             location,
         }));
+        // An input's value follows its step.
+        match op {
+            OpKind::ClockRead => {
+                let steps = self.built.steps as i64;
+                let reading = if steps % 2 == 0 {
+                    ClockReading {
+                        source: ClockSource::Monotonic,
+                        nanos: steps * 1_000,
+                    }
+                } else {
+                    ClockReading {
+                        source: ClockSource::System,
+                        nanos: -steps * 1_000_000_007,
+                    }
+                };
+                self.encoder.clock_read(reading);
+                self.built.events.push(Event::ClockRead(reading));
+            }
+            OpKind::RandomSeed => {
+                let seed = u64::MAX - self.built.steps;
+                self.encoder.random_seed(seed);
+                self.built.events.push(Event::RandomSeed { seed });
+            }
+            _ => {}
+        }
     }
 
     fn timeout(&mut self, thread: u32) {
@@ -761,7 +796,11 @@ fn other_events_are_a_tag_and_their_postcard_body() {
 #[test]
 fn op_codes_are_fixed_and_fit_below_the_same_thread_bit() {
     let codes: Vec<u8> = OpKind::ALL.iter().map(|op| op.code()).collect();
-    let expected: Vec<u8> = (0..=22).chain(32..=42).chain([30, 47]).collect();
+    let expected: Vec<u8> = (0..=22)
+        .chain(28..=29)
+        .chain(32..=42)
+        .chain([30, 47])
+        .collect();
     assert_eq!(codes, expected);
     for code in 0..=255u8 {
         match OpKind::from_code(code) {
@@ -1142,8 +1181,6 @@ fn the_base_traces_are_sound() {
 fn reserved_events_are_rejected_by_name() {
     let kinds = [
         (0x91, ReservedKind::TimerPreemption, "timer preemption"),
-        (0x92, ReservedKind::ClockRead, "clock read"),
-        (0x93, ReservedKind::RandomRead, "random read"),
         (0x94, ReservedKind::IoResult, "I/O result"),
     ];
     for (tag, kind, name) in kinds {
@@ -1706,6 +1743,16 @@ fn sigterm_after(step: u64) -> SignalArrival {
     }
 }
 
+// Inputs: clock readings and the random seed
+// ---------------------------------------------------------------------------------------
+
+fn monotonic(nanos: i64) -> ClockReading {
+    ClockReading {
+        source: ClockSource::Monotonic,
+        nanos,
+    }
+}
+
 #[test]
 fn signal_arrivals_round_trip_in_place() {
     let (bytes, _) = with_events(|encoder| {
@@ -1758,6 +1805,53 @@ fn signal_arrivals_round_trip_in_place() {
 }
 
 #[test]
+fn clock_readings_and_the_seed_round_trip_after_their_steps() {
+    let system = ClockReading {
+        source: ClockSource::System,
+        nanos: -1_500_000_000,
+    };
+    let (bytes, at) = with_events(|encoder| {
+        encoder.step(0, OpKind::ClockRead, None, 0);
+        encoder.clock_read(monotonic(86_400_000_000_000));
+        encoder.step(0, OpKind::ClockRead, None, 0);
+        encoder.clock_read(system);
+        encoder.step(0, OpKind::RandomSeed, None, 0);
+        encoder.random_seed(u64::MAX);
+        encoder.outcome(&ok_outcome(4));
+    });
+    let trace = decode(&bytes).unwrap();
+    let inputs: Vec<&Event> = trace
+        .events
+        .iter()
+        .filter(|event| matches!(event, Event::ClockRead(_) | Event::RandomSeed { .. }))
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            &Event::ClockRead(monotonic(86_400_000_000_000)),
+            &Event::ClockRead(system),
+            &Event::RandomSeed { seed: u64::MAX },
+        ]
+    );
+    // The wire form: the tag, then postcard (a clock's index, a zigzag varint; a varint).
+    let (bytes, _) = with_chunk(&[0x1c, 0, 0, 0, 0x92, 1, 3]);
+    let trace = decode_prefix(&bytes).unwrap();
+    assert_eq!(
+        trace.events.last(),
+        Some(&Event::ClockRead(ClockReading {
+            source: ClockSource::System,
+            nanos: -2,
+        }))
+    );
+    assert!(at > 0);
+    assert_eq!(
+        system.to_string(),
+        "system clock -1.500000000 s",
+        "how reel show prints it"
+    );
+}
+
+#[test]
 fn damaged_signal_arrivals_are_malformed_events() {
     // Not a signal number.
     for signal in [0u8, 65, 127] {
@@ -1792,4 +1886,51 @@ fn signals_are_named_both_ways() {
     assert_eq!(signal_number("NOPE"), None);
     assert_eq!(signal_number("0"), None);
     assert_eq!(signal_number("65"), None);
+}
+
+#[test]
+fn damaged_clock_and_seed_events_are_malformed() {
+    // A reading that follows no clock-read step.
+    let (bytes, at) = with_events(|encoder| encoder.clock_read(monotonic(5)));
+    let error = expect_malformed(&bytes, "follows no clock-read step");
+    assert_eq!(error.offset, at);
+    // A clock-read step followed by something else than its reading.
+    let (bytes, _) = with_events(|encoder| {
+        encoder.step(0, OpKind::ClockRead, None, 0);
+        encoder.step(0, OpKind::Yield, None, 0);
+    });
+    expect_malformed(&bytes, "clock read step is followed by event kind 0x43");
+    // The monotonic clock going backwards, or below its start.
+    let (bytes, _) = with_events(|encoder| {
+        for nanos in [10, 9] {
+            encoder.step(0, OpKind::ClockRead, None, 0);
+            encoder.clock_read(monotonic(nanos));
+        }
+    });
+    expect_malformed(&bytes, "reads 9 ns after 10 ns: it cannot go backwards");
+    let (bytes, _) = with_events(|encoder| {
+        encoder.step(0, OpKind::ClockRead, None, 0);
+        encoder.clock_read(monotonic(-1));
+    });
+    expect_malformed(&bytes, "below the clock's start");
+    // A seed without its step, a second seed, a seed step without its seed.
+    let (bytes, _) = with_events(|encoder| encoder.random_seed(7));
+    expect_malformed(&bytes, "follows no random-seed step");
+    let (bytes, _) = with_events(|encoder| {
+        for seed in [1, 2] {
+            encoder.step(0, OpKind::RandomSeed, None, 0);
+            encoder.random_seed(seed);
+        }
+    });
+    expect_malformed(&bytes, "a second random seed");
+    let (bytes, _) = with_events(|encoder| {
+        encoder.step(0, OpKind::RandomSeed, None, 0);
+        encoder.outcome(&ok_outcome(2));
+    });
+    expect_malformed(&bytes, "random seed step is followed by event kind 0x85");
+    // Bodies that do not decode: an unknown clock, a varint cut by the chunk's end.
+    let (bytes, _) = with_chunk(&[0x1c, 0, 0, 0, 0x92, 7, 0]);
+    expect_malformed(&bytes, "a clock reading does not decode");
+    let (bytes, _) = with_chunk(&[0x1d, 0, 0, 0, 0x93, 0xff]);
+    expect_malformed(&bytes, "a random seed does not decode");
 }

@@ -1039,6 +1039,10 @@ impl Session {
                     "           signal {}",
                     crate::show::describe_arrival(arrival)
                 ),
+                Event::ClockRead(reading) => println!("           it reads the {reading}"),
+                Event::RandomSeed { seed } => {
+                    println!("           it draws the random seed {seed:#018x}")
+                }
             }
         }
     }

@@ -92,6 +92,8 @@ pub fn reencode(
             Event::Spawn(spawn) => encoder.spawn(spawn.parent, spawn.name.as_deref()),
             Event::Object(kind) => encoder.object(*kind),
             Event::Timeout { thread } => encoder.timeout(*thread),
+            Event::ClockRead(reading) => encoder.clock_read(*reading),
+            Event::RandomSeed { seed } => encoder.random_seed(*seed),
             Event::Outcome(outcome) => encoder.outcome(outcome),
             Event::Signal(arrival) => encoder.signal(arrival),
         }

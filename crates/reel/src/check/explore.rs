@@ -146,6 +146,7 @@ impl<'plan> Explorer<'plan> {
         }
         let decider = self.decider.take().expect("the decider is back");
         let config = self.signals.config_for(&self.plan.config, iteration);
+        let config = crate::rand::for_iteration(&config, self.plan.seed, iteration);
         let outcome = execution::run_execution(body, decider, observers, config);
         self.signals.learn(iteration, outcome.steps);
         let mut decider = outcome.decider;

@@ -425,6 +425,7 @@ impl Checker {
             print_panics: false,
             clock: Clock::new_virtual(),
             signals: execution::SignalSource::Planned(execution::SignalPlan::default()),
+            random_seed: None,
         };
         let signals = SignalExplorer::new(&self.signals, seed)
             .unwrap_or_else(|error| panic!("reel: Checker::signal: {error}"));

@@ -132,6 +132,7 @@ fn rerun_earlier_executions(
             scheduler.begin_execution(iteration);
         }
         let run_config = signal_explorer.config_for(&config, iteration);
+        let run_config = crate::rand::for_iteration(&run_config, seed, iteration);
         let outcome = execution::run_execution(body, decider, Vec::new(), run_config);
         signal_explorer.learn(iteration, outcome.steps);
         decider = outcome.decider;

@@ -9,9 +9,13 @@ pub(crate) mod program;
 pub(crate) mod recorder;
 pub(crate) mod replayer;
 
-use reel_trace::{ObjectKind as WireObject, OpKind, Outcome, OutcomeKind, SourceLocation};
+use reel_trace::{
+    ClockReading, ClockSource as WireClock, ObjectKind as WireObject, OpKind, Outcome, OutcomeKind,
+    SourceLocation,
+};
 
 use crate::runtime::failure::{Failure, FailureKind};
+use crate::runtime::seams::ClockSource;
 use crate::runtime::vocabulary::{Blocker, ObjectId, ObjectKind, Op};
 
 /// The trace's name for a step: its operation kind, and its object (a thread for a join).
@@ -57,6 +61,8 @@ fn wire_kind(op: Op) -> OpKind {
         Op::Fence => OpKind::Fence,
         Op::SignalPoll => OpKind::SignalPoll,
         Op::Block(Blocker::Signal(_)) => OpKind::BlockSignal,
+        Op::ClockRead => OpKind::ClockRead,
+        Op::RandomSeed => OpKind::RandomSeed,
         Op::Block(Blocker::Lock(_)) => OpKind::BlockLock,
         Op::Block(Blocker::ReadLock(_)) => OpKind::BlockRead,
         Op::Block(Blocker::WriteLock(_)) => OpKind::BlockWrite,
@@ -68,6 +74,23 @@ fn wire_kind(op: Op) -> OpKind {
         Op::Block(Blocker::Once(_)) => OpKind::BlockOnce,
         Op::Block(Blocker::Park) => OpKind::BlockPark,
         Op::Block(Blocker::Sleep) => OpKind::BlockSleep,
+    }
+}
+
+/// A clock reading as the trace writes it.
+pub(crate) fn wire_reading(source: ClockSource, nanos: i64) -> ClockReading {
+    let source = match source {
+        ClockSource::Monotonic => WireClock::Monotonic,
+        ClockSource::System => WireClock::System,
+    };
+    ClockReading { source, nanos }
+}
+
+/// The runtime's clock of a trace's reading.
+pub(crate) fn clock_of(reading: ClockReading) -> ClockSource {
+    match reading.source {
+        WireClock::Monotonic => ClockSource::Monotonic,
+        WireClock::System => ClockSource::System,
     }
 }
 

@@ -116,7 +116,7 @@ pub(crate) fn header(run: RunDescription, config: &ExecutionConfig) -> Header {
             any_thread_panic_fails: config.panic_policy == PanicPolicy::AnyThreadFails,
             clock: match config.clock {
                 Clock::Virtual { .. } => ClockKind::Virtual,
-                Clock::Real { .. } => ClockKind::Real,
+                Clock::Real => ClockKind::Real,
             },
         },
     }

@@ -377,6 +377,14 @@ impl Observer for Recorder {
         match input {
             Input::Timeout(thread) => self.timeout(thread.index()),
             Input::Signal(signal) => self.signal(signal),
+            Input::ClockRead { source, nanos } => {
+                self.encoder.clock_read(super::wire_reading(source, nanos));
+                self.drain_if_sealed();
+            }
+            Input::RandomSeed(seed) => {
+                self.encoder.random_seed(seed);
+                self.drain_if_sealed();
+            }
         }
         Ok(())
     }

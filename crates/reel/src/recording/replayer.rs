@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use reel_trace::{Event, Outcome, OutcomeKind, SignalArrival, Trace};
 
-use super::{outcome_of, same_outcome, wire_object, wire_op};
+use super::{clock_of, outcome_of, same_outcome, wire_object, wire_op, wire_reading};
 use crate::runtime::execution::Execution;
 use crate::runtime::seams::{
-    Choice, Decision, Input, Mismatch, Observer, Oracle, SignalInput, StepEvent,
+    Choice, Decision, Input, Mismatch, Observer, Oracle, Request, SignalInput, StepEvent,
 };
 use crate::runtime::vocabulary::{ObjectId, ObjectKind, ThreadId};
 
@@ -214,12 +214,23 @@ fn describe_event(trace: &Trace, event: &Event, threads_seen: usize) -> String {
         }
         Event::Outcome(outcome) => describe_outcome(trace, outcome),
         Event::Signal(arrival) => describe_arrival(arrival),
+        Event::ClockRead(reading) => format!(
+            "the {} reads {} ns",
+            describe_clock(*reading),
+            reading.nanos
+        ),
+        Event::RandomSeed { seed } => format!("the random seed {seed:#018x}"),
     }
 }
 
 /// How a report names a recorded signal arrival.
 fn describe_arrival(arrival: &SignalArrival) -> String {
     format!("the signal {arrival} arrives")
+}
+
+/// "monotonic clock" or "system clock".
+fn describe_clock(reading: reel_trace::ClockReading) -> String {
+    format!("{} clock", reading.source.name())
 }
 
 impl Observer for ReplayChecker {
@@ -299,6 +310,16 @@ impl Observer for ReplayChecker {
                 self.cursor += 1;
                 Ok(())
             }
+            (Some(&Event::ClockRead(recorded)), Input::ClockRead { source, nanos })
+                if recorded == wire_reading(source, nanos) =>
+            {
+                self.cursor += 1;
+                Ok(())
+            }
+            (Some(&Event::RandomSeed { seed }), Input::RandomSeed(drawn)) if seed == drawn => {
+                self.cursor += 1;
+                Ok(())
+            }
             _ => Err(self.mismatch()),
         }
     }
@@ -361,12 +382,12 @@ impl ReplayOracle {
     }
 }
 
-impl Oracle for ReplayOracle {
-    fn decide(&mut self, decision: &Decision<'_>) -> Choice {
-        // The decision after step k comes after the trace's k-th step: catch up with the
-        // steps taken (spawns and new objects come before the step that made them).
+impl ReplayOracle {
+    /// Moves the cursor just past the trace's `step`-th step (spawns and new objects come
+    /// before the step that made them).
+    fn catch_up(&mut self, step: u64) {
         let events = &self.trace.events;
-        while self.steps_passed < decision.step && self.cursor < events.len() {
+        while self.steps_passed < step && self.cursor < events.len() {
             match events[self.cursor] {
                 Event::Step(_) => self.steps_passed += 1,
                 Event::Spawn(_) => self.threads_seen += 1,
@@ -374,6 +395,13 @@ impl Oracle for ReplayOracle {
             }
             self.cursor += 1;
         }
+    }
+}
+
+impl Oracle for ReplayOracle {
+    fn decide(&mut self, decision: &Decision<'_>) -> Choice {
+        self.catch_up(decision.step);
+        let events = &self.trace.events;
         self.looked_at = self.cursor;
         // Timeouts fire and signals arrive at the decision point itself, before the choice.
         match events.get(self.cursor) {
@@ -412,13 +440,37 @@ impl Oracle for ReplayOracle {
                         _ => Choice::Stop,
                     };
                 }
-                Event::Spawn(_) | Event::Object(_) => continue,
-                Event::Timeout { .. } | Event::Signal(_) => return Choice::Stop,
+                // A random seed is drawn after the decision, by the chosen thread.
+                Event::Spawn(_) | Event::Object(_) | Event::RandomSeed { .. } => continue,
+                Event::Timeout { .. } | Event::Signal(_) | Event::ClockRead(_) => {
+                    return Choice::Stop;
+                }
             }
         }
         // The trace ends here without an outcome: the recording was cut short.
         self.looked_at = events.len();
         Choice::Stop
+    }
+
+    fn supply(&mut self, request: Request, step: u64) -> Option<Input> {
+        self.catch_up(step);
+        self.looked_at = self.cursor;
+        match (request, self.trace.events.get(self.cursor)?) {
+            // A clock's reading follows its step.
+            (Request::Clock(source), &Event::ClockRead(reading)) if clock_of(reading) == source => {
+                self.cursor += 1;
+                Some(Input::ClockRead {
+                    source,
+                    nanos: reading.nanos,
+                })
+            }
+            // The seed follows its step too; the checker sees that it is this one.
+            (Request::RandomSeed, &Event::RandomSeed { seed }) => {
+                self.cursor += 1;
+                Some(Input::RandomSeed(seed))
+            }
+            _ => None,
+        }
     }
 
     fn mismatch(&self) -> Mismatch {

@@ -6,11 +6,13 @@
 //! ```
 //! Every strategy is an oracle (through the public `Scheduler` trait; the built-in ones are
 //! dispatched statically by [`Decider`]), and so is the replayer. The recorder, the replayer's
-//! checks and the debug agent are observers. Inputs from outside the program (today the
-//! timeouts that fire and signal arrivals; clock and random reads and I/O completions are to
-//! come)
-//! reach the execution only as a [`Choice::Deliver`] or, when the execution's own clock
-//! fires a timer, are told to the observers with [`Observer::on_input`]: one door.
+//! checks and the debug agent are observers. Inputs from outside the program reach the
+//! execution only through the decider and are told to the observers with
+//! [`Observer::on_input`]: one door. A timeout that fires and a signal's arrival are a
+//! [`Choice::Deliver`] (or, when the execution's own clock fires a timer, only told); a value
+//! the program asks for (a clock reading, the random seed) is [`Oracle::supply`]'s answer in
+//! a replay, and the execution's own source's (`clock.rs`, the configured seed or the OS)
+//! otherwise.
 
 use std::any::Any;
 use std::fmt;
@@ -22,13 +24,22 @@ use crate::scheduler::{
     Scheduler, Strategy, SurwScheduler, UrwScheduler,
 };
 
-/// An input from outside the program, delivered at a decision point.
+/// An input from outside the program, delivered at a decision point or asked for at a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Input {
     /// A thread's timed wait runs out.
     Timeout(ThreadId),
     /// A signal arrives (`execution/signals.rs`).
     Signal(SignalInput),
+    /// What a clock read, in nanoseconds (see [`ClockSource`]).
+    ClockRead {
+        /// Which clock.
+        source: ClockSource,
+        /// Its reading.
+        nanos: i64,
+    },
+    /// The seed of the execution's random generators.
+    RandomSeed(u64),
 }
 
 /// A signal's arrival: which signal, and what the kernel said of its sender.
@@ -40,6 +51,24 @@ pub(crate) struct SignalInput {
     pub(crate) code: i32,
     /// The sender's pid (0 when none was given).
     pub(crate) sender: u32,
+}
+
+/// Which clock a program reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClockSource {
+    /// The monotonic clock (`time::Instant`): nanoseconds on the execution's timeline.
+    Monotonic,
+    /// The system clock (`time::SystemTime`): nanoseconds since the Unix epoch.
+    System,
+}
+
+/// An input the program asks for at its step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// A reading of this clock.
+    Clock(ClockSource),
+    /// The seed of the execution's random generators.
+    RandomSeed,
 }
 
 /// An oracle's answer at a decision point. Small, so that it comes back in registers.
@@ -123,6 +152,11 @@ pub(crate) trait Oracle {
     /// What the oracle expected, when it stopped or its last choice could not be carried
     /// out (`Mismatch::PastEnd` when the trace it follows ends there).
     fn mismatch(&self) -> Mismatch;
+
+    /// The value of the input the program asks for at step `step` (which has been taken):
+    /// the recorded one, or `None` when the oracle has none there ([`Oracle::mismatch`]
+    /// then says what it has).
+    fn supply(&mut self, request: Request, step: u64) -> Option<Input>;
 }
 
 /// The oracle of one execution: a strategy, or another oracle (the replayer). The built-in
@@ -191,6 +225,16 @@ impl Decider {
             Decider::Scheduler(scheduler) => scheduler.next_thread(decision),
             Decider::Oracle(oracle) => return oracle.decide(decision),
         })
+    }
+
+    /// The oracle's value of an input the program asks for (see [`Oracle::supply`]);
+    /// `Ok(None)` for a strategy, whose execution uses its own sources.
+    #[inline]
+    pub(crate) fn supply(&mut self, request: Request, step: u64) -> Result<Option<Input>, ()> {
+        match self {
+            Decider::Oracle(oracle) => oracle.supply(request, step).map(Some).ok_or(()),
+            _ => Ok(None),
+        }
     }
 
     /// What the oracle expected, when it stopped or its choice could not be carried out.

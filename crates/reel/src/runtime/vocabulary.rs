@@ -240,6 +240,11 @@ pub enum Op {
     Fence,
     /// Took the pending signals of a `signal::Signals` (or found none).
     SignalPoll,
+    /// A clock read (`time::Instant::now`, `time::SystemTime::now`): an input.
+    ClockRead,
+    /// The execution's first random draw, which draws the seed of every thread's generator:
+    /// an input.
+    RandomSeed,
     /// The thread blocks on this.
     Block(Blocker),
 }
@@ -272,6 +277,8 @@ impl Op {
             Op::AtomicUpdate => "atomic read-modify-write",
             Op::Fence => "fence",
             Op::SignalPoll => "signal poll",
+            Op::ClockRead => "clock read",
+            Op::RandomSeed => "random seed",
             Op::Block(_) => "block",
         }
     }
@@ -282,7 +289,14 @@ impl Op {
     pub fn writes(self) -> bool {
         !matches!(
             self,
-            Op::AtomicLoad | Op::ReadLock | Op::Yield | Op::Sleep | Op::Fence | Op::Block(_)
+            Op::AtomicLoad
+                | Op::ReadLock
+                | Op::Yield
+                | Op::Sleep
+                | Op::Fence
+                | Op::Block(_)
+                | Op::ClockRead
+                | Op::RandomSeed
         )
     }
 }

@@ -85,8 +85,14 @@ impl Condvar {
     {
         let location = std::panic::Location::caller();
         let deadline = execution::with(|execution| execution.clock.deadline_after(timeout));
+        // As std: the condition is checked once after each wake-up, and a wait that timed
+        // out with the condition still true returns `timed_out()`.
         let mut timed_out = false;
-        while condition(&mut *guard) {
+        loop {
+            if !condition(&mut *guard) {
+                timed_out = false;
+                break;
+            }
             if timed_out {
                 break;
             }
@@ -94,9 +100,8 @@ impl Condvar {
             guard = next_guard;
             timed_out = wake == Wake::TimedOut;
         }
-        let still_waiting = timed_out && condition(&mut *guard);
         let poisoned = guard.mutex().is_poisoned();
-        super::poison_result(poisoned, (guard, WaitTimeoutResult(still_waiting)))
+        super::poison_result(poisoned, (guard, WaitTimeoutResult(timed_out)))
     }
 
     fn wait_inner<'a, T: ?Sized>(

@@ -381,6 +381,14 @@ impl<T> Receiver<T> {
         self.channel.recv(Some(deadline), location)
     }
 
+    /// Waits for a message until `deadline` (reel's [`Instant`](crate::time::Instant), on the
+    /// runtime's clock), as std's unstable `recv_deadline`.
+    #[track_caller]
+    pub fn recv_deadline(&self, deadline: crate::time::Instant) -> Result<T, RecvTimeoutError> {
+        let location = std::panic::Location::caller();
+        self.channel.recv(Some(deadline.timeline_nanos()), location)
+    }
+
     /// Blocking iterator over messages; ends when every sender is gone.
     pub fn iter(&self) -> Iter<'_, T> {
         Iter { receiver: self }

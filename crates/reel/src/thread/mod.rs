@@ -439,6 +439,17 @@ pub fn sleep(duration: Duration) {
     while execution::block_at(Blocker::Sleep, Some(deadline), location) != Wake::TimedOut {}
 }
 
+/// Blocks the thread until `deadline` (reel's [`Instant`](crate::time::Instant), on the
+/// runtime's clock) has passed, as std's unstable `sleep_until`; returns at once (after a
+/// step) if it has.
+#[track_caller]
+pub fn sleep_until(deadline: crate::time::Instant) {
+    let location = std::panic::Location::caller();
+    execution::schedule_point_at(Op::Sleep, None, false, location);
+    let deadline = deadline.timeline_nanos();
+    while execution::block_at(Blocker::Sleep, Some(deadline), location) != Wake::TimedOut {}
+}
+
 /// Blocks until the thread's park token is available, then consumes it.
 #[track_caller]
 pub fn park() {

@@ -76,6 +76,8 @@ pub(crate) fn run_execution(
         generation: live.generation(),
         timers: BTreeSet::new(),
         clock: config.clock.clone(),
+        random_seed: None,
+        generators: Vec::new(),
         config,
         failure: None,
         main_finished: false,

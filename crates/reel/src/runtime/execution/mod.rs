@@ -33,6 +33,7 @@
 
 mod diagnosis;
 mod driver;
+mod inputs;
 mod objects;
 mod signals;
 mod step;
@@ -44,6 +45,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 
 pub(crate) use driver::run_execution;
+pub(crate) use inputs::{read_clock, with_generator};
 pub(crate) use objects::{ObjectCell, ObjectState};
 pub(crate) use signals::{Raise, SignalPlan, SignalSource};
 pub(crate) use step::{
@@ -87,6 +89,8 @@ pub(crate) struct ExecutionConfig {
     pub(crate) clock: Clock,
     /// Where signals come from.
     pub(crate) signals: SignalSource,
+    /// The seed of the random generators: `None` draws one from the OS at the first draw.
+    pub(crate) random_seed: Option<u64>,
 }
 
 /// The state of one execution. Reached through the kernel thread's `CURRENT` pointer.
@@ -114,6 +118,10 @@ pub(crate) struct Execution {
     pub(crate) generation: u64,
     timers: BTreeSet<(u64, usize)>,
     pub(crate) clock: Clock,
+    /// The seed of the random generators, once the first draw asked for it (`inputs`).
+    random_seed: Option<u64>,
+    /// Each green thread's random generator, by thread index, once it drew.
+    generators: Vec<Option<rand_pcg::Pcg64>>,
     config: ExecutionConfig,
     pub(crate) failure: Option<Failure>,
     main_finished: bool,

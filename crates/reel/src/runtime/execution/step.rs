@@ -40,7 +40,7 @@ pub(super) fn suspend(yielder: *const Yielder<Wake, ()>) -> Wake {
 }
 
 #[inline(always)]
-fn carry_out(action: Action) {
+pub(super) fn carry_out(action: Action) {
     if let Action::Switch(yielder) = action {
         suspend(yielder);
     }
@@ -163,6 +163,19 @@ impl Execution {
         location: Location,
     ) -> Action {
         self.begin_step(op, object, location);
+        self.finish_step(op, object, yielding, location)
+    }
+
+    /// The rest of a step once it is begun (and, for an input, its value told): the checks
+    /// that may end the execution, then the decision.
+    #[inline(always)]
+    pub(super) fn finish_step(
+        &mut self,
+        op: Op,
+        object: Option<ObjectId>,
+        yielding: bool,
+        location: Location,
+    ) -> Action {
         if self.halt.is_some() {
             return self.switch_away();
         }
@@ -409,6 +422,13 @@ impl Execution {
         let thread = match input {
             Input::Timeout(thread) => thread,
             Input::Signal(signal) => return self.deliver_signal(signal),
+            Input::ClockRead { .. } | Input::RandomSeed(_) => {
+                // Values the program asks for come at its steps (`inputs`), never at a
+                // decision.
+                let actual = format!("{} takes its next step", self.short_thread(self.current));
+                self.stop_on(self.decider.mismatch(), actual);
+                return Some(self.switch_away());
+            }
         };
         if !self.in_timed_wait(thread.index()) {
             let actual = match self.threads.get(thread.index()) {

@@ -187,6 +187,27 @@ fn exploration_without_a_signal_reports_the_wait_as_a_deadlock() {
     );
 }
 
+#[test]
+fn a_planned_arrival_that_wakes_nobody_is_followed_by_the_next() {
+    // SIGUSR2 only sets a flag; the thread waits for SIGUSR1. Both are planned for when every
+    // thread waits: whichever comes first, the wait ends, and no deadlock is reported.
+    for seed in 0..20 {
+        let report = Checker::new()
+            .random()
+            .seed(seed)
+            .iterations(3)
+            .signal(SIGUSR2)
+            .signal(SIGUSR1)
+            .run(|| {
+                let flag = std::sync::Arc::new(AtomicBool::new(false));
+                signal::flag::register(SIGUSR2, std::sync::Arc::clone(&flag)).unwrap();
+                let mut signals = Signals::new([SIGUSR1]).unwrap();
+                assert_eq!(signals.forever().next(), Some(SIGUSR1));
+            });
+        assert!(report.failure.is_none(), "seed {seed}: {report}");
+    }
+}
+
 /// Subscribes to SIGTERM, yields five times, waits for the signal and fails on purpose,
 /// so that every execution fails and its trace is saved.
 fn waits_then_fails() {

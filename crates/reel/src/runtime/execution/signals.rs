@@ -333,6 +333,14 @@ impl Execution {
         self.deliver_planned(self.step, false)
     }
 
+    /// How many planned arrivals are still to come.
+    fn planned_arrivals(&self) -> usize {
+        match &self.signals.source {
+            SignalSource::Planned(plan) => plan.arrivals.len(),
+            _ => 0,
+        }
+    }
+
     /// Delivers the planned arrivals due by `step` whose signal the program subscribes to
     /// (only the first, with `only_one`).
     fn deliver_planned(&mut self, step: u64, only_one: bool) -> Option<Action> {
@@ -406,12 +414,21 @@ impl Execution {
                     return Some(None);
                 }
             },
-            SignalSource::Planned(_) => {
+            // One arrival at a time; one that wakes nobody (a flag, a subscription with no
+            // waiter) is followed by the next, so no planned arrival is left behind a false
+            // deadlock.
+            SignalSource::Planned(_) => loop {
+                let planned = self.planned_arrivals();
                 if let Some(action) = self.deliver_planned(u64::MAX, true) {
                     return Some(Some(action));
                 }
-                (!self.runnable.is_empty()).then_some(None)
-            }
+                if !self.runnable.is_empty() {
+                    return Some(None);
+                }
+                if self.planned_arrivals() == planned {
+                    return None;
+                }
+            },
             _ if !self.fires_own_timers
                 && self.timers.is_empty()
                 && self.signals.subscribed() != 0 =>

@@ -4,8 +4,10 @@
 //! Execution 1 is the calibration run: its signals arrive when every thread waits (or never,
 //! if the program ends first), and its length is what later executions learn. Execution
 //! `i > 1` draws each arrival's step uniformly from `1..=length of execution 1`, from a hash
-//! of (seed, i, the signal's index): a function of the seed, the iteration and what
-//! execution 1 learnt only, so executions can be shared out among kernel threads. An
+//! of (seed, i, the signal's rank by number among the explored ones): a function of the
+//! seed, the iteration and what execution 1 learnt only, so executions can be shared out
+//! among kernel threads, and the signals of a trace's planned arrivals give the plan back
+//! (unless one never arrived in it: the trace does not hold the request). An
 //! arrival due before the program subscribes to its signal waits for the subscription
 //! (`runtime/execution/signals.rs`, rule 3).
 
@@ -29,10 +31,13 @@ const PLANNED_CODE: i32 = libc::SI_USER;
 impl SignalExplorer {
     /// A planner for `signals` (checked as [`super::Signals::new`] checks them).
     pub(crate) fn new(signals: &[c_int], seed: u64) -> io::Result<SignalExplorer> {
-        let signals = signals
+        let mut signals = signals
             .iter()
             .map(|&signal| check_signal(signal))
             .collect::<io::Result<Vec<u32>>>()?;
+        // In order of number, once each: what a trace's arrivals give back (`from_trace`).
+        signals.sort_unstable();
+        signals.dedup();
         Ok(SignalExplorer {
             signals,
             seed,
@@ -42,12 +47,13 @@ impl SignalExplorer {
 
     /// The signals of a replayed trace, for re-running the executions before it.
     pub(crate) fn from_trace(trace: &reel_trace::Trace, seed: u64) -> SignalExplorer {
-        let mut signals: Vec<u32> = Vec::new();
-        for arrival in trace.signal_arrivals() {
-            if !signals.contains(&arrival.signal) {
-                signals.push(arrival.signal);
-            }
-        }
+        let mut signals: Vec<u32> = trace
+            .signal_arrivals()
+            .filter(|arrival| is_planned(arrival))
+            .map(|arrival| arrival.signal)
+            .collect();
+        signals.sort_unstable();
+        signals.dedup();
         SignalExplorer {
             signals,
             seed,
@@ -102,9 +108,16 @@ pub(crate) fn recorded_arrivals(trace: &reel_trace::Trace) -> SignalSource {
     SignalSource::Planned(SignalPlan {
         arrivals: trace
             .signal_arrivals()
+            .filter(|arrival| is_planned(arrival))
             .map(|arrival| (arrival.step, arrival.signal, arrival.code, arrival.sender))
             .collect(),
     })
+}
+
+/// Whether a recorded arrival was planned by an exploration (not raised by the program
+/// itself, which raises it again when it runs again).
+fn is_planned(arrival: &reel_trace::SignalArrival) -> bool {
+    arrival.code == PLANNED_CODE && arrival.sender == 0
 }
 
 /// SplitMix64 of the three numbers: a stable, well-spread hash (no dependency, no

@@ -38,10 +38,12 @@ fn random_schedules(seed: u64, iterations: usize) -> Vec<(usize, usize)> {
     let log: ScheduleLog = Arc::new(StdMutex::new(Vec::new()));
     let report = {
         let log = log.clone();
+        // On one kernel thread: the log keeps the executions in the order they ran.
         Checker::new()
             .random()
             .seed(seed)
             .iterations(iterations)
+            .jobs(1)
             .run(move || logged_program(&log))
     };
     assert!(!report.found(), "{report}");
@@ -54,10 +56,12 @@ fn pct_schedules(seed: u64, iterations: usize) -> Vec<(usize, usize)> {
     let log: ScheduleLog = Arc::new(StdMutex::new(Vec::new()));
     let report = {
         let log = log.clone();
+        // On one kernel thread: the log keeps the executions in the order they ran.
         Checker::new()
             .pct(3)
             .seed(seed)
             .iterations(iterations)
+            .jobs(1)
             .run(move || logged_program(&log))
     };
     assert!(!report.found(), "{report}");

@@ -245,6 +245,8 @@ fn child_explores_and_shrinks() {
         .seed(5)
         .iterations(500)
         .minimize(true)
+        // On one kernel thread: FAILED_BEFORE must be set by the failure the report names.
+        .jobs(1)
         .run(remembers_failures);
     let failure = report.failure.as_ref().expect("the lost update is found");
     println!();
@@ -299,6 +301,8 @@ fn a_nondeterminism_failure_is_not_shrunk_and_the_report_says_so() {
         .trace_dir(&dir)
         .check_determinism(true)
         .minimize(true)
+        // On one kernel thread: an execution and its re-run take consecutive RUNS.
+        .jobs(1)
         .run(|| {
             let worker = thread::spawn(|| {});
             if RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 1 {

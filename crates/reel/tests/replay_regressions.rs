@@ -94,6 +94,8 @@ fn the_determinism_check_sees_another_path_through_the_same_operations() {
         .seed(1)
         .trace_dir(scratch("another_path"))
         .check_determinism(true)
+        // On one kernel thread: an execution and its re-run take consecutive FLIPS.
+        .jobs(1)
         .run(same_operation_at_two_places);
     let failure = report.failure.expect("the other branch is nondeterminism");
     assert_eq!(failure.kind, FailureKind::Nondeterminism);

@@ -483,3 +483,25 @@ fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+#[test]
+fn a_plain_run_that_waits_where_no_signal_can_wake_it_is_a_deadlock() {
+    // Subscriptions exist (one closed, a flag), but nobody waits on an open one: no signal
+    // can end the wait, so it is reported, not slept through.
+    let outcome = std::panic::catch_unwind(|| {
+        reel::run(|| {
+            let signals = Signals::new([libc::SIGPWR]).unwrap();
+            signals.handle().close();
+            let flag = std::sync::Arc::new(AtomicBool::new(false));
+            signal::flag::register(libc::SIGXCPU, flag).unwrap();
+            let (_sender, receiver) = reel::sync::mpsc::channel::<()>();
+            let _ = receiver.recv();
+        })
+    });
+    let payload = outcome.expect_err("the run fails");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("deadlock"), "{message}");
+}

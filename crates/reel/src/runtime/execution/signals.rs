@@ -333,6 +333,13 @@ impl Execution {
         self.deliver_planned(self.step, false)
     }
 
+    /// Whether a thread waits on a subscription that is not closed.
+    fn a_signal_can_wake_a_thread(&self) -> bool {
+        self.signals.subscriptions.iter().any(|subscription| {
+            !subscription.closed && !self.objects[subscription.object].waiters.is_empty()
+        })
+    }
+
     /// How many planned arrivals are still to come.
     fn planned_arrivals(&self) -> usize {
         match &self.signals.source {
@@ -397,23 +404,32 @@ impl Execution {
     #[inline(never)]
     pub(super) fn idle_for_signals(&mut self) -> Option<Option<Action>> {
         match self.signals.source {
-            SignalSource::Os if self.signals.os_mask != 0 && self.fires_own_timers => loop {
-                let now = self.clock.now_nanos();
-                let timeout = self
-                    .timers
-                    .first()
-                    .map(|&(deadline, _)| deadline.saturating_sub(now));
-                if timeout == Some(0) {
-                    return None; // A timer is due: it goes first.
+            // Only while an arrival could wake a thread: with none waiting on an open
+            // subscription, no signal can end the wait (a flag wakes nobody), so it is the
+            // timers' or a deadlock.
+            SignalSource::Os
+                if self.signals.os_mask != 0
+                    && self.fires_own_timers
+                    && self.a_signal_can_wake_a_thread() =>
+            {
+                loop {
+                    let now = self.clock.now_nanos();
+                    let timeout = self
+                        .timers
+                        .first()
+                        .map(|&(deadline, _)| deadline.saturating_sub(now));
+                    if timeout == Some(0) {
+                        return None; // A timer is due: it goes first.
+                    }
+                    os_signals::wait(self.signals.os_mask, timeout);
+                    if let Some(action) = self.deliver_due_signals() {
+                        return Some(Some(action));
+                    }
+                    if !self.runnable.is_empty() {
+                        return Some(None);
+                    }
                 }
-                os_signals::wait(self.signals.os_mask, timeout);
-                if let Some(action) = self.deliver_due_signals() {
-                    return Some(Some(action));
-                }
-                if !self.runnable.is_empty() {
-                    return Some(None);
-                }
-            },
+            }
             // One arrival at a time; one that wakes nobody (a flag, a subscription with no
             // waiter) is followed by the next, so no planned arrival is left behind a false
             // deadlock.

@@ -122,6 +122,17 @@ fn check(trace: &Trace, bytes: &[u8]) {
             Event::RandomSeed { .. } => {
                 assert!(matches!(previous, Some(OpKind::RandomSeed)))
             }
+            // An I/O result follows its I/O step; the end of a wait names a thread.
+            Event::Io(io) => match &**io {
+                reel_trace::IoEvent::Done(done) => {
+                    assert!(previous.is_some_and(OpKind::is_io));
+                    assert!(done.result.data_bytes() <= reel_trace::MAX_IO_BYTES as u64);
+                }
+                reel_trace::IoEvent::Ready { thread } => {
+                    assert!((*thread as usize) < threads);
+                    assert!(!previous.is_some_and(OpKind::is_io));
+                }
+            },
             Event::Outcome(outcome) => {
                 assert_eq!(outcome.step, trace.steps);
                 assert!(

@@ -67,6 +67,7 @@ fn key(trace: &Trace, item: &Item<'_>) -> Key {
         Item::Object { kind, .. } => Key::Object(*kind),
         Item::Timeout { thread, .. } => Key::Timeout(*thread),
         Item::Input { thread, value, .. } => Key::Input(*thread, value.to_string()),
+        Item::Io { thread, io, .. } => Key::Input(*thread, crate::show::describe_io(io)),
         Item::Outcome { outcome, .. } => Key::Outcome((*outcome).clone()),
         Item::Signal { arrival } => Key::Signal(arrival.signal, arrival.step),
     }

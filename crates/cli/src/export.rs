@@ -240,6 +240,29 @@ fn chrome(trace: &Trace, path: &str) -> Value {
                     "pid": 1, "tid": tid(thread), "ts": after, "args": args,
                 }));
             }
+            Item::Io { after, thread, io } => {
+                // I/O results at their step, the ends of I/O waits at the decision after.
+                let (name, ts, args) = match io {
+                    reel_trace::IoEvent::Done(done) => (
+                        format!("I/O {}", done.result.describe()),
+                        after,
+                        json!({
+                            "step": after, "thread": trace.thread_name(thread),
+                            "asked": done.asked, "bytes": done.result.data_bytes(),
+                            "result": done.result.describe(),
+                        }),
+                    ),
+                    reel_trace::IoEvent::Ready { .. } => (
+                        "I/O wait ends".to_owned(),
+                        after + 1,
+                        json!({"after_step": after, "thread": trace.thread_name(thread)}),
+                    ),
+                };
+                events.push(json!({
+                    "ph": "i", "s": "t", "name": name, "cat": "io",
+                    "pid": 1, "tid": tid(thread), "ts": ts, "args": args,
+                }));
+            }
             Item::Spawn { .. } | Item::Object { .. } | Item::Outcome { .. } => {}
         }
     }

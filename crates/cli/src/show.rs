@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use reel_trace::{ClockReading, Event, ObjectKind, Outcome, SignalArrival, Spawn, Step, Trace};
+use reel_trace::{
+    ClockReading, Event, IoEvent, ObjectKind, Outcome, SignalArrival, Spawn, Step, Trace,
+};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
@@ -129,6 +131,16 @@ pub(crate) enum Item<'a> {
         /// The value.
         value: InputValue,
     },
+    /// An I/O event: the result of the I/O step `after` (of `thread`), or the end of
+    /// `thread`'s wait for I/O at the decision after step `after`.
+    Io {
+        /// The step it follows.
+        after: u64,
+        /// The thread of that step, or the thread whose wait ended.
+        thread: u32,
+        /// The event.
+        io: &'a IoEvent,
+    },
     /// The run ended, after step `after`.
     Outcome {
         /// The step it follows (the trace's last).
@@ -148,6 +160,7 @@ impl Item<'_> {
             | Item::Object { after, .. }
             | Item::Timeout { after, .. }
             | Item::Input { after, .. }
+            | Item::Io { after, .. }
             | Item::Outcome { after, .. } => *after,
             Item::Signal { arrival } => arrival.step,
         }
@@ -161,7 +174,8 @@ impl Item<'_> {
             Item::Step { step, .. } => Some(step.thread),
             Item::Spawn { thread, .. }
             | Item::Timeout { thread, .. }
-            | Item::Input { thread, .. } => Some(*thread),
+            | Item::Input { thread, .. }
+            | Item::Io { thread, .. } => Some(*thread),
             Item::Object { by, .. } => *by,
             Item::Outcome { outcome, .. } => outcome.thread,
             Item::Signal { .. } => None,
@@ -234,6 +248,14 @@ pub(crate) fn items(trace: &Trace) -> Vec<Item<'_>> {
                 thread: last_thread,
                 value: InputValue::RandomSeed(*seed),
             },
+            Event::Io(io) => Item::Io {
+                after: steps,
+                thread: match **io {
+                    IoEvent::Ready { thread } => thread,
+                    IoEvent::Done(_) => last_thread,
+                },
+                io,
+            },
         });
     }
     items
@@ -292,6 +314,12 @@ impl Line {
                 step: String::new(),
                 thread: trace.thread_name(*thread),
                 what: value.to_string(),
+                location: String::new(),
+            },
+            Item::Io { thread, io, .. } => Line {
+                step: String::new(),
+                thread: trace.thread_name(*thread),
+                what: describe_io(io),
                 location: String::new(),
             },
             Item::Outcome { outcome, .. } => Line {
@@ -415,6 +443,21 @@ pub(crate) fn json(trace: &Trace, item: &Item<'_>) -> Ordered {
                 InputValue::RandomSeed(seed) => object.value("seed", seed),
             }
         }
+        Item::Io { after, thread, io } => {
+            let object = Ordered::new()
+                .value("step", after)
+                .value("thread", thread)
+                .value("thread_name", trace.thread_name(*thread));
+            match &**io {
+                IoEvent::Ready { .. } => object.value("event", "io_ready"),
+                IoEvent::Done(done) => object
+                    .value("event", "io_result")
+                    .value("asked", done.asked)
+                    .value("written_hash", done.written)
+                    .value("result", done.result.describe())
+                    .value("bytes", done.result.data_bytes()),
+            }
+        }
         Item::Outcome { after, outcome } => outcome_json(trace, *after, outcome),
         Item::Signal { arrival } => Ordered::new()
             .value("step", arrival.step)
@@ -438,6 +481,24 @@ pub(crate) fn describe_arrival(arrival: &SignalArrival) -> String {
         arrival.name(),
         arrival.code_name()
     )
+}
+
+/// An I/O event in words: `I/O result: 5 bytes (asked 8)`, `I/O wait ends`.
+pub(crate) fn describe_io(io: &IoEvent) -> String {
+    match io {
+        IoEvent::Ready { .. } => "I/O wait ends (ready, or its helper job finished)".to_owned(),
+        IoEvent::Done(done) => {
+            let written = done
+                .written
+                .map(|hash| format!(", bytes hashing to {hash:#018x}"))
+                .unwrap_or_default();
+            format!(
+                "I/O result: {} (asked {}{written})",
+                done.result.describe(),
+                done.asked
+            )
+        }
+    }
 }
 
 /// The `event` name of an input in JSON.

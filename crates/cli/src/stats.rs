@@ -30,7 +30,7 @@ pub(crate) struct Args {
 }
 
 /// Every object kind, in the order the counts list them.
-const OBJECT_KINDS: [ObjectKind; 8] = [
+const OBJECT_KINDS: [ObjectKind; 11] = [
     ObjectKind::Mutex,
     ObjectKind::RwLock,
     ObjectKind::Condvar,
@@ -39,6 +39,9 @@ const OBJECT_KINDS: [ObjectKind; 8] = [
     ObjectKind::Channel,
     ObjectKind::Atomic,
     ObjectKind::Signals,
+    ObjectKind::Socket,
+    ObjectKind::File,
+    ObjectKind::Task,
 ];
 
 /// A thread's counts.
@@ -57,6 +60,12 @@ struct Counts {
     /// Random seeds drawn (one at most).
     random_seeds: u64,
     timeouts: u64,
+    /// I/O results recorded (each I/O step's).
+    io_results: u64,
+    /// Bytes the program read (contents recorded in the trace).
+    io_bytes_in: u64,
+    /// Bytes the program wrote (counts recorded).
+    io_bytes_out: u64,
     /// Signal arrivals per signal number.
     signals: BTreeMap<u32, u64>,
     threads: Vec<ThreadCounts>,
@@ -72,6 +81,9 @@ impl Counts {
             clock_reads: 0,
             random_seeds: 0,
             timeouts: 0,
+            io_results: 0,
+            io_bytes_in: 0,
+            io_bytes_out: 0,
             signals: BTreeMap::new(),
             threads: (0..trace.threads.len())
                 .map(|_| ThreadCounts::default())
@@ -108,6 +120,17 @@ impl Counts {
                 Event::RandomSeed { .. } => counts.random_seeds += 1,
                 Event::Timeout { .. } => counts.timeouts += 1,
                 Event::Signal(arrival) => *counts.signals.entry(arrival.signal).or_default() += 1,
+                Event::Io(io) => {
+                    if let reel_trace::IoEvent::Done(done) = &**io {
+                        counts.io_results += 1;
+                        counts.io_bytes_in += done.result.data_bytes();
+                        if let (Some((_, OpKind::IoWrite)), reel_trace::IoResult::Count(count)) =
+                            (previous, &done.result)
+                        {
+                            counts.io_bytes_out += count;
+                        }
+                    }
+                }
                 Event::Spawn(_) | Event::Object(_) | Event::Outcome(_) => {}
             }
         }
@@ -188,6 +211,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .value("clock_reads", counts.clock_reads)
             .value("random_seeds", counts.random_seeds)
             .value("timeouts", counts.timeouts)
+            .value("io_results", counts.io_results)
+            .value("io_bytes_in", counts.io_bytes_in)
+            .value("io_bytes_out", counts.io_bytes_out)
             .value("signals", counts.signal_total())
             .object(
                 "signals_by_name",
@@ -247,6 +273,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         ("clock reads", counts.clock_reads.to_string()),
         ("random seeds", counts.random_seeds.to_string()),
         ("timeouts", counts.timeouts.to_string()),
+        (
+            "I/O",
+            format!(
+                "{} results, {} bytes in, {} bytes out",
+                counts.io_results, counts.io_bytes_in, counts.io_bytes_out
+            ),
+        ),
         ("signals", counts.signals_text()),
         ("bytes", bytes),
         ("outcome", outcome),

@@ -188,6 +188,7 @@ fn show_lists_every_event_with_its_step() {
                         "{line}"
                     )
                 }
+                Event::Io(_) => assert!(line.contains("I/O"), "{line}"),
             }
         }
         assert_eq!(step_numbers(&text).len() as u64, trace.steps, "{name}");

@@ -78,6 +78,7 @@ mod check;
 mod debug;
 pub mod hash;
 pub mod minimize;
+pub mod net;
 pub mod rand;
 mod recording;
 mod replay;
@@ -85,6 +86,7 @@ mod runtime;
 pub mod scheduler;
 pub mod signal;
 pub mod sync;
+pub mod task;
 pub mod thread;
 pub mod time;
 
@@ -148,6 +150,7 @@ pub struct Runtime {
     max_steps: Option<u64>,
     spin_limit: Option<u64>,
     record: Option<PathBuf>,
+    helper_threads: usize,
 }
 
 /// Consecutive identical atomic loads after which a plain run reports a spinning thread.
@@ -167,6 +170,7 @@ impl Runtime {
             max_steps: None,
             spin_limit: Some(DEFAULT_SPIN_LIMIT),
             record: None,
+            helper_threads: runtime::io::DEFAULT_HELPER_THREADS,
         }
     }
 
@@ -199,6 +203,14 @@ impl Runtime {
         self
     }
 
+    /// The most helper kernel threads the runtime starts for work that cannot be made
+    /// non-blocking ([`task::spawn_blocking`], host-name resolution); at least 1, 4 by
+    /// default. Further jobs queue.
+    pub fn helper_threads(mut self, threads: usize) -> Runtime {
+        self.helper_threads = threads.max(1);
+        self
+    }
+
     /// Runs `f` as the main green thread and returns its result. Threads still running when
     /// it returns are abandoned, as std's are at process exit. If `f` panics, the panic is
     /// resumed here; a deadlock or a re-entrant lock panics with the failure report.
@@ -223,6 +235,7 @@ impl Runtime {
             signals: execution::SignalSource::Os,
             random_seed: None,
         };
+        runtime::io::set_helper_threads(self.helper_threads);
         let replayed = env_path("REEL_REPLAY").and_then(|path| replay_run(&mut body, &path));
         let failure = match replayed {
             Some(failure) => failure,

@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
 use crate::model::{
-    ClockReading, ClockSource, Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome,
-    OutcomeKind, SignalArrival, Spawn, Step,
+    ClockReading, ClockSource, Event, FileDef, Header, IoEvent, IoResult, LocationDef, ObjectKind,
+    OpKind, Outcome, OutcomeKind, SignalArrival, Spawn, Step,
 };
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, OLDEST_READABLE_VERSION};
@@ -447,7 +447,8 @@ impl EventDecoder {
             if let Some(op) = self.awaiting.take() {
                 let value = match op {
                     OpKind::ClockRead => Tag::ClockRead,
-                    _ => Tag::RandomSeed,
+                    OpKind::RandomSeed => Tag::RandomSeed,
+                    _ => Tag::Io,
                 };
                 if tag != value as u8 {
                     payload.at = event_at;
@@ -463,7 +464,7 @@ impl EventDecoder {
                     .step(&mut payload, tag, previous_thread)
                     .map_err(|error| at_event(error, base, event_at))?;
                 previous_thread = Some(step.thread);
-                if matches!(step.op, OpKind::ClockRead | OpKind::RandomSeed) {
+                if matches!(step.op, OpKind::ClockRead | OpKind::RandomSeed) || step.op.is_io() {
                     self.awaiting = Some(step.op);
                 }
                 self.trace.steps += 1;
@@ -669,6 +670,7 @@ impl EventDecoder {
             }
             Tag::ClockRead => self.clock_read(payload, event_at)?,
             Tag::RandomSeed => self.random_seed(payload, event_at)?,
+            Tag::Io => self.io(payload, event_at)?,
         }
         Ok(())
     }
@@ -710,6 +712,55 @@ impl EventDecoder {
             self.last_monotonic = Some(reading.nanos);
         }
         self.trace.events.push(Event::ClockRead(reading));
+        Ok(())
+    }
+
+    /// An I/O event: a result right after an I/O step, within the limits; or the end of a
+    /// wait for I/O, naming a thread that exists, anywhere but right after an I/O step (the
+    /// tag check in [`EventDecoder::chunk`] has made sure of that).
+    fn io(&mut self, payload: &mut Payload<'_>, event_at: usize) -> Result<(), Error> {
+        let event: IoEvent = payload.body("an I/O event")?;
+        let after_io_step =
+            matches!(self.trace.events.last(), Some(Event::Step(step)) if step.op.is_io());
+        let problem = match &event {
+            IoEvent::Done(_) if !after_io_step => {
+                Some("an I/O result that follows no I/O step".to_owned())
+            }
+            IoEvent::Done(done) => match &done.result {
+                IoResult::Bytes(bytes)
+                | IoResult::Value(bytes)
+                | IoResult::BytesFrom { bytes, .. }
+                    if bytes.len() > crate::MAX_IO_BYTES =>
+                {
+                    Some(format!(
+                        "an I/O result of {} bytes, above the limit of {}",
+                        bytes.len(),
+                        crate::MAX_IO_BYTES
+                    ))
+                }
+                IoResult::Addrs(addrs) if addrs.len() > crate::MAX_IO_ADDRS => Some(format!(
+                    "a resolution to {} addresses, above the limit of {}",
+                    addrs.len(),
+                    crate::MAX_IO_ADDRS
+                )),
+                IoResult::Error { message, .. } if message.len() > crate::MAX_STRING_BYTES => {
+                    Some("an I/O error message above the string limit".to_owned())
+                }
+                _ => None,
+            },
+            IoEvent::Ready { thread } if *thread as usize >= self.trace.threads.len() => {
+                Some(format!(
+                    "the end of an I/O wait of thread {thread}, but only {} threads were spawned",
+                    self.trace.threads.len()
+                ))
+            }
+            IoEvent::Ready { .. } => None,
+        };
+        if let Some(problem) = problem {
+            payload.at = event_at;
+            return Err(payload.malformed(problem));
+        }
+        self.trace.events.push(Event::Io(Box::new(event)));
         Ok(())
     }
 

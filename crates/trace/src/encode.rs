@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::model::{
-    ClockReading, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival,
+    ClockReading, FileDef, Header, IoEvent, IoResult, LocationDef, ObjectKind, OpKind, Outcome,
+    SignalArrival,
 };
 
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
@@ -359,6 +360,41 @@ impl ChunkEncoder {
     /// step).
     pub fn random_seed(&mut self, seed: u64) {
         self.body(Tag::RandomSeed, &seed);
+    }
+
+    /// Records an I/O event: the result of the I/O step just recorded, or the end of a
+    /// thread's wait for I/O at a decision point. The writer keeps within the limits
+    /// ([`crate::MAX_IO_BYTES`], [`crate::MAX_IO_ADDRS`], [`crate::MAX_STRING_BYTES`]), so
+    /// the event fits in `MAX_EVENT_BYTES`.
+    pub fn io(&mut self, event: &IoEvent) {
+        if let IoEvent::Done(done) = event {
+            match &done.result {
+                IoResult::Bytes(bytes)
+                | IoResult::Value(bytes)
+                | IoResult::BytesFrom { bytes, .. } => {
+                    assert!(
+                        bytes.len() <= crate::MAX_IO_BYTES,
+                        "an I/O result's bytes are bounded"
+                    );
+                }
+                IoResult::Addrs(addrs) => {
+                    assert!(
+                        addrs.len() <= crate::MAX_IO_ADDRS,
+                        "resolved addresses are bounded"
+                    );
+                }
+                IoResult::Error { message, .. } if message.len() > crate::MAX_STRING_BYTES => {
+                    let mut done = done.clone();
+                    if let IoResult::Error { message, .. } = &mut done.result {
+                        bound_string(message);
+                    }
+                    self.body(Tag::Io, &IoEvent::Done(done));
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.body(Tag::Io, event);
     }
 
     /// Records how the run ended.

@@ -51,9 +51,9 @@ pub use decode::{Trace, decode, decode_prefix, read_file, read_file_prefix};
 pub use encode::{ChunkEncoder, encode_definitions, encode_prologue, write_definitions};
 pub use error::{Error, ErrorKind};
 pub use model::{
-    ClockKind, ClockReading, ClockSource, Event, FileDef, Header, LocationDef, ObjectKind, OpKind,
-    Outcome, OutcomeKind, Program, ReservedKind, RunInfo, Settings, SignalArrival, SourceLocation,
-    Spawn, Step, signal_name, signal_number,
+    ClockKind, ClockReading, ClockSource, Event, FileDef, Header, IoDone, IoEvent, IoResult,
+    LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind, Program, ReservedKind, RunInfo,
+    Settings, SignalArrival, SourceLocation, Spawn, Step, signal_name, signal_number,
 };
 pub use wire::FRAME_BYTES;
 
@@ -74,6 +74,13 @@ pub const CHUNK_TARGET_BYTES: usize = 8 * 1024;
 
 /// The longest string a writer records (longer ones are cut on a character boundary).
 pub const MAX_STRING_BYTES: usize = 4 * 1024;
+
+/// The most bytes one I/O event carries (a read's contents): a runtime reads at most this
+/// much in one step.
+pub const MAX_IO_BYTES: usize = 8 * 1024;
+
+/// The most addresses one resolution records.
+pub const MAX_IO_ADDRS: usize = 64;
 
 /// The most arguments a header records.
 pub const MAX_ARGS: usize = 64;

@@ -168,11 +168,31 @@ pub enum OpKind {
     SignalPoll = 30,
     /// Blocked: waiting for a signal.
     BlockSignal = 47,
+    /// Blocked: waiting for I/O (a descriptor to be ready, or a helper's job to finish).
+    BlockIo = 43,
+    /// I/O: opened a descriptor (bound a socket, opened a file); its result follows as an
+    /// [`Event::Io`], as for every I/O step.
+    IoOpen = 48,
+    /// I/O: connected a socket.
+    IoConnect = 49,
+    /// I/O: accepted a connection.
+    IoAccept = 50,
+    /// I/O: read or received bytes.
+    IoRead = 51,
+    /// I/O: wrote or sent bytes.
+    IoWrite = 52,
+    /// I/O: any other operation on a descriptor (shutdown, an address, an option, a seek, a
+    /// sync, metadata, a directory entry, a rename or removal).
+    IoControl = 53,
+    /// I/O: resolved a host name on a helper thread.
+    IoResolve = 54,
+    /// I/O: submitted a job to a helper thread, or took its completion.
+    IoHelper = 55,
 }
 
 impl OpKind {
     /// Every operation kind, in code order.
-    pub const ALL: [OpKind; 38] = [
+    pub const ALL: [OpKind; 47] = [
         OpKind::Spawn,
         OpKind::Join,
         OpKind::Exit,
@@ -211,6 +231,15 @@ impl OpKind {
         OpKind::BlockSleep,
         OpKind::SignalPoll,
         OpKind::BlockSignal,
+        OpKind::BlockIo,
+        OpKind::IoOpen,
+        OpKind::IoConnect,
+        OpKind::IoAccept,
+        OpKind::IoRead,
+        OpKind::IoWrite,
+        OpKind::IoControl,
+        OpKind::IoResolve,
+        OpKind::IoHelper,
     ];
 
     /// The wire code.
@@ -223,9 +252,14 @@ impl OpKind {
         OpKind::ALL.iter().copied().find(|kind| kind.code() == code)
     }
 
-    /// Whether the thread blocks at this step.
+    /// Whether the thread blocks at this step (codes `0x20`..`0x2f`).
     pub fn is_block(self) -> bool {
-        self.code() >= OpKind::BlockLock.code()
+        (OpKind::BlockLock.code()..=OpKind::BlockSignal.code()).contains(&self.code())
+    }
+
+    /// Whether the step is an I/O operation, whose result follows it (codes `0x30`..`0x37`).
+    pub fn is_io(self) -> bool {
+        (OpKind::IoOpen.code()..=OpKind::IoHelper.code()).contains(&self.code())
     }
 
     /// Whether the thread lets the others run after this step of its own accord: it blocked,
@@ -280,6 +314,15 @@ impl OpKind {
             OpKind::BlockSleep => "blocks: sleep",
             OpKind::SignalPoll => "signal poll",
             OpKind::BlockSignal => "blocks: signal wait",
+            OpKind::BlockIo => "blocks: I/O",
+            OpKind::IoOpen => "I/O open",
+            OpKind::IoConnect => "I/O connect",
+            OpKind::IoAccept => "I/O accept",
+            OpKind::IoRead => "I/O read",
+            OpKind::IoWrite => "I/O write",
+            OpKind::IoControl => "I/O control",
+            OpKind::IoResolve => "I/O resolve",
+            OpKind::IoHelper => "I/O helper job",
         }
     }
 }
@@ -309,6 +352,12 @@ pub enum ObjectKind {
     Atomic,
     /// A `signal::Signals` subscription.
     Signals,
+    /// A socket (`net::TcpListener`, `net::TcpStream`, `net::UdpSocket`).
+    Socket,
+    /// An open file, or a file-system operation on a path.
+    File,
+    /// A job on a helper thread (`task::spawn_blocking`, a host-name resolution).
+    Task,
 }
 
 impl ObjectKind {
@@ -323,6 +372,9 @@ impl ObjectKind {
             ObjectKind::Channel => "Channel",
             ObjectKind::Atomic => "Atomic",
             ObjectKind::Signals => "Signals",
+            ObjectKind::Socket => "Socket",
+            ObjectKind::File => "File",
+            ObjectKind::Task => "Task",
         }
     }
 }
@@ -461,6 +513,109 @@ pub enum Event {
         /// The seed.
         seed: u64,
     },
+    /// What an I/O step did (right after it), or the end of a thread's wait for I/O (at a
+    /// decision point, before the next step).
+    Io(Box<IoEvent>),
+}
+
+/// An I/O event (tag `0x94`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IoEvent {
+    /// The result of the I/O step just before.
+    Done(IoDone),
+    /// The wait of this thread for I/O ([`OpKind::BlockIo`]) ended: its descriptor is ready
+    /// or its helper job finished. Delivered at the decision point after a step.
+    Ready {
+        /// The thread that waited.
+        thread: u32,
+    },
+}
+
+/// The result of one I/O step, and what the program asked for there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoDone {
+    /// The length the program asked for: the buffer's length for a read, the bytes handed
+    /// over for a write (0 when the operation has no length).
+    pub asked: u64,
+    /// The xxh3-64 hash of the bytes a write handed over (none for other operations): a
+    /// replay that writes other bytes diverges.
+    pub written: Option<u64>,
+    /// What the operation gave the program.
+    pub result: IoResult,
+}
+
+/// What an I/O operation gave the program.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IoResult {
+    /// It succeeded with nothing to give back.
+    Done,
+    /// A count: bytes written, a position, a length.
+    Count(u64),
+    /// The bytes read (at most [`crate::MAX_IO_BYTES`]).
+    Bytes(Vec<u8>),
+    /// The bytes of a datagram and its sender.
+    BytesFrom {
+        /// The bytes (at most [`crate::MAX_IO_BYTES`]).
+        bytes: Vec<u8>,
+        /// Who sent them.
+        from: std::net::SocketAddr,
+    },
+    /// An address: a bound or peer address, an accepted connection's peer.
+    Addr(std::net::SocketAddr),
+    /// Resolved addresses (at most [`crate::MAX_IO_ADDRS`]).
+    Addrs(Vec<std::net::SocketAddr>),
+    /// Bytes that are not the contents of a read (a file's metadata, a directory entry's
+    /// name), at most [`crate::MAX_IO_BYTES`].
+    Value(Vec<u8>),
+    /// It failed: the OS error number (0 when the error came from elsewhere) and, for an
+    /// error without one, its message (at most [`crate::MAX_STRING_BYTES`]).
+    Error {
+        /// `errno`, or 0.
+        errno: i32,
+        /// The message of an error without an OS error number, else empty.
+        message: String,
+    },
+    /// It would have blocked: the thread waits for its descriptor or its job (the program
+    /// does not see this result; it sees the one after the wait).
+    WouldBlock,
+}
+
+impl IoResult {
+    /// How reports name the result.
+    pub fn describe(&self) -> String {
+        match self {
+            IoResult::Done => "done".to_owned(),
+            IoResult::Count(count) => format!("{count}"),
+            IoResult::Bytes(bytes) => format!("{} bytes", bytes.len()),
+            IoResult::BytesFrom { bytes, from } => format!("{} bytes from {from}", bytes.len()),
+            IoResult::Addr(addr) => addr.to_string(),
+            IoResult::Addrs(addrs) => format!(
+                "[{}]",
+                addrs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            IoResult::Value(bytes) => format!("a value of {} bytes", bytes.len()),
+            IoResult::Error { errno, message } if *errno != 0 => {
+                format!(
+                    "error {} (errno {errno})",
+                    std::io::Error::from_raw_os_error(*errno)
+                )
+            }
+            IoResult::Error { message, .. } => format!("error: {message}"),
+            IoResult::WouldBlock => "would block".to_owned(),
+        }
+    }
+
+    /// Bytes of I/O data the result carries (read contents).
+    pub fn data_bytes(&self) -> u64 {
+        match self {
+            IoResult::Bytes(bytes) | IoResult::BytesFrom { bytes, .. } => bytes.len() as u64,
+            _ => 0,
+        }
+    }
 }
 
 /// A signal's arrival, as the trace holds it: what arrived, from whom, and when.
@@ -616,7 +771,8 @@ impl fmt::Display for ClockReading {
 pub enum ReservedKind {
     /// A timer preempted the running thread.
     TimerPreemption,
-    /// An I/O operation completed.
+    /// An I/O operation completed. Recorded since the format got the I/O event (tag 0x94):
+    /// no reader rejects it any more; kept so that the names stay stable.
     IoResult,
 }
 

@@ -36,6 +36,7 @@ pub(crate) enum Tag {
     Signal = 0x90,
     ClockRead = 0x92,
     RandomSeed = 0x93,
+    Io = 0x94,
 }
 
 impl Tag {
@@ -50,6 +51,7 @@ impl Tag {
             0x90 => Tag::Signal,
             0x92 => Tag::ClockRead,
             0x93 => Tag::RandomSeed,
+            0x94 => Tag::Io,
             _ => return None,
         })
     }
@@ -59,7 +61,6 @@ impl Tag {
 pub(crate) fn reserved(byte: u8) -> Option<ReservedKind> {
     Some(match byte {
         0x91 => ReservedKind::TimerPreemption,
-        0x94 => ReservedKind::IoResult,
         _ => return None,
     })
 }

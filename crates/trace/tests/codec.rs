@@ -4,10 +4,10 @@
 
 use reel_trace::{
     CHUNK_TARGET_BYTES, ChunkEncoder, ClockReading, ClockSource, Error, ErrorKind, Event,
-    FORMAT_VERSION, FRAME_BYTES, FileDef, Header, LocationDef, MAGIC, MAX_ARGS, MAX_CHUNK_BYTES,
-    MAX_CYCLE_THREADS, MAX_EVENT_BYTES, MAX_STRING_BYTES, ObjectKind, OpKind, Outcome, OutcomeKind,
-    ReservedKind, SignalArrival, SourceLocation, Spawn, Trace, decode, decode_prefix,
-    encode_prologue, signal_name, signal_number,
+    FORMAT_VERSION, FRAME_BYTES, FileDef, Header, IoDone, IoEvent, IoResult, LocationDef, MAGIC,
+    MAX_ARGS, MAX_CHUNK_BYTES, MAX_CYCLE_THREADS, MAX_EVENT_BYTES, MAX_STRING_BYTES, ObjectKind,
+    OpKind, Outcome, OutcomeKind, ReservedKind, SignalArrival, SourceLocation, Spawn, Trace,
+    decode, decode_prefix, encode_prologue, signal_name, signal_number,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -192,6 +192,25 @@ impl Builder {
                 let seed = u64::MAX - self.built.steps;
                 self.encoder.random_seed(seed);
                 self.built.events.push(Event::RandomSeed { seed });
+            }
+            op if op.is_io() => {
+                let steps = self.built.steps;
+                let result = match steps % 4 {
+                    0 => IoResult::Bytes((0..(steps % 7) as u8).collect()),
+                    1 => IoResult::Count(steps),
+                    2 => IoResult::Error {
+                        errno: 111,
+                        message: String::new(),
+                    },
+                    _ => IoResult::WouldBlock,
+                };
+                let event = IoEvent::Done(IoDone {
+                    asked: steps,
+                    written: (steps % 2 == 0).then_some(steps),
+                    result,
+                });
+                self.encoder.io(&event);
+                self.built.events.push(Event::Io(Box::new(event)));
             }
             _ => {}
         }
@@ -799,7 +818,8 @@ fn op_codes_are_fixed_and_fit_below_the_same_thread_bit() {
     let expected: Vec<u8> = (0..=22)
         .chain(28..=29)
         .chain(32..=42)
-        .chain([30, 47])
+        .chain([30, 47, 43])
+        .chain(48..=55)
         .collect();
     assert_eq!(codes, expected);
     for code in 0..=255u8 {
@@ -809,7 +829,8 @@ fn op_codes_are_fixed_and_fit_below_the_same_thread_bit() {
         }
     }
     for op in OpKind::ALL {
-        assert_eq!(op.is_block(), op.code() >= 32, "{op}");
+        assert_eq!(op.is_block(), (32..48).contains(&op.code()), "{op}");
+        assert_eq!(op.is_io(), (48..56).contains(&op.code()), "{op}");
         assert_eq!(op.object_is_thread(), op == OpKind::BlockJoin);
     }
 }
@@ -1179,10 +1200,9 @@ fn the_base_traces_are_sound() {
 
 #[test]
 fn reserved_events_are_rejected_by_name() {
-    let kinds = [
-        (0x91, ReservedKind::TimerPreemption, "timer preemption"),
-        (0x94, ReservedKind::IoResult, "I/O result"),
-    ];
+    let kinds = [(0x91, ReservedKind::TimerPreemption, "timer preemption")];
+    // The I/O result's kind was reserved before I/O was recorded; its name stays.
+    assert_eq!(ReservedKind::IoResult.name(), "I/O result");
     for (tag, kind, name) in kinds {
         assert_eq!(kind.name(), name);
         // Even with nothing after the tag: the reader stops at the tag.
@@ -1311,7 +1331,7 @@ fn events_cut_inside_a_checksummed_chunk_are_malformed() {
     expect_malformed(&bytes, "a spawn does not decode");
     let (bytes, _) = with_chunk(&[0x85]);
     expect_malformed(&bytes, "the outcome does not decode");
-    let (bytes, _) = with_chunk(&[0x81, 0x08]);
+    let (bytes, _) = with_chunk(&[0x81, 0x0b]);
     expect_malformed(&bytes, "an object does not decode");
 }
 
@@ -1933,4 +1953,101 @@ fn damaged_clock_and_seed_events_are_malformed() {
     expect_malformed(&bytes, "a clock reading does not decode");
     let (bytes, _) = with_chunk(&[0x1d, 0, 0, 0, 0x93, 0xff]);
     expect_malformed(&bytes, "a random seed does not decode");
+}
+
+fn io_done(asked: u64, written: Option<u64>, result: IoResult) -> IoEvent {
+    IoEvent::Done(IoDone {
+        asked,
+        written,
+        result,
+    })
+}
+
+#[test]
+fn io_events_round_trip_after_their_step_and_at_decisions() {
+    let from: std::net::SocketAddr = "127.0.0.1:4000".parse().unwrap();
+    let results = [
+        IoResult::Done,
+        IoResult::Count(5),
+        IoResult::Bytes(b"hello".to_vec()),
+        IoResult::BytesFrom {
+            bytes: vec![0; reel_trace::MAX_IO_BYTES],
+            from,
+        },
+        IoResult::Addr("[::1]:80".parse().unwrap()),
+        IoResult::Addrs(vec![from; reel_trace::MAX_IO_ADDRS]),
+        IoResult::Value(vec![1, 2, 3]),
+        IoResult::Error {
+            errno: 111,
+            message: String::new(),
+        },
+        IoResult::Error {
+            errno: 0,
+            message: "no such host".to_owned(),
+        },
+        IoResult::WouldBlock,
+    ];
+    let (bytes, _) = with_events(|encoder| {
+        for (index, result) in results.iter().enumerate() {
+            encoder.step(0, OpKind::IoRead, None, 0);
+            encoder.io(&io_done(index as u64, Some(7), result.clone()));
+        }
+        encoder.io(&IoEvent::Ready { thread: 0 });
+        encoder.outcome(&ok_outcome(1 + results.len() as u64));
+    });
+    let trace = decode(&bytes).unwrap();
+    let decoded: Vec<IoEvent> = trace
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Io(io) => Some((**io).clone()),
+            _ => None,
+        })
+        .collect();
+    let mut expected: Vec<IoEvent> = results
+        .iter()
+        .enumerate()
+        .map(|(index, result)| io_done(index as u64, Some(7), result.clone()))
+        .collect();
+    expected.push(IoEvent::Ready { thread: 0 });
+    assert_eq!(decoded, expected);
+    // The encoder writes postcard's bytes: the tag, then the body.
+    let mut encoder = ChunkEncoder::new();
+    let event = io_done(3, None, IoResult::Count(3));
+    encoder.io(&event);
+    encoder.seal();
+    let payload = &encoder.sealed()[FRAME_BYTES..];
+    assert_eq!(payload[3], 0x94);
+    assert_eq!(payload[4..], postcard::to_allocvec(&event).unwrap());
+}
+
+#[test]
+fn damaged_io_events_are_malformed() {
+    // A result that follows no I/O step.
+    let (bytes, at) = with_events(|encoder| encoder.io(&io_done(1, None, IoResult::Done)));
+    let error = expect_malformed(&bytes, "an I/O result that follows no I/O step");
+    assert_eq!(error.offset, at);
+    // An I/O step followed by something else than its result.
+    let (bytes, _) = with_events(|encoder| {
+        encoder.step(0, OpKind::IoWrite, None, 0);
+        encoder.step(0, OpKind::Yield, None, 0);
+    });
+    expect_malformed(&bytes, "I/O write step is followed by event kind 0x43");
+    // The end of a wait of a thread that does not exist.
+    let (bytes, _) = with_events(|encoder| encoder.io(&IoEvent::Ready { thread: 9 }));
+    expect_malformed(&bytes, "the end of an I/O wait of thread 9");
+    // Bodies that do not decode: an unknown variant, an unknown result, a cut length.
+    let (bytes, _) = with_chunk(&[0x33, 0, 0, 0, 0x94, 7]);
+    expect_malformed(&bytes, "an I/O event does not decode");
+    let (bytes, _) = with_chunk(&[0x33, 0, 0, 0, 0x94, 0, 5, 0, 42]);
+    expect_malformed(&bytes, "an I/O event does not decode");
+    let (bytes, _) = with_chunk(&[0x33, 0, 0, 0, 0x94, 0, 5, 0, 2, 0xff, 0xff, 0x03, 1]);
+    expect_malformed(&bytes, "an I/O event does not decode");
+    // Contents above the limit: a reader refuses them by length.
+    let mut body = vec![0x33, 0, 0, 0, 0x94, 0, 0, 0, 2];
+    let length = reel_trace::MAX_IO_BYTES + 1;
+    body.extend([(length & 0x7f) as u8 | 0x80, (length >> 7) as u8]);
+    body.extend(vec![0; length]);
+    let (bytes, _) = with_chunk(&body);
+    expect_malformed(&bytes, "above the limit of 8192");
 }

@@ -1043,6 +1043,13 @@ impl Session {
                 Event::RandomSeed { seed } => {
                     println!("           it draws the random seed {seed:#018x}")
                 }
+                Event::Io(io) => match &**io {
+                    reel_trace::IoEvent::Ready { thread } => println!(
+                        "           the wait of {} for I/O ends",
+                        self.trace.thread_name(*thread)
+                    ),
+                    io => println!("           {}", crate::show::describe_io(io)),
+                },
             }
         }
     }

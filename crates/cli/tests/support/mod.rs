@@ -96,6 +96,7 @@ pub fn reencode(
             Event::RandomSeed { seed } => encoder.random_seed(*seed),
             Event::Outcome(outcome) => encoder.outcome(outcome),
             Event::Signal(arrival) => encoder.signal(arrival),
+            Event::Io(io) => encoder.io(io),
         }
     }
     encoder.seal();

@@ -5,6 +5,7 @@
 //! oracle (`ReplayOracle`, which decides) and an observer (`ReplayChecker`, which checks).
 
 pub(crate) mod emergency;
+pub(crate) mod io;
 pub(crate) mod program;
 pub(crate) mod recorder;
 pub(crate) mod replayer;
@@ -74,6 +75,8 @@ fn wire_kind(op: Op) -> OpKind {
         Op::Block(Blocker::Once(_)) => OpKind::BlockOnce,
         Op::Block(Blocker::Park) => OpKind::BlockPark,
         Op::Block(Blocker::Sleep) => OpKind::BlockSleep,
+        Op::Block(Blocker::Io(_)) => OpKind::BlockIo,
+        Op::Io(io) => io::wire_io_op(io),
     }
 }
 
@@ -105,6 +108,9 @@ pub(crate) fn wire_object(kind: ObjectKind) -> WireObject {
         ObjectKind::Channel => WireObject::Channel,
         ObjectKind::Atomic => WireObject::Atomic,
         ObjectKind::Signals => WireObject::Signals,
+        ObjectKind::Socket => WireObject::Socket,
+        ObjectKind::File => WireObject::File,
+        ObjectKind::Task => WireObject::Task,
     }
 }
 

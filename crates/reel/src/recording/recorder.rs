@@ -12,6 +12,7 @@ use reel_trace::{ChunkEncoder, Header, LocationDef, ObjectKind, OpKind, Outcome,
 use super::emergency::{self, EmergencyTarget};
 use super::{outcome_of, wire_object, wire_op};
 use crate::runtime::execution::Execution;
+use crate::runtime::io::{IoAsk, IoValue};
 use crate::runtime::seams::{Input, Mismatch, Observer, SignalInput, StepEvent};
 use crate::runtime::vocabulary::{ObjectId, ObjectKind as Kind, ThreadId};
 
@@ -385,7 +386,19 @@ impl Observer for Recorder {
                 self.encoder.random_seed(seed);
                 self.drain_if_sealed();
             }
+            Input::IoReady(thread) => {
+                self.encoder.io(&reel_trace::IoEvent::Ready {
+                    thread: thread.index() as u32,
+                });
+                self.drain_if_sealed();
+            }
         }
+        Ok(())
+    }
+
+    fn on_io(&mut self, ask: IoAsk, value: &IoValue) -> Result<(), Mismatch> {
+        self.encoder.io(&super::io::wire_io_done(ask, value));
+        self.drain_if_sealed();
         Ok(())
     }
 

@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use reel_trace::{Event, Outcome, OutcomeKind, SignalArrival, Trace};
+use reel_trace::{Event, IoEvent, Outcome, OutcomeKind, SignalArrival, Trace};
 
 use super::{clock_of, outcome_of, same_outcome, wire_object, wire_op, wire_reading};
 use crate::runtime::execution::Execution;
+use crate::runtime::io::{IoAsk, IoValue};
 use crate::runtime::seams::{
     Choice, Decision, Input, Mismatch, Observer, Oracle, Request, SignalInput, StepEvent,
 };
@@ -220,6 +221,12 @@ fn describe_event(trace: &Trace, event: &Event, threads_seen: usize) -> String {
             reading.nanos
         ),
         Event::RandomSeed { seed } => format!("the random seed {seed:#018x}"),
+        Event::Io(io) => match &**io {
+            IoEvent::Done(done) => super::io::describe_io_done(done),
+            IoEvent::Ready { thread } => {
+                format!("the wait of {} for I/O ends", trace.thread_name(*thread))
+            }
+        },
     }
 }
 
@@ -320,8 +327,30 @@ impl Observer for ReplayChecker {
                 self.cursor += 1;
                 Ok(())
             }
+            (Some(Event::Io(io)), Input::IoReady(ended)) if matches!(**io, IoEvent::Ready { thread } if thread as usize == ended.index()) =>
+            {
+                self.cursor += 1;
+                Ok(())
+            }
             _ => Err(self.mismatch()),
         }
+    }
+
+    fn on_io(&mut self, ask: IoAsk, value: &IoValue) -> Result<(), Mismatch> {
+        let Some(Event::Io(io)) = self.current() else {
+            return Err(self.mismatch());
+        };
+        let IoEvent::Done(done) = &**io else {
+            return Err(self.mismatch());
+        };
+        if done.asked == ask.asked
+            && done.written == ask.written
+            && super::io::io_value(&done.result) == *value
+        {
+            self.cursor += 1;
+            return Ok(());
+        }
+        Err(Mismatch::Expected(super::io::describe_io_done(done)))
     }
 
     fn on_end(&mut self, execution: &mut Execution) -> Result<(), Mismatch> {
@@ -409,6 +438,13 @@ impl Oracle for ReplayOracle {
                 self.cursor += 1;
                 return Choice::Deliver(Input::Timeout(ThreadId::from_index(thread as usize)));
             }
+            Some(Event::Io(io)) if matches!(**io, IoEvent::Ready { .. }) => {
+                let IoEvent::Ready { thread } = **io else {
+                    unreachable!("matched above")
+                };
+                self.cursor += 1;
+                return Choice::Deliver(Input::IoReady(ThreadId::from_index(thread as usize)));
+            }
             Some(&Event::Signal(arrival)) if arrival.step == decision.step => {
                 self.cursor += 1;
                 return Choice::Deliver(Input::Signal(SignalInput {
@@ -442,7 +478,7 @@ impl Oracle for ReplayOracle {
                 }
                 // A random seed is drawn after the decision, by the chosen thread.
                 Event::Spawn(_) | Event::Object(_) | Event::RandomSeed { .. } => continue,
-                Event::Timeout { .. } | Event::Signal(_) | Event::ClockRead(_) => {
+                Event::Timeout { .. } | Event::Signal(_) | Event::ClockRead(_) | Event::Io(_) => {
                     return Choice::Stop;
                 }
             }
@@ -469,6 +505,22 @@ impl Oracle for ReplayOracle {
                 self.cursor += 1;
                 Some(Input::RandomSeed(seed))
             }
+            _ => None,
+        }
+    }
+
+    fn supply_io(&mut self, step: u64) -> Option<IoValue> {
+        self.catch_up(step);
+        self.looked_at = self.cursor;
+        // An I/O step's result follows it; the checker compares what was asked.
+        match self.trace.events.get(self.cursor)? {
+            Event::Io(io) => match &**io {
+                IoEvent::Done(done) => {
+                    self.cursor += 1;
+                    Some(super::io::io_value(&done.result))
+                }
+                IoEvent::Ready { .. } => None,
+            },
             _ => None,
         }
     }

@@ -19,6 +19,7 @@
 //! sigprocmask(2) and raise(3).
 
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
@@ -152,6 +153,22 @@ pub(crate) fn wait(mask: u64, timeout_nanos: Option<u64>) {
     };
     // SAFETY: one valid pollfd; an interrupted poll (EINTR) just returns.
     unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    drain_pipe();
+}
+
+/// The self-pipe's read end, for the I/O driver's wait to include (`None` before it is
+/// made, or while an arrival of `mask`'s signals is already noted: no wait then).
+pub(crate) fn pipe_for_wait(mask: u64) -> Option<RawFd> {
+    let read = PIPE_READ.load(Ordering::Acquire);
+    (read >= 0 && !any_pending(mask)).then_some(read)
+}
+
+/// Empties the self-pipe (after a wait it ended).
+pub(crate) fn drain_pipe() {
+    let read = PIPE_READ.load(Ordering::Acquire);
+    if read < 0 {
+        return;
+    }
     let mut drain = [0u8; 64];
     // SAFETY: reads into a local buffer from a non-blocking pipe this module owns.
     while unsafe { libc::read(read, drain.as_mut_ptr().cast(), drain.len()) } > 0 {}

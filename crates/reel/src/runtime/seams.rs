@@ -18,6 +18,8 @@ use std::any::Any;
 use std::fmt;
 
 use super::execution::{Execution, ThreadSlot};
+use super::io::{IoAsk, IoValue};
+pub use super::runnable::RunnableSet;
 use super::vocabulary::{ObjectId, ObjectKind, Op, Step, ThreadId};
 use crate::scheduler::{
     DfsScheduler, PctScheduler, PortfolioScheduler, PosScheduler, RandomScheduler, RunUntilBlock,
@@ -40,6 +42,9 @@ pub(crate) enum Input {
     },
     /// The seed of the execution's random generators.
     RandomSeed(u64),
+    /// A thread's wait for I/O ends: its descriptor is ready, or its helper job finished
+    /// (`execution/io.rs`).
+    IoReady(ThreadId),
 }
 
 /// A signal's arrival: which signal, and what the kernel said of its sender.
@@ -157,6 +162,10 @@ pub(crate) trait Oracle {
     /// the recorded one, or `None` when the oracle has none there ([`Oracle::mismatch`]
     /// then says what it has).
     fn supply(&mut self, request: Request, step: u64) -> Option<Input>;
+
+    /// The result of the I/O step `step` (which has been taken): the recorded one, or
+    /// `None` when the oracle has none there.
+    fn supply_io(&mut self, step: u64) -> Option<IoValue>;
 }
 
 /// The oracle of one execution: a strategy, or another oracle (the replayer). The built-in
@@ -233,6 +242,15 @@ impl Decider {
     pub(crate) fn supply(&mut self, request: Request, step: u64) -> Result<Option<Input>, ()> {
         match self {
             Decider::Oracle(oracle) => oracle.supply(request, step).map(Some).ok_or(()),
+            _ => Ok(None),
+        }
+    }
+
+    /// The oracle's result of an I/O step (see [`Oracle::supply_io`]); `Ok(None)` for a
+    /// strategy, whose execution performs the I/O.
+    pub(crate) fn supply_io(&mut self, step: u64) -> Result<Option<IoValue>, ()> {
+        match self {
+            Decider::Oracle(oracle) => oracle.supply_io(step).map(Some).ok_or(()),
             _ => Ok(None),
         }
     }
@@ -338,6 +356,12 @@ pub(crate) trait Observer {
     /// An input was delivered.
     fn on_input(&mut self, input: Input) -> Result<(), Mismatch>;
 
+    /// An I/O step (told just before) asked for `ask` and got `value`.
+    fn on_io(&mut self, ask: IoAsk, value: &IoValue) -> Result<(), Mismatch> {
+        let _ = (ask, value);
+        Ok(())
+    }
+
     /// The first step at which this observer wants the whole execution
     /// ([`Observer::at_attention`]); `u64::MAX` for never.
     fn attention(&self) -> u64 {
@@ -361,145 +385,6 @@ pub(crate) trait Observer {
 
     /// Gives the observer back as `Any`, so its owner can read what it learnt.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
-}
-
-/// The set of runnable threads at a decision: a bitset over thread indices.
-#[derive(Clone, Debug, Default)]
-pub struct RunnableSet {
-    words: Vec<u64>,
-    count: usize,
-}
-
-impl RunnableSet {
-    pub(crate) fn clear(&mut self) {
-        self.words.clear();
-        self.count = 0;
-    }
-
-    /// Makes room for thread indices up to `index` (done at spawn, off the hot path).
-    pub(crate) fn reserve(&mut self, index: usize) {
-        let word = index / 64;
-        if word >= self.words.len() {
-            self.words.resize(word + 1, 0);
-        }
-    }
-
-    #[inline]
-    pub(crate) fn insert(&mut self, index: usize) {
-        let word = index / 64;
-        let bit = 1u64 << (index % 64);
-        if self.words[word] & bit == 0 {
-            self.words[word] |= bit;
-            self.count += 1;
-        }
-    }
-
-    #[inline]
-    pub(crate) fn remove(&mut self, index: usize) {
-        let word = index / 64;
-        if let Some(bits) = self.words.get_mut(word) {
-            let bit = 1u64 << (index % 64);
-            if *bits & bit != 0 {
-                *bits &= !bit;
-                self.count -= 1;
-            }
-        }
-    }
-
-    /// Whether `thread` can run.
-    #[inline]
-    pub fn contains(&self, thread: ThreadId) -> bool {
-        let index = thread.index();
-        self.words
-            .get(index / 64)
-            .is_some_and(|bits| bits & (1u64 << (index % 64)) != 0)
-    }
-
-    /// How many threads can run.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Whether no thread can run.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The runnable threads in id order.
-    pub fn iter(&self) -> impl Iterator<Item = ThreadId> + Clone + '_ {
-        self.words
-            .iter()
-            .enumerate()
-            .flat_map(|(word_index, &word)| {
-                let mut bits = word;
-                std::iter::from_fn(move || {
-                    if bits == 0 {
-                        return None;
-                    }
-                    let bit = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    Some(ThreadId::from_index(word_index * 64 + bit))
-                })
-            })
-    }
-
-    /// The `n`th runnable thread in id order (0-based), if there are more than `n`.
-    #[inline]
-    pub fn nth(&self, mut n: usize) -> Option<ThreadId> {
-        for (word_index, &word) in self.words.iter().enumerate() {
-            // Skip whole words by counting their bits only when `n` is large: with a few
-            // threads, walking the bits is cheaper than a population count.
-            if n >= 64 {
-                let ones = word.count_ones() as usize;
-                if n >= ones {
-                    n -= ones;
-                    continue;
-                }
-            }
-            let mut bits = word;
-            while bits != 0 {
-                if n == 0 {
-                    return Some(ThreadId::from_index(
-                        word_index * 64 + bits.trailing_zeros() as usize,
-                    ));
-                }
-                bits &= bits - 1;
-                n -= 1;
-            }
-        }
-        None
-    }
-
-    /// The first runnable thread after `thread` in id order, wrapping around; may be
-    /// `thread` itself when it is the only one.
-    #[inline]
-    pub fn next_after(&self, thread: ThreadId) -> Option<ThreadId> {
-        if self.count == 0 {
-            return None;
-        }
-        let start = thread.index() + 1;
-        // The common case, a few threads: one word, shifted past `thread`.
-        if let Some(&word) = self.words.get(start / 64) {
-            let above = word & (u64::MAX << (start % 64));
-            if above != 0 {
-                return Some(ThreadId::from_index(
-                    (start / 64) * 64 + above.trailing_zeros() as usize,
-                ));
-            }
-        }
-        let total_bits = self.words.len() * 64;
-        let mut index = (start / 64 + 1) * 64;
-        while index < total_bits {
-            let word = self.words[index / 64];
-            if word != 0 {
-                return Some(ThreadId::from_index(index + word.trailing_zeros() as usize));
-            }
-            index += 64;
-        }
-        self.iter().next()
-    }
 }
 
 /// What a scheduler is told at one decision.

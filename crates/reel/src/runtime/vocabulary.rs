@@ -93,6 +93,12 @@ pub enum ObjectKind {
     Atomic,
     /// A `signal::Signals` subscription.
     Signals,
+    /// A socket (`net`).
+    Socket,
+    /// An open file, or a file-system operation on a path (`fs`).
+    File,
+    /// A job on a helper thread (`task::spawn_blocking`, a host-name resolution).
+    Task,
 }
 
 impl ObjectKind {
@@ -107,6 +113,9 @@ impl ObjectKind {
             ObjectKind::Channel => "Channel",
             ObjectKind::Atomic => "Atomic",
             ObjectKind::Signals => "Signals",
+            ObjectKind::Socket => "Socket",
+            ObjectKind::File => "File",
+            ObjectKind::Task => "Task",
         }
     }
 }
@@ -138,6 +147,8 @@ pub enum Blocker {
     Sleep,
     /// A signal for a `signal::Signals` (or its closing).
     Signal(ObjectId),
+    /// I/O: the descriptor to be ready, or the helper job to finish.
+    Io(ObjectId),
 }
 
 impl Blocker {
@@ -165,7 +176,8 @@ impl Blocker {
             | Blocker::Send(object)
             | Blocker::Barrier(object)
             | Blocker::Once(object)
-            | Blocker::Signal(object) => Some(object),
+            | Blocker::Signal(object)
+            | Blocker::Io(object) => Some(object),
             Blocker::Join(_) | Blocker::Park | Blocker::Sleep => None,
         }
     }
@@ -185,6 +197,7 @@ impl Blocker {
             Blocker::Park => "park",
             Blocker::Sleep => "sleep",
             Blocker::Signal(_) => "wait for a signal on",
+            Blocker::Io(_) => "wait for I/O on",
         }
     }
 }
@@ -245,8 +258,47 @@ pub enum Op {
     /// The execution's first random draw, which draws the seed of every thread's generator:
     /// an input.
     RandomSeed,
+    /// An I/O operation (`net`, `fs`, `task::spawn_blocking`): an input, its result follows.
+    Io(IoOp),
     /// The thread blocks on this.
     Block(Blocker),
+}
+
+/// The kind of an I/O step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IoOp {
+    /// Opened a descriptor: bound a socket, opened a file.
+    Open,
+    /// Connected a socket.
+    Connect,
+    /// Accepted a connection.
+    Accept,
+    /// Read or received bytes.
+    Read,
+    /// Wrote or sent bytes.
+    Write,
+    /// Any other operation on a descriptor or a path.
+    Control,
+    /// Resolved a host name (on a helper thread).
+    Resolve,
+    /// Submitted a job to a helper thread, or took its completion.
+    Helper,
+}
+
+impl IoOp {
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            IoOp::Open => "I/O open",
+            IoOp::Connect => "I/O connect",
+            IoOp::Accept => "I/O accept",
+            IoOp::Read => "I/O read",
+            IoOp::Write => "I/O write",
+            IoOp::Control => "I/O control",
+            IoOp::Resolve => "I/O resolve",
+            IoOp::Helper => "I/O helper job",
+        }
+    }
 }
 
 impl Op {
@@ -279,6 +331,7 @@ impl Op {
             Op::SignalPoll => "signal poll",
             Op::ClockRead => "clock read",
             Op::RandomSeed => "random seed",
+            Op::Io(io) => io.name(),
             Op::Block(_) => "block",
         }
     }

@@ -93,6 +93,7 @@ pub(crate) fn run_execution(
         completed_once: false,
         end_notes: Vec::new(),
         signals,
+        io: Default::default(),
     });
     CURRENT.with(|current| current.set(&cell));
     // Clear CURRENT even if the loop below panics (a runtime bug), so the dangling pointer

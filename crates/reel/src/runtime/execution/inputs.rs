@@ -152,6 +152,7 @@ pub(crate) fn describe_input(input: Input) -> String {
             format!("reads the {name} clock: {nanos} ns")
         }
         Input::RandomSeed(seed) => format!("draws the random seed {seed:#018x}"),
+        Input::IoReady(thread) => format!("the wait of {thread} for I/O ends"),
         Input::Signal(signal) => format!(
             "the signal {} arrives",
             crate::runtime::os_signals::name(signal.signal)

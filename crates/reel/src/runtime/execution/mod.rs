@@ -34,6 +34,7 @@
 mod diagnosis;
 mod driver;
 mod inputs;
+mod io;
 mod objects;
 mod signals;
 mod step;
@@ -46,6 +47,7 @@ use std::collections::BTreeSet;
 
 pub(crate) use driver::run_execution;
 pub(crate) use inputs::{read_clock, with_generator};
+pub(crate) use io::{IoState, io_object, io_register, io_step, io_wait};
 pub(crate) use objects::{ObjectCell, ObjectState};
 pub(crate) use signals::{Raise, SignalPlan, SignalSource};
 pub(crate) use step::{
@@ -154,6 +156,8 @@ pub(crate) struct Execution {
     pub(crate) end_notes: Vec<String>,
     /// Subscriptions to signals and where arrivals come from.
     signals: signals::SignalState,
+    /// The I/O driver and who waits for what.
+    io: io::IoState,
 }
 
 thread_local! {

@@ -61,7 +61,7 @@ impl Execution {
     /// Registers a new object of this execution and returns its id.
     #[cold]
     #[inline(never)]
-    fn register_object(&mut self, kind: ObjectKind) -> ObjectId {
+    pub(super) fn register_object(&mut self, kind: ObjectKind) -> ObjectId {
         // Reuse the queues of an earlier execution's object: no allocation per execution.
         let (waiters, readers) = match self.spare_objects.pop() {
             Some(spare) => (spare.waiters, spare.readers),

@@ -100,6 +100,11 @@ impl SignalState {
         }
     }
 
+    /// The OS signals the execution subscribes to now (0 unless a plain run subscribes).
+    pub(super) fn os_mask(&self) -> u64 {
+        self.os_mask
+    }
+
     /// Whether no arrival is due after `step` (rule 1): the hot path's one question.
     #[inline(always)]
     pub(crate) fn quiet(&self, step: u64) -> bool {

@@ -363,6 +363,14 @@ impl Execution {
         {
             return action;
         }
+        if yielding {
+            self.poll_io_at_yield();
+        }
+        if self.io_due()
+            && let Some(action) = self.deliver_due_io()
+        {
+            return action;
+        }
         if (!self.timers.is_empty() || self.runnable.is_empty())
             && let Some(action) = self.settle()
         {
@@ -398,6 +406,13 @@ impl Execution {
     #[inline(never)]
     fn settle(&mut self) -> Option<Action> {
         if self.runnable.is_empty() {
+            match self.idle_for_io() {
+                Some(Some(action)) => return Some(action),
+                Some(None) => return None,
+                None => {}
+            }
+        }
+        if self.runnable.is_empty() {
             match self.idle_for_signals() {
                 Some(Some(action)) => return Some(action),
                 Some(None) => return None,
@@ -422,6 +437,7 @@ impl Execution {
         let thread = match input {
             Input::Timeout(thread) => thread,
             Input::Signal(signal) => return self.deliver_signal(signal),
+            Input::IoReady(thread) => return self.deliver_io_ready(thread),
             Input::ClockRead { .. } | Input::RandomSeed(_) => {
                 // Values the program asks for come at its steps (`inputs`), never at a
                 // decision.

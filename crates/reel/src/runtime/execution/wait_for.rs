@@ -53,6 +53,7 @@ impl Execution {
             | Blocker::Park
             | Blocker::Sleep
             | Blocker::Signal(_) => None,
+            Blocker::Io(_) => None,
         }
     }
 
@@ -167,6 +168,7 @@ impl Execution {
                     holder(object)
                 )
             }
+            Blocker::Io(object) => format!("wait for I/O on {}", self.object_name(object)),
             Blocker::Park => "be unparked".to_owned(),
             Blocker::Sleep => "wake from sleep".to_owned(),
         }

@@ -1,0 +1,176 @@
+//! Networking with std's signatures: [`TcpListener`], [`TcpStream`], [`UdpSocket`] and
+//! [`ToSocketAddrs`], on non-blocking sockets registered with the runtime's I/O driver.
+//!
+//! Every operation is a step whose result is an input: a plain run performs it (a thread
+//! whose operation would block waits, and the others run), a recording writes down what it
+//! gave the program (bytes read and their contents, counts written, errors with their
+//! errno, accepted peers, resolved addresses), and a replay performs none of it: the
+//! results come from the trace, so a replay of a server's run works with the port closed.
+//!
+//! A read takes at most 8 KiB in one step (a read may always return fewer bytes than
+//! asked). Host names are resolved (getaddrinfo) on a helper thread; addresses that are
+//! already numeric need no resolution and are not recorded.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use reel::net::{TcpListener, TcpStream};
+//!
+//! reel::run(|| {
+//!     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let address = listener.local_addr().unwrap();
+//!     let server = reel::thread::spawn(move || {
+//!         let (mut stream, _) = listener.accept().unwrap();
+//!         let mut buffer = [0; 5];
+//!         stream.read_exact(&mut buffer).unwrap();
+//!         stream.write_all(&buffer).unwrap();
+//!     });
+//!     let mut client = TcpStream::connect(address).unwrap();
+//!     client.write_all(b"hello").unwrap();
+//!     let mut echoed = [0; 5];
+//!     client.read_exact(&mut echoed).unwrap();
+//!     assert_eq!(&echoed, b"hello");
+//!     server.join().unwrap();
+//! });
+//! ```
+
+mod addr;
+mod tcp;
+mod udp;
+
+use std::io;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use addr::ToSocketAddrs;
+pub use std::net::Shutdown;
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+use crate::runtime::execution::{self, IoState, ObjectId};
+use crate::runtime::io::{IoAsk, IoValue};
+use crate::runtime::vocabulary::IoOp;
+
+type Caller = &'static Location<'static>;
+
+/// A descriptor's identity in the execution: its object and the execution's generation.
+#[derive(Clone, Copy, Debug)]
+struct Descriptor {
+    object: ObjectId,
+    generation: u64,
+}
+
+impl Descriptor {
+    fn new() -> Descriptor {
+        let (object, generation) =
+            execution::io_object(crate::runtime::vocabulary::ObjectKind::Socket);
+        Descriptor { object, generation }
+    }
+
+    /// Runs an I/O operation to its end: a step; while it would block, a wait for
+    /// `readiness` (at most `timeout`: then the error std gives, `WouldBlock`) and another
+    /// step. An error result is returned as the error.
+    fn operate(
+        self,
+        op: IoOp,
+        ask: IoAsk,
+        readiness: u8,
+        timeout: Option<Duration>,
+        location: Caller,
+        mut perform: impl FnMut(&mut IoState) -> IoValue,
+    ) -> io::Result<IoValue> {
+        loop {
+            let value = execution::io_step(
+                op,
+                self.object,
+                self.generation,
+                ask,
+                location,
+                &mut perform,
+            );
+            match value {
+                IoValue::WouldBlock => {
+                    if !execution::io_wait(self.object, readiness, timeout, location) {
+                        return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+                    }
+                }
+                IoValue::Error(..) => {
+                    return Err(value.as_error().expect("an error value is an error"));
+                }
+                value => return Ok(value),
+            }
+        }
+    }
+}
+
+/// The error of a descriptor that a replay does not have (it performs no I/O) or that a
+/// result did not fit.
+fn unexpected(value: &IoValue) -> io::Error {
+    io::Error::other(format!(
+        "reel: an I/O operation gave an unexpected result ({})",
+        value.describe()
+    ))
+}
+
+/// The result of an operation on a descriptor that only a recording has.
+fn no_descriptor() -> IoValue {
+    IoValue::Error(libc::EBADF, String::new())
+}
+
+/// A timeout as std stores it: `None`, or nanoseconds (u64::MAX for none).
+#[derive(Debug)]
+struct Timeout(AtomicU64);
+
+impl Timeout {
+    const NONE: u64 = u64::MAX;
+
+    fn new() -> Timeout {
+        Timeout(AtomicU64::new(Timeout::NONE))
+    }
+
+    fn set(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let nanos = match timeout {
+            Some(duration) if duration.is_zero() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "cannot set a 0 duration timeout",
+                ));
+            }
+            Some(duration) => u64::try_from(duration.as_nanos())
+                .unwrap_or(Timeout::NONE - 1)
+                .min(Timeout::NONE - 1),
+            None => Timeout::NONE,
+        };
+        self.0.store(nanos, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Relaxed) {
+            Timeout::NONE => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+}
+
+/// Resolves `addresses` (a helper job when they name a host) and calls `f` with each in
+/// turn until it succeeds; the last error otherwise.
+fn each_address<T>(
+    addresses: impl ToSocketAddrs,
+    location: Caller,
+    mut f: impl FnMut(std::net::SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for address in addr::resolve(&addresses, location)? {
+        match f(address) {
+            Ok(value) => return Ok(value),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}

@@ -1,0 +1,79 @@
+//! I/O in the trace: the runtime's I/O operations and results mapped onto the trace's wire
+//! types (`OpKind::Io*`, `IoEvent`, tag 0x94), and back for a replay.
+
+use reel_trace::{IoDone, IoEvent, IoResult, OpKind};
+
+use crate::runtime::io::{IoAsk, IoValue};
+use crate::runtime::vocabulary::IoOp;
+
+/// The trace's operation kind of an I/O step.
+pub(crate) fn wire_io_op(op: IoOp) -> OpKind {
+    match op {
+        IoOp::Open => OpKind::IoOpen,
+        IoOp::Connect => OpKind::IoConnect,
+        IoOp::Accept => OpKind::IoAccept,
+        IoOp::Read => OpKind::IoRead,
+        IoOp::Write => OpKind::IoWrite,
+        IoOp::Control => OpKind::IoControl,
+        IoOp::Resolve => OpKind::IoResolve,
+        IoOp::Helper => OpKind::IoHelper,
+    }
+}
+
+/// The trace's record of an I/O step's result.
+pub(crate) fn wire_io_done(ask: IoAsk, value: &IoValue) -> IoEvent {
+    IoEvent::Done(IoDone {
+        asked: ask.asked,
+        written: ask.written,
+        result: wire_io_result(value),
+    })
+}
+
+/// The trace's form of a result.
+pub(crate) fn wire_io_result(value: &IoValue) -> IoResult {
+    match value {
+        IoValue::Done => IoResult::Done,
+        IoValue::Count(count) => IoResult::Count(*count),
+        IoValue::Bytes(bytes) => IoResult::Bytes(bytes.clone()),
+        IoValue::BytesFrom(bytes, from) => IoResult::BytesFrom {
+            bytes: bytes.clone(),
+            from: *from,
+        },
+        IoValue::Addr(addr) => IoResult::Addr(*addr),
+        IoValue::Addrs(addrs) => IoResult::Addrs(addrs.clone()),
+        IoValue::Value(bytes) => IoResult::Value(bytes.clone()),
+        IoValue::Error(errno, message) => IoResult::Error {
+            errno: *errno,
+            message: message.clone(),
+        },
+        IoValue::WouldBlock => IoResult::WouldBlock,
+    }
+}
+
+/// The runtime's form of a recorded result.
+pub(crate) fn io_value(result: &IoResult) -> IoValue {
+    match result {
+        IoResult::Done => IoValue::Done,
+        IoResult::Count(count) => IoValue::Count(*count),
+        IoResult::Bytes(bytes) => IoValue::Bytes(bytes.clone()),
+        IoResult::BytesFrom { bytes, from } => IoValue::BytesFrom(bytes.clone(), *from),
+        IoResult::Addr(addr) => IoValue::Addr(*addr),
+        IoResult::Addrs(addrs) => IoValue::Addrs(addrs.clone()),
+        IoResult::Value(bytes) => IoValue::Value(bytes.clone()),
+        IoResult::Error { errno, message } => IoValue::Error(*errno, message.clone()),
+        IoResult::WouldBlock => IoValue::WouldBlock,
+    }
+}
+
+/// How a divergence names what the trace recorded of an I/O step.
+pub(crate) fn describe_io_done(done: &IoDone) -> String {
+    let written = done
+        .written
+        .map(|hash| format!(" (bytes hashing to {hash:#018x})"))
+        .unwrap_or_default();
+    format!(
+        "an I/O step asking {} bytes{written}: {}",
+        done.asked,
+        done.result.describe()
+    )
+}

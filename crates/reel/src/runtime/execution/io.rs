@@ -1,0 +1,385 @@
+//! I/O in an execution: each I/O operation is a step whose result is an input, and a thread
+//! whose operation would block waits ([`Blocker::Io`]) until the driver says its descriptor
+//! is ready or its helper job finished; that end of the wait is an input too, delivered at a
+//! decision point.
+//!
+//! # Rules
+//! 1. An I/O operation is a step of [`Op::Io`] on its object (a socket, a file, a job), then
+//!    its result: the oracle's in a replay (which performs no I/O), else what the operation
+//!    did, told to the observers with what the program asked (length, written bytes' hash).
+//! 2. A result of [`IoValue::WouldBlock`] makes the program wait on [`Blocker::Io`] (a step)
+//!    and try again; the program never sees it. The readiness it waited for is cleared by
+//!    that result, so only an event after it ends the wait.
+//! 3. The end of a wait is an input ([`Input::IoReady`]) delivered at a decision point: in a
+//!    replay where the trace has it, else at the first decision after the driver reported the
+//!    readiness. The driver is asked only when no thread can run (the idle wait), or when a
+//!    thread yields: so in a plain run and under exploration, which decision a wait ends at
+//!    depends on when the kernel made the descriptor ready (loopback I/O usually is at once);
+//!    among the threads woken together, the strategy picks who runs. The trace holds the
+//!    decision, so a replay is exact either way.
+//! 4. When every thread waits and some wait for I/O, the idle wait is the driver's: one
+//!    wait that ends at the earliest of a descriptor ready, a helper's completion, a signal
+//!    (the self-pipe, while the program subscribes to OS signals) and the next timer. Under
+//!    a virtual clock, a due timer does not wait for I/O: the driver only looks.
+
+use std::io;
+use std::panic::Location as StdLocation;
+use std::time::Duration;
+
+use super::super::io::driver::IoDriver;
+use super::super::io::{IoAsk, IoValue, helper_threads, interest};
+use super::super::os_signals;
+use super::super::seams::Input;
+use super::super::vocabulary::{Blocker, IoOp, ObjectId, ObjectKind, Op, ThreadId, Wake};
+use super::step::{Action, carry_out, wait};
+use super::threads::ThreadState;
+use super::{Execution, with};
+
+type Location = &'static StdLocation<'static>;
+
+/// The execution's I/O state.
+#[derive(Default)]
+pub(crate) struct IoState {
+    /// Made at the first I/O that needs it (never in a replay).
+    driver: Option<Box<IoDriver>>,
+    /// Readiness bits by object index, set by the driver, cleared by a result that would
+    /// block (rule 2).
+    ready: Vec<u8>,
+    /// Threads waiting for I/O: (thread, object, the readiness it waits for).
+    waiting: Vec<(usize, ObjectId, u8)>,
+    /// Threads whose wait ended, to be delivered at the next decision (rule 3).
+    due: Vec<usize>,
+    /// The driver's report of one wait.
+    reported: Vec<(usize, u8)>,
+}
+
+impl IoState {
+    /// The driver, made on first use.
+    pub(crate) fn driver(&mut self) -> io::Result<&mut IoDriver> {
+        if self.driver.is_none() {
+            self.driver = Some(Box::new(IoDriver::new(helper_threads())?));
+        }
+        Ok(self.driver.as_mut().expect("made above"))
+    }
+
+    /// Whether the helper job of `object` finished.
+    pub(crate) fn job_done(&self, object: ObjectId) -> bool {
+        self.ready
+            .get(object.index())
+            .is_some_and(|bits| bits & interest::DONE != 0)
+    }
+
+    fn bits(&self, object: ObjectId) -> u8 {
+        self.ready.get(object.index()).copied().unwrap_or(0)
+    }
+
+    fn clear(&mut self, object: ObjectId, bits: u8) {
+        if let Some(ready) = self.ready.get_mut(object.index()) {
+            *ready &= !bits;
+        }
+    }
+
+    /// Notes what the driver reported; the waits it ends become due (rule 3).
+    fn note_reported(&mut self) {
+        for (index, bits) in std::mem::take(&mut self.reported) {
+            if self.ready.len() <= index {
+                self.ready.resize(index + 1, 0);
+            }
+            self.ready[index] |= bits;
+            let due = &mut self.due;
+            self.waiting.retain(|&(thread, object, wanted)| {
+                let ends = object.index() == index && wanted & bits != 0;
+                if ends {
+                    due.push(thread);
+                }
+                !ends
+            });
+        }
+    }
+}
+
+/// The readiness that a result of [`IoValue::WouldBlock`] of `op` shows missing.
+fn readiness_of(op: IoOp) -> u8 {
+    match op {
+        IoOp::Read | IoOp::Accept => interest::READ,
+        IoOp::Write | IoOp::Connect => interest::WRITE,
+        IoOp::Open | IoOp::Control | IoOp::Resolve | IoOp::Helper => 0,
+    }
+}
+
+/// A new I/O object of `kind` (a socket, a file, a job) and the execution's generation.
+pub(crate) fn io_object(kind: ObjectKind) -> (ObjectId, u64) {
+    with(|execution| (execution.register_object(kind), execution.generation))
+}
+
+/// One I/O step (rule 1): `op` on `object` (of execution `generation`), asking `ask`,
+/// blaming `location`; `perform` does the operation unless the oracle has its result.
+pub(crate) fn io_step(
+    op: IoOp,
+    object: ObjectId,
+    generation: u64,
+    ask: IoAsk,
+    location: Location,
+    perform: impl FnOnce(&mut IoState) -> IoValue,
+) -> IoValue {
+    let (value, action) = with(|execution| {
+        if execution.generation != generation {
+            let error = IoValue::Error(
+                0,
+                "this descriptor belongs to another reel execution".to_owned(),
+            );
+            return (error, Action::Continue);
+        }
+        execution.io_step(op, object, ask, location, perform)
+    });
+    carry_out(action);
+    value
+}
+
+/// Waits for `object` to have `readiness` (a step, rule 2), at most `timeout`; `false` when
+/// the timeout ran out first.
+pub(crate) fn io_wait(
+    object: ObjectId,
+    readiness: u8,
+    timeout: Option<Duration>,
+    location: Location,
+) -> bool {
+    let blocking = with(|execution| {
+        let current = execution.current;
+        execution.io.waiting.retain(|waiter| waiter.0 != current);
+        if execution.fires_own_timers && execution.io.bits(object) & readiness != 0 {
+            execution.io.due.push(current);
+        } else {
+            execution.io.waiting.push((current, object, readiness));
+        }
+        let deadline = timeout.map(|timeout| execution.clock.deadline_after(timeout));
+        execution.begin_block(Blocker::Io(object), deadline, location)
+    });
+    wait(blocking) != Wake::TimedOut
+}
+
+impl Execution {
+    fn io_step(
+        &mut self,
+        op: IoOp,
+        object: ObjectId,
+        ask: IoAsk,
+        location: Location,
+        perform: impl FnOnce(&mut IoState) -> IoValue,
+    ) -> (IoValue, Action) {
+        self.begin_step(Op::Io(op), Some(object), location);
+        if self.halt.is_some() {
+            // The execution stops here: the thread never runs on, the value is never seen.
+            return (IoValue::WouldBlock, self.switch_away());
+        }
+        let value = match self.decider.supply_io(self.step) {
+            Ok(Some(value)) => value,
+            Ok(None) => {
+                let value = perform(&mut self.io);
+                if value == IoValue::WouldBlock {
+                    self.io.clear(object, readiness_of(op));
+                }
+                value
+            }
+            Err(()) => {
+                let actual = format!(
+                    "{} {} {}",
+                    self.short_thread(self.current),
+                    op.name(),
+                    self.object_name(object)
+                );
+                self.stop_on(self.decider.mismatch(), actual);
+                return (IoValue::WouldBlock, self.switch_away());
+            }
+        };
+        if !self.observers.is_empty() && !self.quiet {
+            for position in 0..self.observers.len() {
+                if let Err(mismatch) = self.observers[position].on_io(ask, &value) {
+                    let written = ask
+                        .written
+                        .map(|hash| format!(" (bytes hashing to {hash:#018x})"))
+                        .unwrap_or_default();
+                    let actual = format!(
+                        "{} {} {} asking {} bytes{written}: {}",
+                        self.short_thread(self.current),
+                        op.name(),
+                        self.object_name(object),
+                        ask.asked,
+                        value.describe()
+                    );
+                    self.stop_on(mismatch, actual);
+                    return (value, self.switch_away());
+                }
+            }
+        }
+        (
+            value,
+            self.finish_step(Op::Io(op), Some(object), false, location),
+        )
+    }
+
+    /// Whether a thread waits for I/O (stale entries of threads whose wait timed out are
+    /// dropped here).
+    fn waits_for_io(&mut self) -> bool {
+        let threads = &self.threads;
+        self.io.waiting.retain(|&(thread, object, _)| {
+            matches!(threads[thread].state, ThreadState::Blocked { on: Blocker::Io(on), .. } if on == object)
+        });
+        !self.io.waiting.is_empty() || !self.io.due.is_empty()
+    }
+
+    /// Delivers the ends of I/O waits that are due (rule 3); `Some` when the execution
+    /// stops.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn deliver_due_io(&mut self) -> Option<Action> {
+        if !self.fires_own_timers {
+            self.io.due.clear();
+            return None;
+        }
+        let mut due = std::mem::take(&mut self.io.due);
+        due.sort_unstable();
+        due.dedup();
+        for thread in due {
+            if matches!(
+                self.threads[thread].state,
+                ThreadState::Blocked {
+                    on: Blocker::Io(_),
+                    ..
+                }
+            ) && let Some(action) = self.deliver_io_ready(ThreadId::from_index(thread))
+            {
+                return Some(action);
+            }
+        }
+        None
+    }
+
+    /// Whether ends of I/O waits are due at this decision.
+    #[inline]
+    pub(super) fn io_due(&self) -> bool {
+        !self.io.due.is_empty()
+    }
+
+    /// A yielding thread lets the driver look for ready descriptors (rule 3).
+    pub(super) fn poll_io_at_yield(&mut self) {
+        if self.fires_own_timers && self.io.driver.is_some() && self.waits_for_io() {
+            let driver = self.io.driver.as_mut().expect("checked above");
+            driver.wait(Some(Duration::ZERO), None, &mut self.io.reported);
+            self.io.note_reported();
+        }
+    }
+
+    /// Ends `thread`'s wait for I/O (an input); `Some` when the execution stops (the
+    /// thread does not wait for I/O: a replay left its trace; or an observer refused it).
+    pub(super) fn deliver_io_ready(&mut self, thread: ThreadId) -> Option<Action> {
+        let index = thread.index();
+        let waits = self.threads.get(index).is_some_and(|slot| {
+            matches!(
+                slot.state,
+                ThreadState::Blocked {
+                    on: Blocker::Io(_),
+                    ..
+                }
+            )
+        });
+        if !waits {
+            let actual = match self.threads.get(index) {
+                Some(_) => format!("{} does not wait for I/O", self.short_thread(index)),
+                None => format!("there is no thread {thread}"),
+            };
+            self.stop_on(self.decider.mismatch(), actual);
+            return Some(self.switch_away());
+        }
+        self.io.waiting.retain(|waiter| waiter.0 != index);
+        self.wake(index);
+        if !self.observers.is_empty() && !self.quiet {
+            for position in 0..self.observers.len() {
+                if let Err(mismatch) = self.observers[position].on_input(Input::IoReady(thread)) {
+                    let actual = format!(
+                        "the wait of {} for I/O ends after step {}",
+                        self.short_thread(index),
+                        self.step
+                    );
+                    self.stop_on(mismatch, actual);
+                    return Some(self.switch_away());
+                }
+            }
+        }
+        None
+    }
+
+    /// Rule 4: every thread waits, some for I/O. `Some(Some(action))` when the execution
+    /// stops, `Some(None)` when a thread can run now (or the oracle is to be asked), `None`
+    /// when timers are due or nobody waits for I/O (the timers and the other waits go on as
+    /// before).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn idle_for_io(&mut self) -> Option<Option<Action>> {
+        if !self.waits_for_io() {
+            return None;
+        }
+        if !self.fires_own_timers {
+            return Some(None); // A replay: the oracle ends the waits.
+        }
+        loop {
+            let real = matches!(self.clock, super::super::clock::Clock::Real);
+            let timeout = match self.timers.first() {
+                None => None,
+                Some(&(deadline, _)) if real => {
+                    let now = self.clock.now_nanos();
+                    if deadline <= now {
+                        return None; // A timer is due: it goes first.
+                    }
+                    Some(Duration::from_nanos(deadline - now))
+                }
+                Some(_) => Some(Duration::ZERO),
+            };
+            let signal_mask = self.signals.os_mask();
+            let pipe = if signal_mask != 0 {
+                os_signals::pipe_for_wait(signal_mask)
+            } else {
+                None
+            };
+            // An arrival already noted: only look.
+            let timeout = if signal_mask != 0 && pipe.is_none() {
+                Some(Duration::ZERO)
+            } else {
+                timeout
+            };
+            if let Err(error) = self.io.driver() {
+                panic!("reel: cannot make the I/O driver: {error}");
+            }
+            let IoState {
+                driver, reported, ..
+            } = &mut self.io;
+            let driver = driver.as_mut().expect("made above");
+            if driver.wait(timeout, pipe, reported) {
+                os_signals::drain_pipe();
+            }
+            self.io.note_reported();
+            if let Some(action) = self.deliver_due_io() {
+                return Some(Some(action));
+            }
+            if signal_mask != 0
+                && let Some(action) = self.deliver_due_signals()
+            {
+                return Some(Some(action));
+            }
+            if !self.runnable.is_empty() {
+                return Some(None);
+            }
+            if timeout == Some(Duration::ZERO) && !self.timers.is_empty() {
+                return None; // Virtual time: the timers fire.
+            }
+        }
+    }
+}
+
+/// Registers a socket of `object` with the execution's driver.
+pub(crate) fn io_register(
+    source: &mut impl mio::event::Source,
+    object: ObjectId,
+) -> io::Result<()> {
+    with(|execution| execution.io.driver()?.register(source, object))
+}

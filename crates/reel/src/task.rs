@@ -1,0 +1,90 @@
+//! Work that would block the runtime's kernel thread, run on a helper thread instead:
+//! [`spawn_blocking`]. The calling green thread waits (the others run) and gets the result.
+//!
+//! A helper job is an I/O operation of the runtime (`runtime/execution/io.rs`): its
+//! submission and its completion are steps whose results the trace records, so a replay
+//! ends the wait where the recording did. The job's value itself cannot be recorded (it is
+//! any type), so in a replay the closure runs on the replaying thread, at the submission.
+
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::runtime::execution::{self, ObjectKind};
+use crate::runtime::io::{IoAsk, IoValue, interest};
+use crate::runtime::vocabulary::IoOp;
+
+/// Runs `f` on one of the runtime's helper threads (a bounded pool, `Runtime::helper_threads`)
+/// and returns its value; the calling green thread waits meanwhile, and the others run. A
+/// panic in `f` is resumed here.
+///
+/// ```
+/// let sum = reel::run(|| reel::task::spawn_blocking(|| (1..=10).sum::<u32>()));
+/// assert_eq!(sum, 55);
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let slot: Arc<Mutex<Option<std::thread::Result<R>>>> = Arc::new(Mutex::new(None));
+    let job_slot = Arc::clone(&slot);
+    let mut job = Some(move || {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        *job_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+    });
+    let value = run_job(IoOp::Helper, Location::caller(), &mut job, true, || {
+        IoValue::Done
+    });
+    if let Some(error) = value.as_error() {
+        panic!("reel: spawn_blocking could not run its job: {error}");
+    }
+    let result = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    match result {
+        Some(Ok(value)) => value,
+        Some(Err(payload)) => resume_unwind(payload),
+        None => unreachable!("a finished job has left its result"),
+    }
+}
+
+/// Runs `job` as a helper job recorded as steps of `op`: submitted (a step), waited for,
+/// finished (a step, whose value `finish` gives once the job ran). In a replay, whose values
+/// come from the trace, the job runs here at the submission when `run_in_replay` (its effect
+/// is not in the trace), else never. Returns the finishing step's value (an error when the
+/// job could not be submitted).
+pub(crate) fn run_job<J>(
+    op: IoOp,
+    location: &'static Location<'static>,
+    job: &mut Option<J>,
+    run_in_replay: bool,
+    mut finish: impl FnMut() -> IoValue,
+) -> IoValue
+where
+    J: FnOnce() + Send + 'static,
+{
+    let (object, generation) = execution::io_object(ObjectKind::Task);
+    let mut value = execution::io_step(op, object, generation, IoAsk::NONE, location, |io| {
+        let job = job.take().expect("a job is submitted once");
+        match io.driver().and_then(|driver| driver.submit(object, job)) {
+            Ok(()) => IoValue::WouldBlock,
+            Err(error) => IoValue::error(&error),
+        }
+    });
+    if let Some(job) = job.take()
+        && value == IoValue::WouldBlock
+        && run_in_replay
+    {
+        job(); // A replay: the recording submitted it here.
+    }
+    while value == IoValue::WouldBlock {
+        execution::io_wait(object, interest::DONE, None, location);
+        value = execution::io_step(op, object, generation, IoAsk::NONE, location, |io| {
+            if io.job_done(object) {
+                finish()
+            } else {
+                IoValue::WouldBlock
+            }
+        });
+    }
+    value
+}

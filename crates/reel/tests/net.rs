@@ -1,0 +1,312 @@
+//! Networking and helper jobs under reel: real loopback sockets on 127.0.0.1 (port 0),
+//! recorded, then replayed in a new process with the listener gone; divergences; errors
+//! that replay as errors; exploration that finds an ordering bug over loopback.
+
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use reel::net::{TcpListener, TcpStream, UdpSocket};
+use reel::reel_trace::{self, Event, IoEvent, IoResult, OpKind};
+use reel::{Checker, Replay, ReplayResult, Runtime};
+
+/// Clients that each send `message` with their number to an echo server and read the echo;
+/// the server serves them one after another, then everything echoed comes back in order.
+/// Also a UDP exchange and a helper job.
+fn echo_program(message: &[u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = reel::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut length = [0u8; 1];
+            stream.read_exact(&mut length).unwrap();
+            let mut request = vec![0; usize::from(length[0])];
+            stream.read_exact(&mut request).unwrap();
+            stream.write_all(&request).unwrap();
+            stream.shutdown(reel::net::Shutdown::Write).unwrap();
+        }
+    });
+    let mut echoed = Vec::new();
+    for client in 0..2u8 {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut request = message.to_vec();
+        request.push(b'0' + client);
+        stream.write_all(&[request.len() as u8]).unwrap();
+        stream.write_all(&request).unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).unwrap();
+        echoed.push(String::from_utf8(reply).unwrap());
+    }
+    server.join().unwrap();
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.send_to(b"datagram", b.local_addr().unwrap()).unwrap();
+    let mut buffer = [0; 64];
+    let (received, from) = b.recv_from(&mut buffer).unwrap();
+    assert_eq!(from, a.local_addr().unwrap());
+    echoed.push(String::from_utf8_lossy(&buffer[..received]).into_owned());
+    let product = reel::task::spawn_blocking(|| 6 * 7);
+    echoed.push(product.to_string());
+    echoed.join(",")
+}
+
+#[test]
+fn an_echo_server_serves_its_clients_in_a_plain_run() {
+    let result = reel::run(|| echo_program(b"ping"));
+    assert_eq!(result, "ping0,ping1,datagram,42");
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("net")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The child of the process tests (never run on its own): records the echo program to
+/// REEL_NET_TRACE, or replays it when REEL_NET_REPLAY is set; prints the result.
+#[test]
+#[ignore = "a child process of the record-replay tests"]
+fn child_runs_the_echo_program() {
+    let Some(path) = std::env::var_os("REEL_NET_TRACE") else {
+        return;
+    };
+    if std::env::var_os("REEL_NET_REPLAY").is_some() {
+        let report = Replay::from_file(&path)
+            .unwrap()
+            .run(|| println!("result {}", echo_program(b"ping")))
+            .unwrap();
+        assert!(report.reproduced(), "{report}");
+        println!("reproduced");
+        return;
+    }
+    Runtime::new()
+        .record(PathBuf::from(path))
+        .run(|| println!("result {}", echo_program(b"ping")));
+}
+
+fn child(trace: &Path, replay: bool) -> String {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "child_runs_the_echo_program", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("REEL_NET_TRACE", trace)
+        .env_remove("REEL_RECORD")
+        .env_remove("REEL_REPLAY")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    if replay {
+        command.env("REEL_NET_REPLAY", "1");
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "the child failed: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The result the child printed (the test harness may print its name on the same line).
+fn result_line(output: &str) -> &str {
+    output
+        .lines()
+        .find_map(|line| line.find("result ").map(|at| &line[at..]))
+        .unwrap_or_else(|| panic!("no result in the child's output:\n{output}"))
+}
+
+/// Bytes the program read and wrote, as the trace records them.
+fn io_bytes(trace: &reel_trace::Trace) -> (u64, u64) {
+    let (mut read, mut written) = (0, 0);
+    let mut previous = None;
+    for event in &trace.events {
+        match event {
+            Event::Step(step) => previous = Some(step.op),
+            Event::Io(io) => {
+                if let IoEvent::Done(done) = &**io {
+                    read += done.result.data_bytes();
+                    if let (Some(OpKind::IoWrite), IoResult::Count(count)) =
+                        (previous, &done.result)
+                    {
+                        written += count;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (read, written)
+}
+
+#[test]
+fn a_recorded_echo_server_replays_in_a_new_process_without_the_network() {
+    let dir = scratch_dir("echo");
+    let path = dir.join("echo.reel");
+    let recorded = child(&path, false);
+    assert_eq!(result_line(&recorded), "result ping0,ping1,datagram,42");
+    let trace = reel_trace::read_file(&path).unwrap();
+    let (read, written) = io_bytes(&trace);
+    // Requests (a length byte and five bytes each), echoes, the datagram: both ways.
+    assert_eq!(read, 2 * (1 + 5) + 2 * 5 + 8);
+    assert_eq!(written, read);
+    let ready = trace
+        .events
+        .iter()
+        .filter(|event| matches!(event, Event::Io(io) if matches!(**io, IoEvent::Ready { .. })))
+        .count();
+    assert!(ready > 0, "some operation waited for its socket");
+    eprintln!(
+        "trace: {} bytes for {} bytes of I/O ({:.1} bytes of trace per byte)",
+        trace.bytes,
+        read + written,
+        trace.bytes as f64 / (read + written) as f64
+    );
+    // The recording process is gone, and its listener with it: the replay performs no I/O.
+    let replayed = child(&path, true);
+    assert_eq!(result_line(&replayed), result_line(&recorded));
+    assert!(replayed.contains("reproduced"), "{replayed}");
+}
+
+#[test]
+fn a_replay_that_writes_other_bytes_diverges_naming_both() {
+    let dir = scratch_dir("divergence");
+    let path = dir.join("echo.reel");
+    Runtime::new().record(&path).run(|| echo_program(b"ping"));
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| {
+            echo_program(b"pong");
+        })
+        .unwrap();
+    let ReplayResult::Diverged(divergence) = &report.result else {
+        panic!("the replay did not diverge: {report}");
+    };
+    assert!(
+        divergence
+            .expected
+            .contains("asking 5 bytes (bytes hashing to"),
+        "{divergence}"
+    );
+    assert!(
+        divergence.actual.contains("I/O write Socket#")
+            && divergence
+                .actual
+                .contains("asking 5 bytes (bytes hashing to"),
+        "{divergence}"
+    );
+    assert_ne!(divergence.expected, divergence.actual);
+}
+
+/// A port nothing listens on: bound, then closed.
+fn closed_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[test]
+fn a_refused_connection_replays_as_the_same_error() {
+    let dir = scratch_dir("refused");
+    let path = dir.join("refused.reel");
+    let address = closed_port();
+    let connect = move || {
+        let error = TcpStream::connect(address).unwrap_err();
+        (error.kind(), error.raw_os_error())
+    };
+    let recorded = Runtime::new().record(&path).run(connect);
+    assert_eq!(recorded.0, ErrorKind::ConnectionRefused);
+    let mut replayed = None;
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| replayed = Some(connect()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    assert_eq!(replayed, Some(recorded));
+}
+
+#[test]
+fn host_names_are_resolved_on_a_helper_and_replayed() {
+    let dir = scratch_dir("resolve");
+    let path = dir.join("resolve.reel");
+    let resolve = || {
+        let listener = TcpListener::bind("localhost:0").unwrap();
+        listener.local_addr().unwrap().ip().is_loopback()
+    };
+    assert!(Runtime::new().record(&path).run(resolve));
+    let trace = reel_trace::read_file(&path).unwrap();
+    assert!(
+        trace.step_events().any(|step| step.op == OpKind::IoResolve),
+        "the resolution is a step"
+    );
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| assert!(resolve()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+}
+
+#[test]
+fn a_read_timeout_gives_would_block() {
+    reel::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_millis(20)))
+            .unwrap();
+        let error = client.read(&mut [0; 4]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::WouldBlock);
+        assert!(
+            client
+                .set_read_timeout(Some(std::time::Duration::ZERO))
+                .is_err()
+        );
+    });
+}
+
+/// Two clients send their number; the server takes the first connection as client 0's (an
+/// ordering bug: which client connects first depends on the schedule).
+fn two_clients_program() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let clients: Vec<_> = (0..2u8)
+        .map(|client| {
+            reel::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                stream.write_all(&[client]).unwrap();
+            })
+        })
+        .collect();
+    let (mut first, _) = listener.accept().unwrap();
+    let mut id = [0u8; 1];
+    first.read_exact(&mut id).unwrap();
+    for client in clients {
+        client.join().unwrap();
+    }
+    assert_eq!(id[0], 0, "the first connection is client 0's");
+}
+
+#[test]
+fn exploration_finds_an_ordering_bug_over_loopback_and_its_trace_replays() {
+    let dir = scratch_dir("explore");
+    let report = Checker::new()
+        .random()
+        .seed(5)
+        .iterations(100)
+        .jobs(1)
+        .trace_dir(&dir)
+        .run(two_clients_program);
+    assert!(report.found(), "some schedule connects client 1 first");
+    assert!(
+        report
+            .to_string()
+            .contains("the first connection is client 0's"),
+        "{report}"
+    );
+    let path = report.trace.clone().expect("the failing trace was saved");
+    let replayed = Replay::from_file(&path)
+        .unwrap()
+        .run(two_clients_program)
+        .unwrap();
+    assert!(replayed.reproduced(), "{replayed}");
+    assert_eq!(replayed.failure.unwrap().step, report.failure.unwrap().step);
+}

@@ -76,6 +76,7 @@ struct ReadmeExamples;
 
 mod check;
 mod debug;
+pub mod fs;
 pub mod hash;
 pub mod minimize;
 pub mod net;
@@ -151,6 +152,7 @@ pub struct Runtime {
     spin_limit: Option<u64>,
     record: Option<PathBuf>,
     helper_threads: usize,
+    io_uring: Option<bool>,
 }
 
 /// Consecutive identical atomic loads after which a plain run reports a spinning thread.
@@ -171,6 +173,7 @@ impl Runtime {
             spin_limit: Some(DEFAULT_SPIN_LIMIT),
             record: None,
             helper_threads: runtime::io::DEFAULT_HELPER_THREADS,
+            io_uring: None,
         }
     }
 
@@ -211,6 +214,15 @@ impl Runtime {
         self
     }
 
+    /// Whether file operations (`fs`) may use io_uring where the kernel allows it (the
+    /// default; REEL_IO_URING=0 turns it off too). Off, they run on helper threads. Applies
+    /// from this runtime's start on, on this kernel thread. [`fs::backend`] says which path
+    /// runs.
+    pub fn io_uring(mut self, enabled: bool) -> Runtime {
+        self.io_uring = Some(enabled);
+        self
+    }
+
     /// Runs `f` as the main green thread and returns its result. Threads still running when
     /// it returns are abandoned, as std's are at process exit. If `f` panics, the panic is
     /// resumed here; a deadlock or a re-entrant lock panics with the failure report.
@@ -236,6 +248,9 @@ impl Runtime {
             random_seed: None,
         };
         runtime::io::set_helper_threads(self.helper_threads);
+        if let Some(enabled) = self.io_uring {
+            runtime::io::uring::choose(enabled);
+        }
         let replayed = env_path("REEL_REPLAY").and_then(|path| replay_run(&mut body, &path));
         let failure = match replayed {
             Some(failure) => failure,

@@ -88,3 +88,79 @@ where
     }
     value
 }
+
+/// How a ring's completion (the result, a count or `-errno`, and a read's bytes) becomes a
+/// value.
+pub(crate) type RingValue = fn(i32, Vec<u8>) -> IoValue;
+
+/// Runs a file operation as one operation `op` on `object` (of execution `generation`),
+/// asking `ask`: a step that submits it (to the io_uring as `ring`'s operation, where there
+/// is one and `ring` is given, else `job` to a helper thread), a wait, a step whose result
+/// is its value (for a ring's completion, what `ring`'s [`RingValue`] makes of it). A replay runs nothing: both results come from the trace, whichever path the
+/// recording took. Returns the value (an error when it could not be submitted).
+pub(crate) fn run_on_helper(
+    op: IoOp,
+    object: crate::runtime::vocabulary::ObjectId,
+    generation: u64,
+    ask: IoAsk,
+    location: &'static Location<'static>,
+    ring: Option<(crate::runtime::io::uring::RingOp, RingValue)>,
+    job: impl FnOnce() -> IoValue + Send + 'static,
+) -> IoValue {
+    let slot: Arc<Mutex<Option<IoValue>>> = Arc::new(Mutex::new(None));
+    let job_slot = Arc::clone(&slot);
+    let mut job = Some(move || {
+        let value = match job() {
+            // A job's own "would block" is an error, not a reason to wait again.
+            IoValue::WouldBlock => IoValue::Error(libc::EAGAIN, String::new()),
+            value => value,
+        };
+        *job_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+    });
+    let (mut ring, ring_value) = match ring {
+        Some((op, value)) => (Some(op), Some(value)),
+        None => (None, None),
+    };
+    let mut ring_token = None;
+    let mut value = execution::io_step(op, object, generation, ask, location, |io| {
+        io.clear_done(object);
+        let driver = match io.driver() {
+            Ok(driver) => driver,
+            Err(error) => return IoValue::error(&error),
+        };
+        if let Some(ring_op) = ring.take() {
+            match driver.submit_to_ring(object, ring_op) {
+                Some(Ok(token)) => {
+                    ring_token = Some(token);
+                    return IoValue::WouldBlock;
+                }
+                Some(Err(error)) => return IoValue::error(&error),
+                None => {} // No io_uring here: a helper thread does it.
+            }
+        }
+        let job = job.take().expect("a job is submitted once");
+        match driver.submit(object, job) {
+            Ok(()) => IoValue::WouldBlock,
+            Err(error) => IoValue::error(&error),
+        }
+    });
+    while value == IoValue::WouldBlock {
+        execution::io_wait(object, interest::DONE, None, location);
+        value = execution::io_step(op, object, generation, ask, location, |io| {
+            let finished = match ring_token {
+                Some(token) => io
+                    .driver()
+                    .ok()
+                    .and_then(|driver| driver.ring_completion(token))
+                    .zip(ring_value)
+                    .map(|((result, bytes), value)| value(result, bytes)),
+                None => slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
+            };
+            finished.unwrap_or_else(|| {
+                io.clear_done(object); // Another operation of the object finished.
+                IoValue::WouldBlock
+            })
+        });
+    }
+    value
+}

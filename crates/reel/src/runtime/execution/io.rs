@@ -69,6 +69,12 @@ impl IoState {
             .is_some_and(|bits| bits & interest::DONE != 0)
     }
 
+    /// Forgets that a helper job of `object` finished: a new one is submitted, or the
+    /// finished one was not this thread's.
+    pub(crate) fn clear_done(&mut self, object: ObjectId) {
+        self.clear(object, interest::DONE);
+    }
+
     fn bits(&self, object: ObjectId) -> u8 {
         self.ready.get(object.index()).copied().unwrap_or(0)
     }

@@ -7,6 +7,7 @@
 //! The driver only reports readiness; the execution decides whom it wakes, and when
 //! (`execution/io.rs`). A replay has no driver: the ends of I/O waits come from the trace.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -19,12 +20,15 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::interest;
 use super::pool::HelperPool;
+use super::uring::{self, Ring, RingOp};
 use crate::runtime::vocabulary::ObjectId;
 
 /// The waker's token: a helper job finished.
 const WAKER: Token = Token(usize::MAX);
 /// The signals' self-pipe's token.
 const SIGNAL_PIPE: Token = Token(usize::MAX - 1);
+/// The io_uring's token.
+const RING: Token = Token(usize::MAX - 2);
 /// Events taken from the kernel in one wait.
 const EVENTS_PER_WAIT: usize = 256;
 
@@ -38,6 +42,10 @@ pub(crate) struct IoDriver {
     pool: HelperPool,
     /// The self-pipe registered with the poll, once it is.
     signal_pipe: Option<RawFd>,
+    /// The io_uring for files, made at the first file operation that can use it.
+    ring: Option<Ring>,
+    /// The object (index) of each submission in flight on the ring, by token.
+    ring_objects: HashMap<u64, usize>,
 }
 
 impl IoDriver {
@@ -52,6 +60,8 @@ impl IoDriver {
             finished: Arc::new(Mutex::new(Vec::new())),
             pool: HelperPool::new(helper_threads),
             signal_pipe: None,
+            ring: None,
+            ring_objects: HashMap::new(),
         })
     }
 
@@ -85,6 +95,40 @@ impl IoDriver {
         }))
     }
 
+    /// Submits a file operation of `object` to the io_uring, when io_uring may be used here;
+    /// `None` when not (the caller runs it on a helper thread), else the submission's
+    /// token or the error of submitting it.
+    pub(crate) fn submit_to_ring(
+        &mut self,
+        object: ObjectId,
+        op: RingOp,
+    ) -> Option<io::Result<u64>> {
+        if self.ring.is_none() {
+            if !uring::available() {
+                return None;
+            }
+            let ring = Ring::new().ok()?;
+            let fd = ring.fd();
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&fd), RING, Interest::READABLE)
+                .ok()?;
+            self.ring = Some(ring);
+        }
+        let ring = self.ring.as_mut().expect("made above");
+        let submitted = ring.submit(op);
+        if let Ok(token) = submitted {
+            self.ring_objects.insert(token, object.index());
+        }
+        Some(submitted)
+    }
+
+    /// The completion of the ring's submission `token`, once it came: the result (a count,
+    /// or `-errno`) and a read's bytes.
+    pub(crate) fn ring_completion(&mut self, token: u64) -> Option<(i32, Vec<u8>)> {
+        self.ring.as_mut()?.take(token)
+    }
+
     /// Waits until something is ready, a job finishes, a signal is noted on `signal_pipe`
     /// (the self-pipe's read end, while the program subscribes to signals), or `timeout`
     /// passes (`None`: no limit; zero: only looks). Appends (object index, readiness bits) to
@@ -113,7 +157,7 @@ impl IoDriver {
         }
         for event in self.events.iter() {
             match event.token() {
-                WAKER => {}
+                WAKER | RING => {}
                 SIGNAL_PIPE => signalled = true,
                 Token(index) => {
                     let mut bits = 0;
@@ -134,6 +178,13 @@ impl IoDriver {
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
         ready.extend(finished.into_iter().map(|index| (index, interest::DONE)));
+        if let Some(ring) = &mut self.ring {
+            for token in ring.reap() {
+                if let Some(index) = self.ring_objects.remove(&token) {
+                    ready.push((index, interest::DONE));
+                }
+            }
+        }
         signalled
     }
 }

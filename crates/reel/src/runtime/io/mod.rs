@@ -1,10 +1,12 @@
 //! The I/O side of the runtime: what an I/O step gives the program ([`IoValue`]), the
 //! driver that waits for descriptors, helper jobs, signals and timers in one wait
 //! (`driver.rs`), and the bounded pool of helper kernel threads for calls that cannot be made
-//! non-blocking (`pool.rs`). The execution's use of them is `execution/io.rs`.
+//! non-blocking (`pool.rs`), and the io_uring that file operations use where the kernel
+//! allows it (`uring.rs`). The execution's use of them is `execution/io.rs`.
 
 pub(crate) mod driver;
 pub(crate) mod pool;
+pub(crate) mod uring;
 
 use std::cell::Cell;
 use std::io;

@@ -1,0 +1,492 @@
+//! [`File`], [`OpenOptions`] and [`Metadata`]: each operation one recorded step, run on a
+//! helper thread.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::panic::Location;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{Caller, Descriptor, unexpected};
+use crate::runtime::io::uring::RingOp;
+use crate::runtime::io::{IoAsk, IoValue, MAX_IO_BYTES};
+use crate::runtime::vocabulary::IoOp;
+use crate::task::RingValue;
+
+/// An open file (std's `File`). Reads, writes and seeks go through the OS's file position,
+/// as std's do; `read_at` and `write_at` ([`std::os::unix::fs::FileExt`]) do not move it.
+#[derive(Debug)]
+pub struct File {
+    /// The file; `None` in a replay, which performs no I/O.
+    inner: Option<Arc<std::fs::File>>,
+    descriptor: Descriptor,
+}
+
+/// How to open a file (std's `OpenOptions`).
+#[derive(Clone, Debug)]
+pub struct OpenOptions(std::fs::OpenOptions);
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// Options with every flag off.
+    pub fn new() -> OpenOptions {
+        OpenOptions(std::fs::OpenOptions::new())
+    }
+
+    /// Opens for reading.
+    pub fn read(&mut self, read: bool) -> &mut OpenOptions {
+        self.0.read(read);
+        self
+    }
+
+    /// Opens for writing.
+    pub fn write(&mut self, write: bool) -> &mut OpenOptions {
+        self.0.write(write);
+        self
+    }
+
+    /// Opens for appending.
+    pub fn append(&mut self, append: bool) -> &mut OpenOptions {
+        self.0.append(append);
+        self
+    }
+
+    /// Truncates the file to 0 bytes.
+    pub fn truncate(&mut self, truncate: bool) -> &mut OpenOptions {
+        self.0.truncate(truncate);
+        self
+    }
+
+    /// Creates the file if it does not exist.
+    pub fn create(&mut self, create: bool) -> &mut OpenOptions {
+        self.0.create(create);
+        self
+    }
+
+    /// Creates the file, failing if it exists.
+    pub fn create_new(&mut self, create_new: bool) -> &mut OpenOptions {
+        self.0.create_new(create_new);
+        self
+    }
+
+    /// Opens the file at `path` with these options (a step).
+    #[track_caller]
+    pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
+        self.open_at(path.as_ref(), Location::caller())
+    }
+
+    fn open_at(&self, path: &Path, location: Caller) -> io::Result<File> {
+        let descriptor = Descriptor::new();
+        let opened: Arc<Mutex<Option<std::fs::File>>> = Arc::default();
+        let (options, path, slot) = (self.0.clone(), path.to_owned(), Arc::clone(&opened));
+        let value = descriptor.run(IoOp::Open, IoAsk::NONE, location, move || {
+            match options.open(path) {
+                Ok(file) => {
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
+                    IoValue::Done
+                }
+                Err(error) => IoValue::error(&error),
+            }
+        })?;
+        if value != IoValue::Done {
+            return Err(unexpected(&value));
+        }
+        let inner = opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .map(Arc::new);
+        Ok(File { inner, descriptor })
+    }
+}
+
+/// A file's metadata, as recorded (std's `Metadata` cannot be made from a trace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    len: u64,
+    kind: u8,
+    mode: u32,
+}
+
+/// Metadata kinds.
+const KIND_FILE: u8 = 0;
+const KIND_DIR: u8 = 1;
+const KIND_SYMLINK: u8 = 2;
+const KIND_OTHER: u8 = 3;
+
+impl Metadata {
+    /// The size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the size is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether it is a regular file.
+    pub fn is_file(&self) -> bool {
+        self.kind == KIND_FILE
+    }
+
+    /// Whether it is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.kind == KIND_DIR
+    }
+
+    /// Whether it is a symbolic link.
+    pub fn is_symlink(&self) -> bool {
+        self.kind == KIND_SYMLINK
+    }
+
+    /// The permission bits and file type (`st_mode`).
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// Whether no one may write it (no write bit set).
+    pub fn readonly(&self) -> bool {
+        self.mode & 0o222 == 0
+    }
+
+    /// A step whose job reads metadata; the result is recorded as 13 bytes.
+    pub(super) fn recorded(
+        descriptor: Descriptor,
+        location: Caller,
+        job: impl FnOnce() -> io::Result<std::fs::Metadata> + Send + 'static,
+    ) -> io::Result<Metadata> {
+        let value = descriptor.run(IoOp::Control, IoAsk::NONE, location, move || {
+            IoValue::of(job(), |metadata| {
+                use std::os::unix::fs::MetadataExt;
+                let kind = if metadata.is_file() {
+                    KIND_FILE
+                } else if metadata.is_dir() {
+                    KIND_DIR
+                } else if metadata.is_symlink() {
+                    KIND_SYMLINK
+                } else {
+                    KIND_OTHER
+                };
+                let mut bytes = metadata.len().to_le_bytes().to_vec();
+                bytes.push(kind);
+                bytes.extend_from_slice(&metadata.mode().to_le_bytes());
+                IoValue::Value(bytes)
+            })
+        })?;
+        match &value {
+            IoValue::Value(bytes) if bytes.len() == 13 => Ok(Metadata {
+                len: u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")),
+                kind: bytes[8],
+                mode: u32::from_le_bytes(bytes[9..].try_into().expect("4 bytes")),
+            }),
+            _ => Err(unexpected(&value)),
+        }
+    }
+}
+
+impl File {
+    /// Opens the file at `path` for reading.
+    #[track_caller]
+    pub fn open<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        File::open_at(path.as_ref(), Location::caller())
+    }
+
+    pub(super) fn open_at(path: &Path, location: Caller) -> io::Result<File> {
+        OpenOptions::new().read(true).open_at(path, location)
+    }
+
+    /// Creates the file at `path` for writing, truncating it if it exists.
+    #[track_caller]
+    pub fn create<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        File::create_at(path.as_ref(), Location::caller())
+    }
+
+    pub(super) fn create_at(path: &Path, location: Caller) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open_at(path, location)
+    }
+
+    /// Options to open a file with.
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// The file's metadata.
+    #[track_caller]
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        let file = self.inner.clone();
+        Metadata::recorded(self.descriptor, Location::caller(), move || match file {
+            Some(file) => file.metadata(),
+            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        })
+    }
+
+    /// Flushes the file's data and metadata to the device.
+    #[track_caller]
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.sync(false, Location::caller())
+    }
+
+    /// Flushes the file's data to the device.
+    #[track_caller]
+    pub fn sync_data(&self) -> io::Result<()> {
+        self.sync(true, Location::caller())
+    }
+
+    fn sync(&self, data_only: bool, location: Caller) -> io::Result<()> {
+        let file = self.inner.clone();
+        let ring = file
+            .clone()
+            .map(|file| (RingOp::Sync { file, data_only }, count_of as RingValue));
+        let value =
+            self.descriptor
+                .run_on_ring(
+                    IoOp::Control,
+                    IoAsk::NONE,
+                    location,
+                    ring,
+                    move || match file {
+                        Some(file) => {
+                            let synced = if data_only {
+                                file.sync_data()
+                            } else {
+                                file.sync_all()
+                            };
+                            IoValue::of(synced, |()| IoValue::Count(0))
+                        }
+                        None => IoValue::Error(libc::EBADF, String::new()),
+                    },
+                )?;
+        match value {
+            IoValue::Count(_) => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Truncates or extends the file to `size` bytes.
+    #[track_caller]
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        self.control(Location::caller(), move |file| {
+            file.set_len(size).map(|()| 0)
+        })
+        .map(drop)
+    }
+
+    /// A control operation on the file: one step, whose result is a count.
+    fn control(
+        &self,
+        location: Caller,
+        job: impl FnOnce(&std::fs::File) -> io::Result<u64> + Send + 'static,
+    ) -> io::Result<u64> {
+        let file = self.inner.clone();
+        let value =
+            self.descriptor
+                .run(IoOp::Control, IoAsk::NONE, location, move || match file {
+                    Some(file) => IoValue::of(job(&file), IoValue::Count),
+                    None => IoValue::Error(libc::EBADF, String::new()),
+                })?;
+        match value {
+            IoValue::Count(count) => Ok(count),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Reads into `buffer` at `offset`, or at the file's position (`None`).
+    fn read_at_position(
+        &self,
+        buffer: &mut [u8],
+        offset: Option<u64>,
+        location: Caller,
+    ) -> io::Result<usize> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        let asked = buffer.len().min(MAX_IO_BYTES);
+        let file = self.inner.clone();
+        let ring = file.clone().map(|file| {
+            let op = RingOp::Read {
+                file,
+                len: asked,
+                offset,
+            };
+            (op, bytes_of as RingValue)
+        });
+        let value = self.descriptor.run_on_ring(
+            IoOp::Read,
+            IoAsk::read(asked),
+            location,
+            ring,
+            move || {
+                let Some(file) = file else {
+                    return IoValue::Error(libc::EBADF, String::new());
+                };
+                let mut bytes = vec![0; asked];
+                let read = match offset {
+                    Some(offset) => std::os::unix::fs::FileExt::read_at(&*file, &mut bytes, offset),
+                    None => (&*file).read(&mut bytes),
+                };
+                IoValue::of(read, |read| {
+                    bytes.truncate(read);
+                    IoValue::Bytes(bytes)
+                })
+            },
+        )?;
+        match value {
+            IoValue::Bytes(bytes) if bytes.len() <= asked => {
+                buffer[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Writes `buffer` at `offset`, or at the file's position (`None`).
+    pub(super) fn write_at_position(
+        &self,
+        buffer: &[u8],
+        offset: Option<u64>,
+        location: Caller,
+    ) -> io::Result<usize> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        let file = self.inner.clone();
+        let bytes = buffer.to_vec();
+        let ring = file.clone().map(|file| {
+            let op = RingOp::Write {
+                file,
+                bytes: bytes.clone(),
+                offset,
+            };
+            (op, count_of as RingValue)
+        });
+        let value = self.descriptor.run_on_ring(
+            IoOp::Write,
+            IoAsk::write(buffer),
+            location,
+            ring,
+            move || {
+                let Some(file) = file else {
+                    return IoValue::Error(libc::EBADF, String::new());
+                };
+                let written = match offset {
+                    Some(offset) => std::os::unix::fs::FileExt::write_at(&*file, &bytes, offset),
+                    None => (&*file).write(&bytes),
+                };
+                IoValue::of(written, |written| IoValue::Count(written as u64))
+            },
+        )?;
+        match value {
+            IoValue::Count(written) if written as usize <= buffer.len() => Ok(written as usize),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Reads to the end, each read a step.
+    pub(super) fn read_to_end_at(
+        &mut self,
+        bytes: &mut Vec<u8>,
+        location: Caller,
+    ) -> io::Result<usize> {
+        let start = bytes.len();
+        let mut buffer = vec![0; MAX_IO_BYTES];
+        loop {
+            match self.read_at_position(&mut buffer, None, location)? {
+                0 => return Ok(bytes.len() - start),
+                read => bytes.extend_from_slice(&buffer[..read]),
+            }
+        }
+    }
+
+    fn seek_at(&self, position: SeekFrom, location: Caller) -> io::Result<u64> {
+        self.control(location, move |mut file| file.seek(position))
+    }
+}
+
+/// The value of a ring's read: its bytes, or its error.
+fn bytes_of(result: i32, bytes: Vec<u8>) -> IoValue {
+    if result < 0 {
+        IoValue::Error(-result, String::new())
+    } else {
+        IoValue::Bytes(bytes)
+    }
+}
+
+/// The value of a ring's write or sync: its count, or its error.
+fn count_of(result: i32, _bytes: Vec<u8>) -> IoValue {
+    if result < 0 {
+        IoValue::Error(-result, String::new())
+    } else {
+        IoValue::Count(result as u64)
+    }
+}
+
+impl Read for File {
+    #[track_caller]
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.read_at_position(buffer, None, Location::caller())
+    }
+}
+
+impl Read for &File {
+    #[track_caller]
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.read_at_position(buffer, None, Location::caller())
+    }
+}
+
+impl Write for File {
+    #[track_caller]
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        self.write_at_position(buffer, None, Location::caller())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &File {
+    #[track_caller]
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        self.write_at_position(buffer, None, Location::caller())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for File {
+    #[track_caller]
+    fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
+        self.seek_at(position, Location::caller())
+    }
+}
+
+impl Seek for &File {
+    #[track_caller]
+    fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
+        self.seek_at(position, Location::caller())
+    }
+}
+
+impl std::os::unix::fs::FileExt for File {
+    #[track_caller]
+    fn read_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.read_at_position(buffer, Some(offset), Location::caller())
+    }
+
+    #[track_caller]
+    fn write_at(&self, buffer: &[u8], offset: u64) -> io::Result<usize> {
+        self.write_at_position(buffer, Some(offset), Location::caller())
+    }
+}

@@ -1198,3 +1198,99 @@ fn show_stats_and_export_list_clock_and_random_reads_with_their_values() {
     assert_eq!(markers[1]["args"]["clock"], "system");
     assert_eq!(markers[2]["args"]["seed"], 0x1234_5678_9abc_def0u64);
 }
+
+/// A trace of a run that read 5 bytes from a socket after waiting for it, and wrote 3.
+fn trace_with_io(dir: &Path) -> PathBuf {
+    use reel_trace::{IoDone, IoEvent, IoResult, LocationDef, ObjectKind, Outcome, OutcomeKind};
+    let mut bytes = reel_trace::encode_prologue(&reel_trace::tests_support::example_header());
+    let mut encoder = reel_trace::ChunkEncoder::new();
+    encoder.spawn(None, Some("main"));
+    encoder.file("src/main.rs");
+    encoder.location(LocationDef {
+        file: 0,
+        line: 4,
+        column: 5,
+    });
+    encoder.object(ObjectKind::Socket);
+    let done = |asked, written, result| {
+        IoEvent::Done(IoDone {
+            asked,
+            written,
+            result,
+        })
+    };
+    encoder.step(0, OpKind::IoRead, Some(0), 0);
+    encoder.io(&done(64, None, IoResult::WouldBlock));
+    encoder.step(0, OpKind::BlockIo, Some(0), 0);
+    encoder.io(&IoEvent::Ready { thread: 0 });
+    encoder.step(0, OpKind::IoRead, Some(0), 0);
+    encoder.io(&done(64, None, IoResult::Bytes(b"hello".to_vec())));
+    encoder.step(0, OpKind::IoWrite, Some(0), 0);
+    encoder.io(&done(3, Some(0xabc), IoResult::Count(3)));
+    encoder.outcome(&Outcome {
+        kind: OutcomeKind::Ok,
+        step: 4,
+        thread: None,
+        location: None,
+        message: String::new(),
+        cycle: Vec::new(),
+    });
+    encoder.seal();
+    bytes.extend_from_slice(encoder.sealed());
+    let path = dir.join("io.reel");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn show_stats_and_export_list_io_steps_and_results() {
+    let dir = TempDir::new("io");
+    let path = trace_with_io(&dir.0);
+    let path = path.to_string_lossy();
+    let text = reel_ok(&["show", &path], 0);
+    assert!(text.contains("I/O read Socket#0"), "{text}");
+    assert!(text.contains("blocks: I/O Socket#0"), "{text}");
+    assert!(
+        text.contains("I/O result: would block (asked 64)"),
+        "{text}"
+    );
+    assert!(text.contains("I/O wait ends"), "{text}");
+    assert!(text.contains("I/O result: 5 bytes (asked 64)"), "{text}");
+    assert!(
+        text.contains("I/O result: 3 (asked 3, bytes hashing to 0x0000000000000abc)"),
+        "{text}"
+    );
+    let lines = json_lines(&reel_ok(&["show", &path, "--json"], 0));
+    let results: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["event"] == "io_result")
+        .collect();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[1]["bytes"], 5);
+    assert_eq!(results[1]["step"], 3);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line["event"] == "io_ready")
+            .count(),
+        1
+    );
+
+    let stats: Value = serde_json::from_str(&reel_ok(&["stats", &path, "--json"], 0)).unwrap();
+    assert_eq!(stats["io_results"], 3);
+    assert_eq!(stats["io_bytes_in"], 5);
+    assert_eq!(stats["io_bytes_out"], 3);
+    let text = reel_ok(&["stats", &path], 0);
+    assert!(
+        text.contains("I/O:              3 results, 5 bytes in, 3 bytes out"),
+        "{text}"
+    );
+
+    let document: Value =
+        serde_json::from_str(&reel_ok(&["export", &path, "--format", "chrome"], 0)).unwrap();
+    let events = document["traceEvents"].as_array().unwrap();
+    let markers: Vec<&Value> = events.iter().filter(|event| event["cat"] == "io").collect();
+    assert_eq!(markers.len(), 4, "{markers:?}");
+    assert_eq!(markers[1]["name"], "I/O wait ends");
+    assert_eq!(markers[2]["args"]["bytes"], 5);
+}

@@ -1,5 +1,5 @@
 //! Files with std's signatures: [`File`], [`OpenOptions`], [`Metadata`], [`ReadDir`] and
-//! [`read`], [`read_to_string`], [`write`], [`rename`], [`remove_file`],
+//! [`read`], [`read_to_string`], [`write()`], [`rename`], [`remove_file`],
 //! [`create_dir_all`], [`read_dir`], [`metadata`].
 //!
 //! No file operation blocks the runtime's kernel thread: each runs on a helper thread (the

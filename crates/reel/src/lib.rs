@@ -15,7 +15,9 @@
 //!
 //! # Porting
 //! Replace `std::thread` with `reel::thread` and `std::sync` with `reel::sync`; signatures
-//! and semantics (poisoning, join results, scoped threads) are those of std.
+//! and semantics (poisoning, join results, scoped threads) are those of std. `std::net` and
+//! `std::fs` become [`net`] and [`fs`]; a blocking call of your own goes to
+//! [`task::spawn_blocking`]. Every I/O result is recorded, and a replay performs no I/O.
 //!
 //! ```
 //! use reel::sync::{Arc, Mutex};

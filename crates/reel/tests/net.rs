@@ -310,3 +310,30 @@ fn exploration_finds_an_ordering_bug_over_loopback_and_its_trace_replays() {
     assert!(replayed.reproduced(), "{replayed}");
     assert_eq!(replayed.failure.unwrap().step, report.failure.unwrap().step);
 }
+
+#[test]
+fn explored_signals_arrive_while_threads_wait_for_sockets() {
+    let report = Checker::new()
+        .random()
+        .seed(9)
+        .iterations(30)
+        .jobs(1)
+        .signal(reel::signal::SIGUSR1)
+        .run(|| {
+            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            reel::signal::flag::register(reel::signal::SIGUSR1, std::sync::Arc::clone(&flag))
+                .unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let address = listener.local_addr().unwrap();
+            let client = reel::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                stream.write_all(b"x").unwrap();
+            });
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut byte = [0; 1];
+            stream.read_exact(&mut byte).unwrap();
+            client.join().unwrap();
+            assert_eq!(&byte, b"x");
+        });
+    assert!(!report.found(), "{report}");
+}

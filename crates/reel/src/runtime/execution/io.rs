@@ -20,7 +20,8 @@
 //! 4. When every thread waits and some wait for I/O, the idle wait is the driver's: one
 //!    wait that ends at the earliest of a descriptor ready, a helper's completion, a signal
 //!    (the self-pipe, while the program subscribes to OS signals) and the next timer. Under
-//!    a virtual clock, a due timer does not wait for I/O: the driver only looks.
+//!    a virtual clock, a due timer or a planned signal does not wait for I/O: the driver
+//!    only looks.
 
 use std::io;
 use std::panic::Location as StdLocation;
@@ -328,9 +329,12 @@ impl Execution {
         if !self.fires_own_timers {
             return Some(None); // A replay: the oracle ends the waits.
         }
+        // Planned signals still to come arrive when every thread waits: first only look.
+        let mut only_look = self.planned_arrivals() > 0;
         loop {
             let real = matches!(self.clock, super::super::clock::Clock::Real);
             let timeout = match self.timers.first() {
+                _ if only_look => Some(Duration::ZERO),
                 None => None,
                 Some(&(deadline, _)) if real => {
                     let now = self.clock.now_nanos();
@@ -374,6 +378,15 @@ impl Execution {
             }
             if !self.runnable.is_empty() {
                 return Some(None);
+            }
+            if only_look {
+                // Nothing ready now: a planned signal arrives (or none can, and the wait
+                // goes on).
+                only_look = false;
+                if let Some(settled) = self.idle_for_signals() {
+                    return Some(settled);
+                }
+                continue;
             }
             if timeout == Some(Duration::ZERO) && !self.timers.is_empty() {
                 return None; // Virtual time: the timers fire.

@@ -346,7 +346,7 @@ impl Execution {
     }
 
     /// How many planned arrivals are still to come.
-    fn planned_arrivals(&self) -> usize {
+    pub(super) fn planned_arrivals(&self) -> usize {
         match &self.signals.source {
             SignalSource::Planned(plan) => plan.arrivals.len(),
             _ => 0,

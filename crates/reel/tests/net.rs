@@ -337,3 +337,50 @@ fn explored_signals_arrive_while_threads_wait_for_sockets() {
         });
     assert!(!report.found(), "{report}");
 }
+
+#[test]
+fn a_unix_socket_echo_is_recorded_and_replays_with_the_socket_gone() {
+    use reel::net::{UnixListener, UnixStream};
+    let dir = scratch_dir("unix");
+    let socket = dir.join("echo.sock");
+    let path = dir.join("unix.reel");
+    let program = |socket: PathBuf| {
+        move || {
+            let listener = UnixListener::bind(&socket).unwrap();
+            assert_eq!(
+                listener.local_addr().unwrap().as_pathname(),
+                Some(socket.as_path())
+            );
+            let server = reel::thread::spawn(move || {
+                let (mut stream, peer) = listener.accept().unwrap();
+                assert!(peer.is_unnamed());
+                let mut request = [0; 4];
+                stream.read_exact(&mut request).unwrap();
+                stream.write_all(&request).unwrap();
+            });
+            let mut client = UnixStream::connect(&socket).unwrap();
+            assert_eq!(
+                client.peer_addr().unwrap().as_pathname(),
+                Some(socket.as_path())
+            );
+            client.write_all(b"unix").unwrap();
+            let mut reply = [0; 4];
+            client.read_exact(&mut reply).unwrap();
+            server.join().unwrap();
+            reply
+        }
+    };
+    assert_eq!(
+        &Runtime::new().record(&path).run(program(socket.clone())),
+        b"unix"
+    );
+    std::fs::remove_file(&socket).unwrap();
+    let mut replayed = None;
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| replayed = Some(program(socket.clone())()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    assert_eq!(replayed, Some(*b"unix"));
+    assert!(!socket.exists(), "the replay bound nothing");
+}

@@ -1,5 +1,7 @@
-//! Networking with std's signatures: [`TcpListener`], [`TcpStream`], [`UdpSocket`] and
-//! [`ToSocketAddrs`], on non-blocking sockets registered with the runtime's I/O driver.
+//! Networking with std's signatures: [`TcpListener`], [`TcpStream`], [`UdpSocket`],
+//! [`ToSocketAddrs`], and Unix-domain [`UnixListener`] and [`UnixStream`]
+//! (`std::os::unix::net`'s), on non-blocking sockets registered with the runtime's I/O
+//! driver.
 //!
 //! Every operation is a step whose result is an input: a plain run performs it (a thread
 //! whose operation would block waits, and the others run), a recording writes down what it
@@ -36,6 +38,7 @@
 mod addr;
 mod tcp;
 mod udp;
+mod unix;
 
 use std::io;
 use std::panic::Location;
@@ -46,9 +49,10 @@ pub use addr::ToSocketAddrs;
 pub use std::net::Shutdown;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix::{UnixIncoming, UnixListener, UnixStream};
 
 use crate::runtime::execution::{self, IoState, ObjectId};
-use crate::runtime::io::{IoAsk, IoValue};
+use crate::runtime::io::{IoAsk, IoValue, MAX_IO_BYTES, interest};
 use crate::runtime::vocabulary::IoOp;
 
 type Caller = &'static Location<'static>;
@@ -115,6 +119,75 @@ fn unexpected(value: &IoValue) -> io::Error {
 /// The result of an operation on a descriptor that only a recording has.
 fn no_descriptor() -> IoValue {
     IoValue::Error(libc::EBADF, String::new())
+}
+
+/// Reads into `buffer` from a stream of `descriptor` (at most [`MAX_IO_BYTES`] in one step),
+/// waiting at most `timeout` each time it would block; `read` does the OS's read.
+fn stream_read(
+    descriptor: Descriptor,
+    buffer: &mut [u8],
+    timeout: Option<Duration>,
+    location: Caller,
+    mut read: impl FnMut(&mut [u8]) -> Option<io::Result<usize>>,
+) -> io::Result<usize> {
+    if buffer.is_empty() {
+        return Ok(0);
+    }
+    let asked = buffer.len().min(MAX_IO_BYTES);
+    let value = descriptor.operate(
+        IoOp::Read,
+        IoAsk::read(asked),
+        interest::READ,
+        timeout,
+        location,
+        |_| {
+            let mut bytes = vec![0; asked];
+            match read(&mut bytes) {
+                Some(Ok(read)) => {
+                    bytes.truncate(read);
+                    IoValue::Bytes(bytes)
+                }
+                Some(Err(error)) => IoValue::error(&error),
+                None => no_descriptor(),
+            }
+        },
+    )?;
+    match value {
+        IoValue::Bytes(bytes) if bytes.len() <= asked => {
+            buffer[..bytes.len()].copy_from_slice(&bytes);
+            Ok(bytes.len())
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Writes `buffer` to a stream of `descriptor`, waiting at most `timeout` each time it would
+/// block; `write` does the OS's write.
+fn stream_write(
+    descriptor: Descriptor,
+    buffer: &[u8],
+    timeout: Option<Duration>,
+    location: Caller,
+    mut write: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+) -> io::Result<usize> {
+    if buffer.is_empty() {
+        return Ok(0);
+    }
+    let value = descriptor.operate(
+        IoOp::Write,
+        IoAsk::write(buffer),
+        interest::WRITE,
+        timeout,
+        location,
+        |_| match write(buffer) {
+            Some(written) => IoValue::of(written, |written| IoValue::Count(written as u64)),
+            None => no_descriptor(),
+        },
+    )?;
+    match value {
+        IoValue::Count(written) if written as usize <= buffer.len() => Ok(written as usize),
+        other => Err(unexpected(&other)),
+    }
 }
 
 /// A timeout as std stores it: `None`, or nanoseconds (u64::MAX for none).

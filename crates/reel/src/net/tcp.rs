@@ -5,9 +5,12 @@ use std::net::{Shutdown, SocketAddr};
 use std::panic::Location;
 use std::time::Duration;
 
-use super::{Descriptor, Timeout, ToSocketAddrs, each_address, no_descriptor, unexpected};
+use super::{
+    Descriptor, Timeout, ToSocketAddrs, each_address, no_descriptor, stream_read, stream_write,
+    unexpected,
+};
 use crate::runtime::execution;
-use crate::runtime::io::{IoAsk, IoValue, MAX_IO_BYTES, interest};
+use crate::runtime::io::{IoAsk, IoValue, interest};
 use crate::runtime::vocabulary::IoOp;
 
 /// A TCP socket server, listening for connections (std's `TcpListener`).
@@ -231,62 +234,19 @@ impl TcpStream {
         buffer: &mut [u8],
         location: &'static Location<'static>,
     ) -> io::Result<usize> {
-        if buffer.is_empty() {
-            return Ok(0);
-        }
-        let asked = buffer.len().min(MAX_IO_BYTES);
-        let value = self.descriptor.operate(
-            IoOp::Read,
-            IoAsk::read(asked),
-            interest::READ,
-            self.read_timeout.get(),
-            location,
-            |_| {
-                let Some(mut stream) = self.inner.as_ref() else {
-                    return no_descriptor();
-                };
-                let mut bytes = vec![0; asked];
-                match stream.read(&mut bytes) {
-                    Ok(read) => {
-                        bytes.truncate(read);
-                        IoValue::Bytes(bytes)
-                    }
-                    Err(error) => IoValue::error(&error),
-                }
-            },
-        )?;
-        match value {
-            IoValue::Bytes(bytes) if bytes.len() <= asked => {
-                buffer[..bytes.len()].copy_from_slice(&bytes);
-                Ok(bytes.len())
-            }
-            other => Err(unexpected(&other)),
-        }
+        let timeout = self.read_timeout.get();
+        stream_read(self.descriptor, buffer, timeout, location, |bytes| {
+            let mut stream = self.inner.as_ref()?;
+            Some(stream.read(bytes))
+        })
     }
 
     fn write_at(&self, buffer: &[u8], location: &'static Location<'static>) -> io::Result<usize> {
-        if buffer.is_empty() {
-            return Ok(0);
-        }
-        let value = self.descriptor.operate(
-            IoOp::Write,
-            IoAsk::write(buffer),
-            interest::WRITE,
-            self.write_timeout.get(),
-            location,
-            |_| {
-                let Some(mut stream) = self.inner.as_ref() else {
-                    return no_descriptor();
-                };
-                IoValue::of(stream.write(buffer), |written| {
-                    IoValue::Count(written as u64)
-                })
-            },
-        )?;
-        match value {
-            IoValue::Count(written) if written as usize <= buffer.len() => Ok(written as usize),
-            other => Err(unexpected(&other)),
-        }
+        let timeout = self.write_timeout.get();
+        stream_write(self.descriptor, buffer, timeout, location, |bytes| {
+            let mut stream = self.inner.as_ref()?;
+            Some(stream.write(bytes))
+        })
     }
 }
 

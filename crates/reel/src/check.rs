@@ -41,6 +41,8 @@ pub struct Checker {
     check_determinism: bool,
     name: Option<String>,
     minimize: bool,
+    stall_threshold: Option<std::time::Duration>,
+    fail_on_stall: bool,
 }
 
 impl Default for Checker {
@@ -65,6 +67,10 @@ impl Checker {
             check_determinism: false,
             name: None,
             minimize: false,
+            stall_threshold: Some(std::time::Duration::from_millis(
+                crate::runtime::watchdog::DEFAULT_STALL_MS,
+            )),
+            fail_on_stall: false,
         }
     }
 
@@ -155,6 +161,23 @@ impl Checker {
         self
     }
 
+    /// Sets the watchdog's stall threshold (default 100 ms, REEL_STALL_MS overrides it; `0`
+    /// or `off` turns it off): a green thread that holds the kernel thread this long in real
+    /// time (a blocking system call, a computation with no scheduling point) while others are
+    /// ready is reported on stderr and in the trace.
+    pub fn stall_threshold(mut self, threshold: Option<std::time::Duration>) -> Checker {
+        self.stall_threshold = threshold;
+        self
+    }
+
+    /// Makes a stall the watchdog reports a failure of the execution
+    /// ([`FailureKind::Stall`](crate::FailureKind::Stall)): the report names the thread,
+    /// the system call or "computing", and where.
+    pub fn fail_on_stall(mut self, fail: bool) -> Checker {
+        self.fail_on_stall = fail;
+        self
+    }
+
     /// Bounds each execution's steps; going past is reported as a likely livelock.
     pub fn max_steps(mut self, max_steps: u64) -> Checker {
         self.max_steps = max_steps;
@@ -231,6 +254,14 @@ impl Checker {
             spin_limit: None,
             print_panics: false,
             clock: Clock::new_virtual(),
+            // The clock is virtual, but a real blocking call still freezes the kernel
+            // thread: the watchdog measures real time.
+            watch: execution::WatchSettings {
+                time_slice: None,
+                stall: crate::runtime::watchdog::env_millis("REEL_STALL_MS")
+                    .unwrap_or(self.stall_threshold),
+            },
+            fail_on_stall: self.fail_on_stall,
         };
         let trace_dir = program::trace_dir(self.trace_dir.as_deref());
         let test = self.entry();

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome};
+use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, Stall};
 
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{CHUNK_TARGET_BYTES, FORMAT_VERSION, MAGIC, MAX_EVENT_BYTES, MAX_STRING_BYTES};
@@ -336,6 +336,23 @@ impl ChunkEncoder {
     /// Records that `thread`'s timed wait ran out.
     pub fn timeout(&mut self, thread: u32) {
         self.body(Tag::Timeout, &thread);
+    }
+
+    /// Records that `thread` used up its time slice and was preempted before the next step.
+    pub fn preemption(&mut self, thread: u32) {
+        self.body(Tag::Preemption, &thread);
+    }
+
+    /// Records a head-of-line stall.
+    pub fn stall(&mut self, stall: &Stall) {
+        let mut stall = stall.clone();
+        if let Some(syscall) = &mut stall.syscall {
+            bound_string(syscall);
+        }
+        if let Some(location) = &mut stall.location {
+            bound_string(&mut location.file);
+        }
+        self.body(Tag::Stall, &stall);
     }
 
     /// Records how the run ended.

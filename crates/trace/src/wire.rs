@@ -33,6 +33,8 @@ pub(crate) enum Tag {
     Location = 0x83,
     Timeout = 0x84,
     Outcome = 0x85,
+    Preemption = 0x91,
+    Stall = 0x95,
 }
 
 impl Tag {
@@ -44,6 +46,8 @@ impl Tag {
             0x83 => Tag::Location,
             0x84 => Tag::Timeout,
             0x85 => Tag::Outcome,
+            0x91 => Tag::Preemption,
+            0x95 => Tag::Stall,
             _ => return None,
         })
     }
@@ -53,7 +57,6 @@ impl Tag {
 pub(crate) fn reserved(byte: u8) -> Option<ReservedKind> {
     Some(match byte {
         0x90 => ReservedKind::Signal,
-        0x91 => ReservedKind::TimerPreemption,
         0x92 => ReservedKind::ClockRead,
         0x93 => ReservedKind::RandomRead,
         0x94 => ReservedKind::IoResult,

@@ -89,7 +89,11 @@ impl ReplayChecker {
             .collect()
     }
 
-    fn current(&self) -> Option<&Event> {
+    fn current(&mut self) -> Option<&Event> {
+        // A stall is a report, not something the replay re-enacts or checks.
+        while let Some(Event::Stall(_)) = self.trace.events.get(self.cursor) {
+            self.cursor += 1;
+        }
         self.trace.events.get(self.cursor)
     }
 
@@ -210,6 +214,14 @@ fn describe_event(trace: &Trace, event: &Event, threads_seen: usize) -> String {
         Event::Timeout { thread } => {
             format!("the timeout of {} fires", trace.thread_name(*thread))
         }
+        Event::Preemption { thread } => {
+            format!("{}'s time slice runs out", trace.thread_name(*thread))
+        }
+        Event::Stall(stall) => format!(
+            "a stall of {} ({} ms)",
+            trace.thread_name(stall.thread),
+            stall.duration_micros / 1000
+        ),
         Event::Outcome(outcome) => describe_outcome(trace, outcome),
     }
 }
@@ -281,6 +293,12 @@ impl Observer for ReplayChecker {
         match (self.current(), input) {
             (Some(&Event::Timeout { thread }), Input::Timeout(fired))
                 if thread as usize == fired.index() =>
+            {
+                self.cursor += 1;
+                Ok(())
+            }
+            (Some(&Event::Preemption { thread }), Input::Preempt(preempted))
+                if thread as usize == preempted.index() =>
             {
                 self.cursor += 1;
                 Ok(())
@@ -360,11 +378,20 @@ impl Oracle for ReplayOracle {
             }
             self.cursor += 1;
         }
+        // A stall is a report: nothing to re-enact.
+        while let Some(Event::Stall(_)) = events.get(self.cursor) {
+            self.cursor += 1;
+        }
         self.looked_at = self.cursor;
         // Timeouts fire at the decision point itself, before the choice.
         if let Some(&Event::Timeout { thread }) = events.get(self.cursor) {
             self.cursor += 1;
             return Choice::Deliver(Input::Timeout(ThreadId::from_index(thread as usize)));
+        }
+        // So does a preemption: the running thread's time slice ran out here.
+        if let Some(&Event::Preemption { thread }) = events.get(self.cursor) {
+            self.cursor += 1;
+            return Choice::Deliver(Input::Preempt(ThreadId::from_index(thread as usize)));
         }
         // Spawns and new objects come after the decision, done by the chosen thread before
         // its step: the decision is the thread of the next step.
@@ -387,8 +414,8 @@ impl Oracle for ReplayOracle {
                         _ => Choice::Stop,
                     };
                 }
-                Event::Spawn(_) | Event::Object(_) => continue,
-                Event::Timeout { .. } => return Choice::Stop,
+                Event::Spawn(_) | Event::Object(_) | Event::Stall(_) => continue,
+                Event::Timeout { .. } | Event::Preemption { .. } => return Choice::Stop,
             }
         }
         // The trace ends here without an outcome: the recording was cut short.

@@ -33,6 +33,7 @@
 
 mod diagnosis;
 mod driver;
+mod fairness;
 mod objects;
 mod step;
 mod threads;
@@ -55,6 +56,7 @@ pub(crate) use threads::{
 use super::clock::Clock;
 use super::failure::Failure;
 use super::seams::{Decider, Halt, Observer, PendingStep, RunnableSet};
+pub(crate) use super::watchdog::WatchSettings;
 pub(crate) use super::vocabulary::{Blocker, ObjectId, ObjectKind, Op, Wake};
 use diagnosis::{RecentSteps, SpinDetector};
 
@@ -83,6 +85,10 @@ pub(crate) struct ExecutionConfig {
     /// Whether panics are printed as they happen (a plain run) or only reported (exploration).
     pub(crate) print_panics: bool,
     pub(crate) clock: Clock,
+    /// The time slice (plain runs) and the stall threshold the watchdog keeps.
+    pub(crate) watch: WatchSettings,
+    /// Whether a stall the watchdog reports is a failure of the execution.
+    pub(crate) fail_on_stall: bool,
 }
 
 /// The state of one execution. Reached through the kernel thread's `CURRENT` pointer.
@@ -140,6 +146,14 @@ pub(crate) struct Execution {
     /// Remarks the observers leave for each other at the end (a replay's moved locations,
     /// for the debugger).
     pub(crate) end_notes: Vec<String>,
+    /// This kernel thread's watchdog, when it watches this execution.
+    watchdog: Option<std::sync::Arc<super::watchdog::Shared>>,
+    /// Whether the running thread is preempted when its time slice runs out.
+    slicing: bool,
+    /// Watchdog ticks since the running thread was resumed.
+    slice_ticks: u32,
+    /// Whether threads have different priorities (strict priority, no fast path).
+    priorities_differ: bool,
 }
 
 thread_local! {

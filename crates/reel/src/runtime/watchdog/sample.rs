@@ -235,7 +235,10 @@ pub(crate) fn symbolize(shared: &Shared) -> Option<(String, u32, u32)> {
                 return;
             };
             let file = file.to_string_lossy();
-            let foreign = file.starts_with("/rustc/")
+            // The program's own code is Rust, outside std, the runtime and dependencies
+            // (the C library's frames name C files).
+            let foreign = !file.ends_with(".rs")
+                || file.starts_with("/rustc/")
                 || file.contains("/.cargo/registry/")
                 || file.contains("/.cargo/git/")
                 || file.contains("/rustlib/")

@@ -4,7 +4,7 @@
 //! Run with `cargo bench --bench runtime [-- [FILTER ...] [--quick]]`. A FILTER keeps the
 //! measurements whose name contains it (see `MEASUREMENTS`: `pingpong`,
 //! `pingpong-user-program`, `lock-exploration`, `spawn-join`, `memory`, `pingpong-record`,
-//! `lock-exploration-record`, `replay`, `bytes-per-step`; so `record` keeps both recording
+//! `lock-exploration-record`, `replay`, `bytes-per-step`, `pingpong-watchdog-slicing`; so `record` keeps both recording
 //! overheads and `bytes` the trace size); several filters keep what any of them keeps.
 //! `--quick` takes fewer and shorter samples and holds ten times fewer threads in the memory
 //! cases. Other arguments (cargo passes `--bench`) are ignored.
@@ -68,6 +68,7 @@ macro_rules! for_each_runtime {
 mod exploration;
 mod measure;
 mod memory;
+mod fairness;
 mod ping_pong;
 mod recording;
 mod replay;
@@ -97,7 +98,7 @@ type Measure = fn(&mut Run);
 
 /// The measurements, in the order they run: the name a FILTER is matched against, and the
 /// function that takes the measurement.
-const MEASUREMENTS: [(&str, Measure); 9] = [
+const MEASUREMENTS: [(&str, Measure); 10] = [
     ("pingpong", ping_pong::measure),
     ("pingpong-user-program", ping_pong::measure_user_program),
     ("lock-exploration", exploration::measure),
@@ -107,6 +108,7 @@ const MEASUREMENTS: [(&str, Measure); 9] = [
     ("lock-exploration-record", recording::measure_exploration),
     ("replay", replay::measure),
     ("bytes-per-step", recording::measure_trace_size),
+    ("pingpong-watchdog-slicing", fairness::measure),
 ];
 
 /// Command-line options.

@@ -255,7 +255,10 @@ fn head_of_line_stall() -> Result<(), String> {
 
     let rule = "=".repeat(78);
     println!("{rule}");
-    println!("{}. Head-of-line blocking: a std blocking call holds every green thread", SCENARIOS.len() + 1);
+    println!(
+        "{}. Head-of-line blocking: a std blocking call holds every green thread",
+        SCENARIOS.len() + 1
+    );
     println!("{rule}");
     let dir = std::env::temp_dir().join(format!("reel-find-the-bug-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|error| error.to_string())?;

@@ -59,8 +59,7 @@ fn control_loop(spin: bool) -> u32 {
     };
     control.join().unwrap();
     sensor.join().unwrap();
-    let total = *bus.lock().unwrap();
-    total
+    *bus.lock().unwrap()
 }
 
 fn main() -> ExitCode {

@@ -41,9 +41,9 @@ pub fn measure(run: &mut Run) {
             slicing,
         ),
     ] {
-        let off = run
-            .bench
-            .measure(group, "off", |round_trips| round_trips_on(&bare, round_trips));
+        let off = run.bench.measure(group, "off", |round_trips| {
+            round_trips_on(&bare, round_trips)
+        });
         let on = run
             .bench
             .measure(group, "on", |round_trips| round_trips_on(&on, round_trips));

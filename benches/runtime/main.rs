@@ -66,9 +66,9 @@ macro_rules! for_each_runtime {
 }
 
 mod exploration;
+mod fairness;
 mod measure;
 mod memory;
-mod fairness;
 mod ping_pong;
 mod recording;
 mod replay;

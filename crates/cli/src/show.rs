@@ -408,10 +408,7 @@ pub(crate) fn json(trace: &Trace, item: &Item<'_>) -> Ordered {
             .value("thread_name", trace.thread_name(stall.thread))
             .value("duration_us", stall.duration_micros)
             .value("syscall", &stall.syscall)
-            .value(
-                "location",
-                stall.location.as_ref().map(ToString::to_string),
-            )
+            .value("location", stall.location.as_ref().map(ToString::to_string))
             .value("ready", stall.ready),
         Item::Outcome { after, outcome } => outcome_json(trace, *after, outcome),
     }

@@ -164,6 +164,14 @@ fn show_lists_every_event_with_its_step() {
                     assert!(line.contains(&trace.thread_name(*thread)), "{line}");
                     assert!(line.contains("timeout"), "{line}");
                 }
+                Event::Preemption { thread } => {
+                    assert!(line.contains(&trace.thread_name(*thread)), "{line}");
+                    assert!(line.contains("preempted"), "{line}");
+                }
+                Event::Stall(stall) => {
+                    assert!(line.contains(&trace.thread_name(stall.thread)), "{line}");
+                    assert!(line.contains("stall"), "{line}");
+                }
                 Event::Outcome(outcome) => {
                     assert!(line.contains(&trace.describe_outcome(outcome)), "{line}")
                 }
@@ -1073,9 +1081,14 @@ fn preemptions_and_stalls_are_shown_counted_and_exported() {
     let path = with_preemption_and_stall(&dir);
     let path = path.to_str().unwrap();
     let shown = reel_ok(&["show", path], 0);
-    assert!(shown.contains("preempted (its time slice ran out)"), "{shown}");
     assert!(
-        shown.contains("stall: held the kernel thread for 812 ms in fsync(2); 5 ready threads waited"),
+        shown.contains("preempted (its time slice ran out)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "stall: held the kernel thread for 812 ms in fsync(2); 5 ready threads waited"
+        ),
         "{shown}"
     );
     assert!(shown.contains("src/log.rs:31:9"), "{shown}");
@@ -1083,7 +1096,10 @@ fn preemptions_and_stalls_are_shown_counted_and_exported() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert!(json.iter().any(|event| event["event"] == "preemption" && event["step"] == 2));
+    assert!(
+        json.iter()
+            .any(|event| event["event"] == "preemption" && event["step"] == 2)
+    );
     let stall = json
         .iter()
         .find(|event| event["event"] == "stall")
@@ -1097,7 +1113,10 @@ fn preemptions_and_stalls_are_shown_counted_and_exported() {
     assert_eq!(stats["stalls"], 1);
     assert_eq!(stats["longest_stall_us"], 812_000);
     let text = reel_ok(&["stats", path], 0);
-    assert!(text.contains("stalls:           1 (longest 812 ms)"), "{text}");
+    assert!(
+        text.contains("stalls:           1 (longest 812 ms)"),
+        "{text}"
+    );
 
     let exported: Value =
         serde_json::from_str(&reel_ok(&["export", path, "--format", "chrome"], 0)).unwrap();

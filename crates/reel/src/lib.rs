@@ -98,9 +98,9 @@ use std::time::Duration;
 
 use runtime::clock::Clock;
 use runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy, WatchSettings};
-pub use runtime::watchdog::{DEFAULT_STALL_MS, DEFAULT_TIME_SLICE_MS};
-use runtime::watchdog::env_millis;
 use runtime::seams::{Decider, Observer};
+use runtime::watchdog::env_millis;
+pub use runtime::watchdog::{DEFAULT_STALL_MS, DEFAULT_TIME_SLICE_MS};
 use scheduler::RunUntilBlock;
 
 /// Hints, as `std::hint`.

@@ -216,7 +216,10 @@ fn preemptions_are_recorded_and_replay_at_the_same_step() {
                 _ => None,
             })
             .expect("a step follows a preemption");
-        assert_ne!(next, thread, "a preempted thread does not take the next step");
+        assert_ne!(
+            next, thread,
+            "a preempted thread does not take the next step"
+        );
     }
 
     SPINS.store(0, std::sync::atomic::Ordering::SeqCst);
@@ -253,8 +256,7 @@ fn strict_priority_runs_the_highest_priority_thread_first() {
         for handle in handles {
             handle.join().unwrap();
         }
-        let order = order.lock().unwrap().clone();
-        order
+        order.lock().unwrap().clone()
     });
     assert_eq!(order, ["high", "middle", "low"]);
 }

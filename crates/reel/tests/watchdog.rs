@@ -234,7 +234,10 @@ fn fail_on_stall_makes_a_stall_a_failure_of_the_check() {
     assert!(text.contains("head-of-line blocking"), "{text}");
     assert!(text.contains("clock_nanosleep(2)"), "{text}");
     assert!(text.contains("main"), "{text}");
-    assert!(text.contains("1 green thread was ready and waited"), "{text}");
+    assert!(
+        text.contains("1 green thread was ready and waited"),
+        "{text}"
+    );
     let location = failure.location.as_ref().expect("a location");
     assert!(location.file.ends_with("tests/watchdog.rs"), "{report}");
 }

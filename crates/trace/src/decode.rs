@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
 use crate::model::{
-    Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind, Spawn, Stall, Step,
+    Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind, Spawn, Stall,
+    Step,
 };
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, OLDEST_READABLE_VERSION};

@@ -1713,7 +1713,8 @@ fn preemptions_and_stalls_round_trip() {
             ..stall.clone()
         });
     });
-    let trace = decode(&bytes).unwrap();
+    // No outcome: a recording cut short, read as far as it goes.
+    let trace = decode_prefix(&bytes).unwrap();
     let tail: Vec<&Event> = trace.events.iter().rev().take(3).collect();
     assert_eq!(
         tail[2],

@@ -273,14 +273,13 @@ impl Recorder {
             thread: stall.thread.index() as u32,
             duration_micros: u64::try_from(stall.duration.as_micros()).unwrap_or(u64::MAX),
             syscall: stall.syscall.clone(),
-            location: stall
-                .location
-                .as_ref()
-                .map(|(file, line, column)| reel_trace::SourceLocation {
+            location: stall.location.as_ref().map(|(file, line, column)| {
+                reel_trace::SourceLocation {
                     file: file.clone(),
                     line: *line,
                     column: *column,
-                }),
+                }
+            }),
             ready: stall.ready,
         });
         self.drain_if_sealed();

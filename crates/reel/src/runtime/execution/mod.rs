@@ -56,8 +56,8 @@ pub(crate) use threads::{
 use super::clock::Clock;
 use super::failure::Failure;
 use super::seams::{Decider, Halt, Observer, PendingStep, RunnableSet};
-pub(crate) use super::watchdog::WatchSettings;
 pub(crate) use super::vocabulary::{Blocker, ObjectId, ObjectKind, Op, Wake};
+pub(crate) use super::watchdog::WatchSettings;
 use diagnosis::{RecentSteps, SpinDetector};
 
 /// Default usable stack size of a green thread.

@@ -90,7 +90,10 @@ impl Shared {
 
     /// Takes the sampled stall, if any.
     pub(crate) fn take_sample(&self) -> Option<StallSample> {
-        self.sample.lock().unwrap_or_else(|poison| poison.into_inner()).take()
+        self.sample
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
     }
 }
 
@@ -107,7 +110,11 @@ struct Watchdog {
 impl Drop for Watchdog {
     fn drop(&mut self) {
         sample::detach();
-        *self.shared.control.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *self
+            .shared
+            .control
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = true;
         self.shared.wake.notify_all();
         if let Some(thread) = self.thread.take() {
             // SAFETY: getpid has no preconditions.
@@ -156,9 +163,7 @@ pub(crate) struct WatchSettings {
 impl WatchSettings {
     /// The tick period these settings need, if any.
     pub(crate) fn tick(&self) -> Option<Duration> {
-        let slice_tick = self
-            .time_slice
-            .map(|slice| slice / (TICKS_PER_SLICE - 1));
+        let slice_tick = self.time_slice.map(|slice| slice / (TICKS_PER_SLICE - 1));
         let stall_tick = self.stall.map(|stall| stall / 4);
         let tick = match (slice_tick, stall_tick) {
             (Some(a), Some(b)) => a.min(b),
@@ -179,9 +184,9 @@ pub(crate) fn for_this_thread(settings: WatchSettings) -> Option<Arc<Shared>> {
         }
         let shared = Arc::clone(&watchdog.as_ref()?.shared);
         let tick_nanos = u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX);
-        let threshold = settings
-            .stall
-            .map_or(0, |stall| u64::try_from(stall.as_nanos()).unwrap_or(u64::MAX));
+        let threshold = settings.stall.map_or(0, |stall| {
+            u64::try_from(stall.as_nanos()).unwrap_or(u64::MAX)
+        });
         shared.threshold_nanos.store(threshold, Ordering::Relaxed);
         if shared.tick_nanos.swap(tick_nanos, Ordering::Relaxed) != tick_nanos {
             shared.wake.notify_all();

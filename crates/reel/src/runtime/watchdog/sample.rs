@@ -172,7 +172,7 @@ impl StallSample {
         let syscall = std::fs::read_to_string(format!("/proc/self/task/{}/syscall", shared.tid))
             .ok()
             .and_then(|text| {
-                let number: i64 = text.split_whitespace().next()?.parse().ok()?;
+                let number: libc::c_long = text.split_whitespace().next()?.parse().ok()?;
                 (number >= 0).then(|| syscall_name(number))
             });
         let signal = SAMPLE_SIGNAL.load(Ordering::Acquire);
@@ -208,12 +208,9 @@ pub(crate) fn symbolize(shared: &Shared) -> Option<(String, u32, u32)> {
     if state != TAKEN {
         // Not taken (no free signal, or it is still on its way): nothing to show, and the
         // handler must not write any more.
-        let _ = buffer.state.compare_exchange(
-            REQUESTED,
-            IDLE,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        let _ = buffer
+            .state
+            .compare_exchange(REQUESTED, IDLE, Ordering::AcqRel, Ordering::Relaxed);
         return None;
     }
     let len = buffer.len.load(Ordering::Relaxed).min(MAX_FRAMES);
@@ -255,10 +252,10 @@ pub(crate) fn symbolize(shared: &Shared) -> Option<(String, u32, u32)> {
 }
 
 /// The name of system call `number` on this architecture.
-fn syscall_name(number: i64) -> String {
+fn syscall_name(number: libc::c_long) -> String {
     SYSCALL_NAMES
         .iter()
-        .find(|&&(known, _)| known as i64 == number)
+        .find(|&&(known, _)| known == number)
         .map(|&(_, name)| name.to_owned())
         .unwrap_or_else(|| format!("system call {number}"))
 }

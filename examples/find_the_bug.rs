@@ -243,7 +243,7 @@ fn with_the_reel_command(traces: &[(&str, PathBuf)]) -> Result<(), String> {
 
 /// How many MiB the logger writes before its `sync_all`: more on each attempt, until an
 /// fsync takes longer than the threshold (its duration is up to the disk).
-static LOG_MEGABYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(8);
+static LOG_MEGABYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(4);
 
 /// A plain run in which a "logger" green thread calls std's blocking `File::sync_all` while
 /// three workers are ready: the watchdog reports the stall on stderr when it ends, and the
@@ -281,13 +281,19 @@ fn head_of_line_stall() -> Result<(), String> {
                         reel::thread::yield_now();
                         log.sync_all().unwrap(); // Blocks the kernel thread: every green thread.
                         reel::thread::yield_now();
+                        drop(log);
+                        std::fs::remove_file(&log_path).unwrap();
                     })
                     .unwrap();
                 let workers: Vec<_> = (0..3)
                     .map(|_| {
                         let done = reel::sync::Arc::clone(&done);
+                        // Work in small pieces: ready to run whenever the logger lets go.
                         reel::thread::spawn(move || {
-                            done.fetch_add(1, reel::sync::atomic::Ordering::SeqCst);
+                            for _ in 0..100 {
+                                done.fetch_add(1, reel::sync::atomic::Ordering::SeqCst);
+                                reel::thread::yield_now();
+                            }
                         })
                     })
                     .collect();

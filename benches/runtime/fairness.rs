@@ -2,6 +2,12 @@
 //! on, and with time slicing off and on. The goal is nothing measurable: a step pays one
 //! relaxed load of the watchdog's flags, and the watchdog thread wakes a few hundred times
 //! a second.
+//!
+//! Instruction counts, which a loaded machine does not change: `--steps-child SETTING N`
+//! runs one plain run of N atomic steps and nothing else, so that
+//! `valgrind --tool=callgrind target/release/deps/runtime-* --steps-child off 1000000`
+//! against the same with `watchdog`, `slicing` or `both` gives the instructions per step
+//! (subtract a run of 0 steps, divide by N).
 
 use std::time::Duration;
 
@@ -61,4 +67,47 @@ pub fn measure(run: &mut Run) {
          Runtime::new().time_slice(None).stall_threshold(None); on: the same with only the \
          watchdog's stall detection (100 ms), or only time slicing (10 ms), on"
     ));
+}
+
+/// What a `--steps-child` run turns on.
+#[derive(Clone, Copy, Debug)]
+pub enum StepSetting {
+    Off,
+    Watchdog,
+    Slicing,
+    Both,
+}
+
+impl StepSetting {
+    pub fn from_argument(argument: &str) -> Option<StepSetting> {
+        Some(match argument {
+            "off" => StepSetting::Off,
+            "watchdog" => StepSetting::Watchdog,
+            "slicing" => StepSetting::Slicing,
+            "both" => StepSetting::Both,
+            _ => return None,
+        })
+    }
+}
+
+/// One plain run of `steps` atomic steps (a step that keeps its thread), as `setting` says.
+pub fn run_steps(setting: StepSetting, steps: u64) {
+    let (watchdog, slicing) = match setting {
+        StepSetting::Off => (false, false),
+        StepSetting::Watchdog => (true, false),
+        StepSetting::Slicing => (false, true),
+        StepSetting::Both => (true, true),
+    };
+    let runtime = reel::Runtime::new()
+        .stall_threshold(watchdog.then(|| Duration::from_millis(reel::DEFAULT_STALL_MS)))
+        .time_slice(slicing.then(|| Duration::from_millis(reel::DEFAULT_TIME_SLICE_MS)));
+    let total = runtime.run(move || {
+        let counter = reel::sync::atomic::AtomicU64::new(0);
+        for _ in 0..steps {
+            counter.fetch_add(1, reel::sync::atomic::Ordering::Relaxed);
+        }
+        counter.load(reel::sync::atomic::Ordering::Relaxed)
+    });
+    assert_eq!(total, steps);
+    println!("{steps} steps");
 }

@@ -118,6 +118,10 @@ struct Options {
     quick: bool,
     /// Set in a child process that measures one memory case.
     memory_child: Option<MemoryCase>,
+    /// `--steps-child SETTING STEPS`: a plain run of STEPS atomic steps with the watchdog
+    /// and slicing as SETTING says, and nothing else, for instruction counts under
+    /// callgrind (see `fairness.rs`).
+    steps_child: Option<(fairness::StepSetting, u64)>,
 }
 
 impl Options {
@@ -126,6 +130,7 @@ impl Options {
             filters: Vec::new(),
             quick: false,
             memory_child: None,
+            steps_child: None,
         };
         let mut arguments = std::env::args().skip(1);
         while let Some(argument) = arguments.next() {
@@ -137,6 +142,19 @@ impl Options {
                         Some(case) => options.memory_child = Some(case),
                         None => {
                             eprintln!("unknown memory case {case:?}");
+                            std::process::exit(2);
+                        }
+                    }
+                }
+                "--steps-child" => {
+                    let setting = arguments.next().unwrap_or_default();
+                    let steps = arguments.next().and_then(|steps| steps.parse().ok());
+                    match (fairness::StepSetting::from_argument(&setting), steps) {
+                        (Some(setting), Some(steps)) => {
+                            options.steps_child = Some((setting, steps));
+                        }
+                        _ => {
+                            eprintln!("usage: --steps-child off|watchdog|slicing|both STEPS");
                             std::process::exit(2);
                         }
                     }
@@ -158,6 +176,10 @@ fn main() {
     let options = Options::parse();
     if let Some(case) = options.memory_child {
         memory::run_child(case, options.quick);
+        return;
+    }
+    if let Some((setting, steps)) = options.steps_child {
+        fairness::run_steps(setting, steps);
         return;
     }
     let selected: Vec<_> = MEASUREMENTS

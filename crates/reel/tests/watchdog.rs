@@ -32,10 +32,16 @@ fn stalls_of(test: &str, threshold_ms: u64, blocker: fn()) -> Vec<Stall> {
                 .name("blocker".to_string())
                 .spawn(blocker)
                 .unwrap();
-            // Ready while the blocker holds the kernel thread.
+            // Ready while the blocker holds the kernel thread: it yields to the blocker
+            // (which runs until it blocks or yields) many times before it ends.
             let ready = {
                 let waited = Arc::clone(&waited);
-                thread::spawn(move || waited.store(true, Ordering::SeqCst))
+                thread::spawn(move || {
+                    for _ in 0..1_000 {
+                        thread::yield_now();
+                    }
+                    waited.store(true, Ordering::SeqCst);
+                })
             };
             blocking.join().unwrap();
             ready.join().unwrap();

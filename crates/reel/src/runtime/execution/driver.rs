@@ -136,6 +136,7 @@ pub(crate) fn run_execution(
             if execution.current != next {
                 execution.start_slice();
             }
+            execution.note_running(next);
             execution.current = next;
             execution.in_green_thread = true;
             let slot = &mut execution.threads[next];

@@ -52,6 +52,16 @@ impl Execution {
         }
     }
 
+    /// Tells the watchdog which green thread runs now (whom a stall is blamed on).
+    #[inline]
+    pub(super) fn note_running(&self, thread: usize) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog
+                .running
+                .store(thread as u32, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// A new thread runs: its time slice starts.
     #[inline]
     pub(super) fn start_slice(&mut self) {
@@ -199,8 +209,31 @@ impl Execution {
         let Some(sample) = watchdog.take_sample() else {
             return;
         };
-        let program_location = watchdog::symbolize(&watchdog);
-        let current = self.current;
+        // Symbolizing (the first time, reading the debug information) and printing take a
+        // while: not a stall of the program.
+        self.set_watched(false);
+        self.report_sample(&watchdog, sample);
+        self.set_watched(true);
+    }
+
+    /// Reports what the watchdog sampled (see `report_stall`).
+    fn report_sample(
+        &mut self,
+        watchdog: &super::super::watchdog::Shared,
+        mut sample: watchdog::StallSample,
+    ) {
+        let symbolized = watchdog::symbolize(watchdog);
+        let program_location = symbolized.location;
+        if sample.syscall.is_none() {
+            sample.syscall = symbolized.syscall;
+        }
+        // The thread that held the kernel thread; the step that ended the stall is normally
+        // its own, but the watchdog may have sampled just as it was taken.
+        let current = if sample.thread < self.threads.len() {
+            sample.thread
+        } else {
+            self.current
+        };
         let ready = self
             .runnable
             .iter()

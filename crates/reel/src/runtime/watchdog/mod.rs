@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     active: AtomicBool,
     /// Tick period in nanoseconds; 0 when the watchdog has nothing to do.
     tick_nanos: AtomicU64,
+    /// The green thread the runtime resumed last (by index): whom a stall is blamed on.
+    pub(crate) running: AtomicU32,
     /// Stall threshold in nanoseconds; 0 disables stall detection.
     threshold_nanos: AtomicU64,
     /// The stall sampled, until the runtime takes it.
@@ -204,6 +206,7 @@ fn start() -> Option<Watchdog> {
     let shared = Arc::new(Shared {
         flags: AtomicU32::new(0),
         active: AtomicBool::new(false),
+        running: AtomicU32::new(0),
         tick_nanos: AtomicU64::new(0),
         threshold_nanos: AtomicU64::new(0),
         sample: Mutex::new(None),

@@ -164,6 +164,8 @@ pub(crate) struct StallSample {
     pub(crate) held: Duration,
     /// The system call it was in, by name; `None` when it was computing.
     pub(crate) syscall: Option<String>,
+    /// The green thread that was running (by index), as the runtime last said.
+    pub(crate) thread: usize,
 }
 
 impl StallSample {
@@ -195,14 +197,30 @@ impl StallSample {
                 );
             }
         }
-        StallSample { held, syscall }
+        StallSample {
+            held,
+            syscall,
+            thread: shared.running.load(Ordering::Relaxed) as usize,
+        }
     }
 }
 
-/// A source location the program's code holds, from the backtrace the handler took on this
-/// thread (if it took one): the innermost frame in the program's own code, not in std, the
-/// runtime or a dependency. Run on the runtime thread, off the signal path.
-pub(crate) fn symbolize(shared: &Shared) -> Option<(String, u32, u32)> {
+/// What the backtrace of a stall says.
+#[derive(Default)]
+pub(crate) struct Symbolized {
+    /// The innermost frame in the program's own code: file, line, column.
+    pub(crate) location: Option<(String, u32, u32)>,
+    /// The system call the thread was in, when the innermost frame is the C library's
+    /// wrapper of one (`.../sysdeps/unix/sysv/linux/fsync.c`): the handler runs when the
+    /// thread returns to user space, so a thread that was busy inside the kernel (an fsync
+    /// writing back pages, which `/proc` shows as running) is caught right after the call.
+    pub(crate) syscall: Option<String>,
+}
+
+/// What the backtrace the handler took on this thread (if it took one) says: the innermost
+/// frame in the program's own code, not in std, the runtime or a dependency, and the system
+/// call it was in. Run on the runtime thread, off the signal path.
+pub(crate) fn symbolize(shared: &Shared) -> Symbolized {
     let buffer = &shared.backtrace;
     let state = buffer.state.load(Ordering::Acquire);
     if state != TAKEN {
@@ -211,7 +229,7 @@ pub(crate) fn symbolize(shared: &Shared) -> Option<(String, u32, u32)> {
         let _ = buffer
             .state
             .compare_exchange(REQUESTED, IDLE, Ordering::AcqRel, Ordering::Relaxed);
-        return None;
+        return Symbolized::default();
     }
     let len = buffer.len.load(Ordering::Relaxed).min(MAX_FRAMES);
     let ips: Vec<usize> = buffer.ips[..len]
@@ -221,6 +239,8 @@ pub(crate) fn symbolize(shared: &Shared) -> Option<(String, u32, u32)> {
     buffer.state.store(IDLE, Ordering::Release);
     let runtime_source = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
     let mut found = None;
+    let mut syscall = None;
+    let mut innermost = true;
     for ip in ips {
         // A return address points after the call: look up the call itself.
         let address = ip.saturating_sub(1) as *mut std::ffi::c_void;
@@ -232,6 +252,13 @@ pub(crate) fn symbolize(shared: &Shared) -> Option<(String, u32, u32)> {
                 return;
             };
             let file = file.to_string_lossy();
+            if std::mem::take(&mut innermost)
+                && let Some((_, wrapper)) = file.rsplit_once("sysdeps/unix/sysv/linux/")
+                && let Some(name) = wrapper.strip_suffix(".c")
+                && !name.contains('/')
+            {
+                syscall = Some(name.to_owned());
+            }
             // The program's own code is Rust, outside std, the runtime and dependencies
             // (the C library's frames name C files).
             let foreign = !file.ends_with(".rs")
@@ -248,7 +275,17 @@ pub(crate) fn symbolize(shared: &Shared) -> Option<(String, u32, u32)> {
             break;
         }
     }
-    found
+    // Relative to the working directory, as the compiler spells the program's own paths.
+    if let Some((file, _, _)) = &mut found
+        && let Ok(here) = std::env::current_dir()
+        && let Ok(relative) = std::path::Path::new(file.as_str()).strip_prefix(&here)
+    {
+        *file = relative.to_string_lossy().into_owned();
+    }
+    Symbolized {
+        location: found,
+        syscall,
+    }
 }
 
 /// The name of system call `number` on this architecture.

@@ -159,6 +159,49 @@ fn without_slicing_a_spin_is_reported_as_before() {
     assert!(text.contains("setter"), "{text}");
 }
 
+#[test]
+fn without_slicing_a_try_recv_or_once_get_spin_is_reported_as_spinning() {
+    let try_recv = panic::catch_unwind(|| {
+        reel::Runtime::new()
+            .time_slice(None)
+            .spin_limit(Some(10_000))
+            .run(|| {
+                let (sender, receiver) = mpsc::channel::<u32>();
+                let producer = thread::Builder::new()
+                    .name("producer".to_string())
+                    .spawn(move || sender.send(1).unwrap())
+                    .unwrap();
+                while receiver.try_recv().is_err() {}
+                producer.join().unwrap();
+            })
+    });
+    let text = payload_text(&*try_recv.expect_err("the spin never ends without slicing"));
+    assert!(text.contains("10000 times in a row"), "{text}");
+    assert!(text.contains("Channel#"), "{text}");
+    assert!(text.contains("producer"), "{text}");
+
+    let once_get = panic::catch_unwind(|| {
+        reel::Runtime::new()
+            .time_slice(None)
+            .spin_limit(Some(10_000))
+            .run(|| {
+                let cell = Arc::new(OnceLock::new());
+                let setter = {
+                    let cell = Arc::clone(&cell);
+                    thread::Builder::new()
+                        .name("setter".to_string())
+                        .spawn(move || cell.set(7u8).unwrap())
+                        .unwrap()
+                };
+                while cell.get().is_none() {}
+                setter.join().unwrap();
+            })
+    });
+    let text = payload_text(&*once_get.expect_err("the spin never ends without slicing"));
+    assert!(text.contains("10000 times in a row"), "{text}");
+    assert!(text.contains("setter"), "{text}");
+}
+
 /// How many times main's spin below went round before the spinner let it through.
 static SPINS: StdAtomicU64 = StdAtomicU64::new(0);
 

@@ -117,11 +117,11 @@ impl SpinDetector {
             Op::AtomicLoad | Op::Lock | Op::Recv | Op::OnceCall | Op::Yield
         );
         if !polls {
-            self.thread = None;
+            // The next poll starts a count of 1 whoever takes it (see below).
             self.repeats = 0;
             return 0;
         }
-        if self.thread == Some(thread) {
+        if self.thread == Some(thread) && self.repeats > 0 {
             self.repeats += 1;
             if self.object.is_none() {
                 self.object = object;

@@ -102,6 +102,8 @@ fn check(trace: &Trace, bytes: &[u8]) {
             }
             Event::Object(_) => objects += 1,
             Event::Timeout { thread } => assert!((*thread as usize) < threads),
+            Event::Preemption { thread } => assert!((*thread as usize) < threads),
+            Event::Stall(stall) => assert!((stall.thread as usize) < threads),
             Event::Outcome(outcome) => {
                 assert_eq!(outcome.step, trace.steps);
                 assert!(

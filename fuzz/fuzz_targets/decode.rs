@@ -106,6 +106,8 @@ fn check(trace: &Trace, bytes: &[u8]) {
                 assert!((1..=reel_trace::MAX_SIGNAL).contains(&arrival.signal));
                 assert!(arrival.step <= trace.steps);
             }
+            Event::Preemption { thread } => assert!((*thread as usize) < threads),
+            Event::Stall(stall) => assert!((stall.thread as usize) < threads),
             Event::Outcome(outcome) => {
                 assert_eq!(outcome.step, trace.steps);
                 assert!(

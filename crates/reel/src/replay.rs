@@ -295,6 +295,13 @@ impl Replay {
             print_panics: panic_policy == PanicPolicy::ToJoin,
             clock: Clock::new_virtual(),
             signals: execution::SignalSource::Decider,
+            // A replay follows its trace's preemptions, and runs with no watchdog: the
+            // debugger's checkpoints are fork()s, which a watchdog thread would not survive.
+            watch: execution::WatchSettings {
+                time_slice: None,
+                stall: None,
+            },
+            fail_on_stall: false,
         }
     }
 

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::model::{FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival};
+use crate::model::{
+    FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival, Stall,
+};
 
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{CHUNK_TARGET_BYTES, FORMAT_VERSION, MAGIC, MAX_EVENT_BYTES, MAX_STRING_BYTES};
@@ -346,6 +348,23 @@ impl ChunkEncoder {
             "an arrival follows the steps before it"
         );
         self.body(Tag::Signal, arrival);
+    }
+
+    /// Records that `thread` used up its time slice and was preempted before the next step.
+    pub fn preemption(&mut self, thread: u32) {
+        self.body(Tag::Preemption, &thread);
+    }
+
+    /// Records a head-of-line stall.
+    pub fn stall(&mut self, stall: &Stall) {
+        let mut stall = stall.clone();
+        if let Some(syscall) = &mut stall.syscall {
+            bound_string(syscall);
+        }
+        if let Some(location) = &mut stall.location {
+            bound_string(&mut location.file);
+        }
+        self.body(Tag::Stall, &stall);
     }
 
     /// Records how the run ended.

@@ -52,7 +52,7 @@ pub use encode::{ChunkEncoder, encode_definitions, encode_prologue, write_defini
 pub use error::{Error, ErrorKind};
 pub use model::{
     ClockKind, Event, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind,
-    Program, ReservedKind, RunInfo, Settings, SignalArrival, SourceLocation, Spawn, Step,
+    Program, ReservedKind, RunInfo, Settings, SignalArrival, SourceLocation, Spawn, Stall, Step,
     signal_name, signal_number,
 };
 pub use wire::FRAME_BYTES;

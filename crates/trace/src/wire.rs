@@ -34,6 +34,8 @@ pub(crate) enum Tag {
     Timeout = 0x84,
     Outcome = 0x85,
     Signal = 0x90,
+    Preemption = 0x91,
+    Stall = 0x95,
 }
 
 impl Tag {
@@ -46,6 +48,8 @@ impl Tag {
             0x84 => Tag::Timeout,
             0x85 => Tag::Outcome,
             0x90 => Tag::Signal,
+            0x91 => Tag::Preemption,
+            0x95 => Tag::Stall,
             _ => return None,
         })
     }
@@ -54,7 +58,6 @@ impl Tag {
 /// The tags reserved for inputs this version does not record yet.
 pub(crate) fn reserved(byte: u8) -> Option<ReservedKind> {
     Some(match byte {
-        0x91 => ReservedKind::TimerPreemption,
         0x92 => ReservedKind::ClockRead,
         0x93 => ReservedKind::RandomRead,
         0x94 => ReservedKind::IoResult,

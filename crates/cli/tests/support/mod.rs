@@ -92,6 +92,8 @@ pub fn reencode(
             Event::Spawn(spawn) => encoder.spawn(spawn.parent, spawn.name.as_deref()),
             Event::Object(kind) => encoder.object(*kind),
             Event::Timeout { thread } => encoder.timeout(*thread),
+            Event::Preemption { thread } => encoder.preemption(*thread),
+            Event::Stall(stall) => encoder.stall(stall),
             Event::Outcome(outcome) => encoder.outcome(outcome),
             Event::Signal(arrival) => encoder.signal(arrival),
         }

@@ -14,3 +14,4 @@ pub(crate) mod seams;
 pub(crate) mod signals;
 pub(crate) mod stack;
 pub(crate) mod vocabulary;
+pub(crate) mod watchdog;

@@ -29,6 +29,9 @@ pub(crate) enum Input {
     Timeout(ThreadId),
     /// A signal arrives (`execution/signals.rs`).
     Signal(SignalInput),
+    /// The running thread used up its time slice: it is switched away from as if it
+    /// yielded (a plain run's fair scheduling).
+    Preempt(ThreadId),
 }
 
 /// A signal's arrival: which signal, and what the kernel said of its sender.
@@ -40,6 +43,21 @@ pub(crate) struct SignalInput {
     pub(crate) code: i32,
     /// The sender's pid (0 when none was given).
     pub(crate) sender: u32,
+}
+
+/// A head-of-line stall the watchdog saw, as the observers are told of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StallEvent {
+    /// The green thread that held the kernel thread.
+    pub(crate) thread: ThreadId,
+    /// For how long (time it could have run, not time the process was descheduled).
+    pub(crate) duration: std::time::Duration,
+    /// The system call it was in, or `None` when it was computing.
+    pub(crate) syscall: Option<String>,
+    /// Where in the program's code: file, line, column.
+    pub(crate) location: Option<(String, u32, u32)>,
+    /// How many other green threads were ready and waited.
+    pub(crate) ready: u32,
 }
 
 /// An oracle's answer at a decision point. Small, so that it comes back in registers.
@@ -294,6 +312,12 @@ pub(crate) trait Observer {
     /// An input was delivered.
     fn on_input(&mut self, input: Input) -> Result<(), Mismatch>;
 
+    /// The watchdog saw a stall that has just ended. Not an input: nothing the program
+    /// does depends on it, so a replay neither re-enacts nor checks it.
+    fn on_stall(&mut self, stall: &StallEvent) {
+        let _ = stall;
+    }
+
     /// The first step at which this observer wants the whole execution
     /// ([`Observer::at_attention`]); `u64::MAX` for never.
     fn attention(&self) -> u64 {
@@ -475,6 +499,8 @@ pub struct Decision<'a> {
     pub(crate) pending: &'a [PendingStep],
     /// Every thread of the execution, by index (for where each was spawned and is now).
     pub(crate) threads: &'a [ThreadSlot],
+    /// Whether threads have different priorities (see [`Decision::priority`]).
+    pub(crate) priorities_differ: bool,
 }
 
 impl fmt::Debug for Decision<'_> {
@@ -528,6 +554,19 @@ impl Decision<'_> {
     /// its id, which depends on the order of spawns.
     pub fn spawned_at(&self, thread: ThreadId) -> Option<&'static std::panic::Location<'static>> {
         self.threads.get(thread.index()).map(|slot| slot.spawned_at)
+    }
+
+    /// The priority `thread` was spawned with (`thread::Builder::priority`; 0 by default;
+    /// 0 for a thread that does not exist). A plain run runs a higher priority first.
+    pub fn priority(&self, thread: ThreadId) -> i32 {
+        self.threads
+            .get(thread.index())
+            .map_or(0, |slot| slot.priority)
+    }
+
+    /// Whether any two threads of the execution have different priorities.
+    pub fn priorities_differ(&self) -> bool {
+        self.priorities_differ
     }
 
     /// Where in the program `thread` is paused: the location of the step it carries out

@@ -261,3 +261,28 @@ fn a_stall_threshold_of_off_disables_the_watchdog() {
         });
     assert!(!report.found(), "{report}");
 }
+
+#[test]
+fn the_watchdogs_sampling_signal_cannot_be_subscribed_to() {
+    // The watchdog samples a stalled thread with a real-time signal of its own; a
+    // subscription of the program to it would take its arrivals for the program's.
+    let refused = reel::Runtime::new()
+        .stall_threshold(Some(Duration::from_millis(100)))
+        .run(|| {
+            (34..=64)
+                .filter_map(|signal| match reel::signal::Signals::new([signal]) {
+                    Ok(signals) => {
+                        signals.handle().close();
+                        None
+                    }
+                    Err(error) => Some(error.to_string()),
+                })
+                .filter(|error| error.contains("watchdog"))
+                .collect::<Vec<String>>()
+        });
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains("reel's watchdog uses it to sample a stalled thread"),
+        "{refused:?}"
+    );
+}

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub(crate) use sample::{StallSample, symbolize};
+pub(crate) use sample::{StallSample, sample_signal, symbolize};
 
 /// Set by the watchdog at each tick, cleared by the runtime at its next step.
 pub(crate) const TICK: u32 = 1;
@@ -151,6 +151,25 @@ pub(crate) fn env_millis(name: &str) -> Option<Option<Duration>> {
 
 thread_local! {
     static WATCHDOG: RefCell<Option<Watchdog>> = const { RefCell::new(None) };
+}
+
+/// Runs `wait` with this kernel thread's watchdog told that no green thread runs: the
+/// kernel thread waits for something outside its execution (another execution's data), which
+/// is not a stall of the program.
+pub(crate) fn unwatched<R>(wait: impl FnOnce() -> R) -> R {
+    let shared = WATCHDOG.with(|cell| {
+        let watchdog = cell.try_borrow().ok()?;
+        let shared = Arc::clone(&watchdog.as_ref()?.shared);
+        shared.is_active().then_some(shared)
+    });
+    if let Some(shared) = &shared {
+        shared.set_active(false);
+    }
+    let result = wait();
+    if let Some(shared) = &shared {
+        shared.set_active(true);
+    }
+    result
 }
 
 /// The settings of one execution's watchdog.

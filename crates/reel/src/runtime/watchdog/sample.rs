@@ -71,6 +71,15 @@ pub(super) fn install_handler() {
     });
 }
 
+/// The real-time signal the sampling handler is on, once installed: a program's
+/// subscription must not take it over.
+pub(crate) fn sample_signal() -> Option<libc::c_int> {
+    match SAMPLE_SIGNAL.load(Ordering::Acquire) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
 /// Points this kernel thread's handler at `shared`'s buffer.
 pub(super) fn attach(shared: &Shared) {
     BUFFER.with(|buffer| buffer.set(&shared.backtrace));

@@ -122,6 +122,8 @@ fn check(trace: &Trace, bytes: &[u8]) {
             Event::RandomSeed { .. } => {
                 assert!(matches!(previous, Some(OpKind::RandomSeed)))
             }
+            Event::Preemption { thread } => assert!((*thread as usize) < threads),
+            Event::Stall(stall) => assert!((stall.thread as usize) < threads),
             Event::Outcome(outcome) => {
                 assert_eq!(outcome.step, trace.steps);
                 assert!(

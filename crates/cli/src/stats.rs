@@ -5,6 +5,9 @@
 //! * **preemptions**: the context switches away from a thread that could have gone on
 //!   running, because its last step neither blocked, yielded nor exited;
 //! * **timeouts**: timed waits that ran out (timeout events);
+//! * **slice preemptions**: threads whose time slice ran out in a plain run (preemption
+//!   events; each is also counted among the preemptions);
+//! * **stalls**: head-of-line stalls the watchdog saw (stall events), and the longest;
 //! * **signals**: signal arrivals, in all and per signal (`SIGTERM 1`);
 //! * per thread: its steps, the steps at which it blocked, and its name; per operation:
 //!   the steps that performed it;
@@ -57,6 +60,9 @@ struct Counts {
     /// Random seeds drawn (one at most).
     random_seeds: u64,
     timeouts: u64,
+    slice_preemptions: u64,
+    stalls: u64,
+    longest_stall_micros: u64,
     /// Signal arrivals per signal number.
     signals: BTreeMap<u32, u64>,
     threads: Vec<ThreadCounts>,
@@ -72,6 +78,9 @@ impl Counts {
             clock_reads: 0,
             random_seeds: 0,
             timeouts: 0,
+            slice_preemptions: 0,
+            stalls: 0,
+            longest_stall_micros: 0,
             signals: BTreeMap::new(),
             threads: (0..trace.threads.len())
                 .map(|_| ThreadCounts::default())
@@ -108,6 +117,12 @@ impl Counts {
                 Event::RandomSeed { .. } => counts.random_seeds += 1,
                 Event::Timeout { .. } => counts.timeouts += 1,
                 Event::Signal(arrival) => *counts.signals.entry(arrival.signal).or_default() += 1,
+                Event::Preemption { .. } => counts.slice_preemptions += 1,
+                Event::Stall(stall) => {
+                    counts.stalls += 1;
+                    counts.longest_stall_micros =
+                        counts.longest_stall_micros.max(stall.duration_micros);
+                }
                 Event::Spawn(_) | Event::Object(_) | Event::Outcome(_) => {}
             }
         }
@@ -188,6 +203,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .value("clock_reads", counts.clock_reads)
             .value("random_seeds", counts.random_seeds)
             .value("timeouts", counts.timeouts)
+            .value("slice_preemptions", counts.slice_preemptions)
+            .value("stalls", counts.stalls)
+            .value("longest_stall_us", counts.longest_stall_micros)
             .value("signals", counts.signal_total())
             .object(
                 "signals_by_name",
@@ -247,6 +265,17 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         ("clock reads", counts.clock_reads.to_string()),
         ("random seeds", counts.random_seeds.to_string()),
         ("timeouts", counts.timeouts.to_string()),
+        ("slice preemptions", counts.slice_preemptions.to_string()),
+        (
+            "stalls",
+            match counts.stalls {
+                0 => "0".to_owned(),
+                stalls => format!(
+                    "{stalls} (longest {} ms)",
+                    counts.longest_stall_micros / 1000
+                ),
+            },
+        ),
         ("signals", counts.signals_text()),
         ("bytes", bytes),
         ("outcome", outcome),

@@ -488,9 +488,9 @@ fn crafted_damage_behind_valid_checksums_is_named() {
             reframe(
                 bytes,
                 events,
-                &with_events(b"E\x00\x01\x91", &events_payload[3..]),
+                &with_events(b"E\x00\x01\x94", &events_payload[3..]),
             ),
-            |kind| *kind == ErrorKind::ReservedEvent(ReservedKind::TimerPreemption),
+            |kind| *kind == ErrorKind::ReservedEvent(ReservedKind::IoResult),
         ),
         (
             "an event cut in half",

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::model::{
-    ClockReading, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival,
+    ClockReading, FileDef, Header, LocationDef, ObjectKind, OpKind, Outcome, SignalArrival, Stall,
 };
 
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
@@ -359,6 +359,23 @@ impl ChunkEncoder {
     /// step).
     pub fn random_seed(&mut self, seed: u64) {
         self.body(Tag::RandomSeed, &seed);
+    }
+
+    /// Records that `thread` used up its time slice and was preempted before the next step.
+    pub fn preemption(&mut self, thread: u32) {
+        self.body(Tag::Preemption, &thread);
+    }
+
+    /// Records a head-of-line stall.
+    pub fn stall(&mut self, stall: &Stall) {
+        let mut stall = stall.clone();
+        if let Some(syscall) = &mut stall.syscall {
+            bound_string(syscall);
+        }
+        if let Some(location) = &mut stall.location {
+            bound_string(&mut location.file);
+        }
+        self.body(Tag::Stall, &stall);
     }
 
     /// Records how the run ended.

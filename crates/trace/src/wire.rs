@@ -36,6 +36,8 @@ pub(crate) enum Tag {
     Signal = 0x90,
     ClockRead = 0x92,
     RandomSeed = 0x93,
+    Preemption = 0x91,
+    Stall = 0x95,
 }
 
 impl Tag {
@@ -50,6 +52,8 @@ impl Tag {
             0x90 => Tag::Signal,
             0x92 => Tag::ClockRead,
             0x93 => Tag::RandomSeed,
+            0x91 => Tag::Preemption,
+            0x95 => Tag::Stall,
             _ => return None,
         })
     }
@@ -58,7 +62,6 @@ impl Tag {
 /// The tags reserved for inputs this version does not record yet.
 pub(crate) fn reserved(byte: u8) -> Option<ReservedKind> {
     Some(match byte {
-        0x91 => ReservedKind::TimerPreemption,
         0x94 => ReservedKind::IoResult,
         _ => return None,
     })

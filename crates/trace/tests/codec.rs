@@ -6,7 +6,7 @@ use reel_trace::{
     CHUNK_TARGET_BYTES, ChunkEncoder, ClockReading, ClockSource, Error, ErrorKind, Event,
     FORMAT_VERSION, FRAME_BYTES, FileDef, Header, LocationDef, MAGIC, MAX_ARGS, MAX_CHUNK_BYTES,
     MAX_CYCLE_THREADS, MAX_EVENT_BYTES, MAX_STRING_BYTES, ObjectKind, OpKind, Outcome, OutcomeKind,
-    ReservedKind, SignalArrival, SourceLocation, Spawn, Trace, decode, decode_prefix,
+    ReservedKind, SignalArrival, SourceLocation, Spawn, Stall, Trace, decode, decode_prefix,
     encode_prologue, signal_name, signal_number,
 };
 
@@ -1179,10 +1179,7 @@ fn the_base_traces_are_sound() {
 
 #[test]
 fn reserved_events_are_rejected_by_name() {
-    let kinds = [
-        (0x91, ReservedKind::TimerPreemption, "timer preemption"),
-        (0x94, ReservedKind::IoResult, "I/O result"),
-    ];
+    let kinds = [(0x94, ReservedKind::IoResult, "I/O result")];
     for (tag, kind, name) in kinds {
         assert_eq!(kind.name(), name);
         // Even with nothing after the tag: the reader stops at the tag.
@@ -1214,7 +1211,7 @@ fn unknown_events_name_their_tag_offset_and_chunk() {
         format!("unknown event kind 0xee in chunk 1 at byte {at}: written by a newer reel?")
     );
     // Every tag that is neither an event this build knows nor a reserved one.
-    for tag in (0x86..=0x8f).chain(0x95..=0xff) {
+    for tag in (0x86..=0x8f).chain(0x96..=0xff) {
         let (bytes, at) = with_chunk(&[tag]);
         let error = decode(&bytes).unwrap_err();
         assert_eq!(error.kind, ErrorKind::UnknownEvent(tag));
@@ -1933,4 +1930,55 @@ fn damaged_clock_and_seed_events_are_malformed() {
     expect_malformed(&bytes, "a clock reading does not decode");
     let (bytes, _) = with_chunk(&[0x1d, 0, 0, 0, 0x93, 0xff]);
     expect_malformed(&bytes, "a random seed does not decode");
+}
+
+#[test]
+fn preemptions_and_stalls_round_trip() {
+    let stall = Stall {
+        thread: 0,
+        duration_micros: 812_345,
+        syscall: Some("fsync".to_owned()),
+        location: Some(SourceLocation {
+            file: "src/log.rs".to_owned(),
+            line: 31,
+            column: 9,
+        }),
+        ready: 5,
+    };
+    let (bytes, _) = with_events(|encoder| {
+        encoder.preemption(0);
+        encoder.stall(&stall);
+        encoder.stall(&Stall {
+            syscall: None,
+            location: None,
+            ..stall.clone()
+        });
+    });
+    // No outcome: a recording cut short, read as far as it goes.
+    let trace = decode_prefix(&bytes).unwrap();
+    let tail: Vec<&Event> = trace.events.iter().rev().take(3).collect();
+    assert_eq!(
+        tail[2],
+        &Event::Preemption { thread: 0 },
+        "{:?}",
+        trace.events
+    );
+    assert_eq!(tail[1], &Event::Stall(Box::new(stall.clone())));
+    assert!(matches!(tail[0], Event::Stall(computing) if computing.syscall.is_none()));
+}
+
+#[test]
+fn preemptions_and_stalls_of_threads_that_do_not_exist_are_malformed() {
+    let (bytes, _) = with_events(|encoder| encoder.preemption(7));
+    expect_malformed(&bytes, "a preemption of thread 7, but only 1 threads exist");
+    let (bytes, _) = with_events(|encoder| {
+        encoder.stall(&Stall {
+            thread: 3,
+            duration_micros: 1,
+            syscall: None,
+            location: None,
+            ready: 0,
+        })
+    });
+    expect_malformed(&bytes, "a stall of thread 3, but only 1 threads exist");
 }

@@ -152,6 +152,7 @@ pub(crate) fn describe_input(input: Input) -> String {
             format!("reads the {name} clock: {nanos} ns")
         }
         Input::RandomSeed(seed) => format!("draws the random seed {seed:#018x}"),
+        Input::Preempt(thread) => format!("{thread} is preempted (its time slice ran out)"),
         Input::Signal(signal) => format!(
             "the signal {} arrives",
             crate::runtime::os_signals::name(signal.signal)

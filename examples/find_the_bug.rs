@@ -14,11 +14,15 @@
 //!    and the `reel replay` / `reel debug` commands for it;
 //! 4. checks that the fixed version survives the same budget.
 //!
-//! A last chapter does the same for a bug of signal timing, `reel_suite::shutdown_race`: a
+//! A chapter does the same for a bug of signal timing, `reel_suite::shutdown_race`: a
 //! logger that loses a record when SIGTERM arrives between the record's write and its index
 //! update. The exploration sends SIGTERM at a step it chooses (`Checker::signal`); the
 //! trace holds the arrival, the replay delivers it after the same step, and `reel debug`
 //! stops there with `break signal SIGTERM`.
+//!
+//! Then a bug of another kind: head-of-line blocking. A green thread calls std's blocking
+//! `File::sync_all` while others are ready; reel's watchdog reports which thread held the
+//! kernel thread, in which system call, where, and how many threads waited.
 //!
 //! Exits 0 when every bug was found and reproduced, 1 otherwise.
 
@@ -91,6 +95,11 @@ fn main() -> ExitCode {
             );
         }
         println!();
+    }
+
+    if let Err(problem) = head_of_line_stall() {
+        println!("-> {problem}");
+        unexpected.push("the head-of-line stall");
     }
 
     if let Err(problem) = with_the_reel_command(&traces) {
@@ -292,6 +301,99 @@ fn debug_the_signal(reel: &Path, trace: &Path) -> Result<(), String> {
     }
     println!();
     Ok(())
+}
+
+/// How many MiB the logger writes before its `sync_all`: more on each attempt, until an
+/// fsync takes longer than the threshold (its duration is up to the disk).
+static LOG_MEGABYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(4);
+
+/// A plain run in which a "logger" green thread calls std's blocking `File::sync_all` while
+/// three workers are ready: the watchdog reports the stall on stderr when it ends, and the
+/// recording holds it as a stall event.
+fn head_of_line_stall() -> Result<(), String> {
+    use reel::reel_trace::Event;
+    use std::io::Write;
+    use std::time::Duration;
+
+    let rule = "=".repeat(78);
+    println!("{rule}");
+    println!(
+        "{}. Head-of-line blocking: a std blocking call holds every green thread",
+        SCENARIOS.len() + 2
+    );
+    println!("{rule}");
+    let dir = std::env::temp_dir().join(format!("reel-find-the-bug-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|error| error.to_string())?;
+    let trace_path = dir.join("stall.reel");
+    for _attempt in 0..4 {
+        let log_path = dir.join("app.log");
+        // A low threshold, so that an fsync counts even on a fast disk (the default is
+        // 100 ms; REEL_STALL_MS sets it for any program).
+        reel::Runtime::new()
+            .stall_threshold(Some(Duration::from_millis(2)))
+            .record(&trace_path)
+            .run(|| {
+                let done = reel::sync::Arc::new(reel::sync::atomic::AtomicUsize::new(0));
+                let logger = reel::thread::Builder::new()
+                    .name("logger".to_string())
+                    .spawn(move || {
+                        let megabytes = LOG_MEGABYTES.load(std::sync::atomic::Ordering::SeqCst);
+                        let mut log = std::fs::File::create(&log_path).unwrap();
+                        log.write_all(&vec![b'.'; megabytes << 20]).unwrap();
+                        reel::thread::yield_now();
+                        log.sync_all().unwrap(); // Blocks the kernel thread: every green thread.
+                        reel::thread::yield_now();
+                        drop(log);
+                        std::fs::remove_file(&log_path).unwrap();
+                    })
+                    .unwrap();
+                let workers: Vec<_> = (0..3)
+                    .map(|_| {
+                        let done = reel::sync::Arc::clone(&done);
+                        // Work in small pieces: ready to run whenever the logger lets go.
+                        reel::thread::spawn(move || {
+                            for _ in 0..100 {
+                                done.fetch_add(1, reel::sync::atomic::Ordering::SeqCst);
+                                reel::thread::yield_now();
+                            }
+                        })
+                    })
+                    .collect();
+                logger.join().unwrap();
+                for worker in workers {
+                    worker.join().unwrap();
+                }
+            });
+        let trace = reel_trace::read_file(&trace_path).map_err(|error| error.to_string())?;
+        let stall = trace.events.iter().find_map(|event| match event {
+            Event::Stall(stall) if stall.syscall.as_deref() == Some("fsync") => Some(stall),
+            _ => None,
+        });
+        if let Some(stall) = stall {
+            println!(
+                "-> the watchdog reported it (above, on stderr); the trace {} holds it too:",
+                trace_path.display()
+            );
+            println!(
+                "   {} held the kernel thread for {} ms in fsync(2) at {}; {} ready threads waited",
+                trace.thread_name(stall.thread),
+                stall.duration_micros / 1000,
+                stall
+                    .location
+                    .as_ref()
+                    .map_or("an unknown place".to_owned(), ToString::to_string),
+                stall.ready
+            );
+            println!("-> list it with: reel show {}", trace_path.display());
+            println!();
+            return Ok(());
+        }
+        LOG_MEGABYTES.fetch_add(
+            LOG_MEGABYTES.load(std::sync::atomic::Ordering::SeqCst) * 3,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+    Err("the fsync was never slow enough to be reported".to_owned())
 }
 
 /// One scenario's exploration (`--explore NAME`); with REEL_REPLAY, the Checker replays the

@@ -5,8 +5,8 @@
 //! measurements whose name contains it (see `MEASUREMENTS`: `pingpong`,
 //! `pingpong-user-program`, `lock-exploration`, `lock-exploration-jobs`, `spawn-join`,
 //! `memory`, `pingpong-record`, `lock-exploration-record`, `replay`, `bytes-per-step`,
-//! `clock-and-random`; so `record` keeps both recording overheads and `bytes` the trace
-//! size); several filters keep what any of them keeps.
+//! `clock-and-random`, `pingpong-watchdog-slicing`; so `record` keeps both recording
+//! overheads and `bytes` the trace size); several filters keep what any of them keeps.
 //! `--quick` takes fewer and shorter samples and holds ten times fewer threads in the memory
 //! cases. Other arguments (cargo passes `--bench`) are ignored.
 //!
@@ -67,6 +67,7 @@ macro_rules! for_each_runtime {
 }
 
 mod exploration;
+mod fairness;
 mod inputs;
 mod measure;
 mod memory;
@@ -99,7 +100,7 @@ type Measure = fn(&mut Run);
 
 /// The measurements, in the order they run: the name a FILTER is matched against, and the
 /// function that takes the measurement.
-const MEASUREMENTS: [(&str, Measure); 11] = [
+const MEASUREMENTS: [(&str, Measure); 12] = [
     ("pingpong", ping_pong::measure),
     ("pingpong-user-program", ping_pong::measure_user_program),
     ("lock-exploration", exploration::measure),
@@ -111,6 +112,7 @@ const MEASUREMENTS: [(&str, Measure); 11] = [
     ("replay", replay::measure),
     ("bytes-per-step", recording::measure_trace_size),
     ("clock-and-random", inputs::measure),
+    ("pingpong-watchdog-slicing", fairness::measure),
 ];
 
 /// Command-line options.
@@ -120,6 +122,10 @@ struct Options {
     quick: bool,
     /// Set in a child process that measures one memory case.
     memory_child: Option<MemoryCase>,
+    /// `--steps-child SETTING STEPS`: a plain run of STEPS atomic steps with the watchdog
+    /// and slicing as SETTING says, and nothing else, for instruction counts under
+    /// callgrind (see `fairness.rs`).
+    steps_child: Option<(fairness::StepSetting, u64)>,
 }
 
 impl Options {
@@ -128,6 +134,7 @@ impl Options {
             filters: Vec::new(),
             quick: false,
             memory_child: None,
+            steps_child: None,
         };
         let mut arguments = std::env::args().skip(1);
         while let Some(argument) = arguments.next() {
@@ -139,6 +146,19 @@ impl Options {
                         Some(case) => options.memory_child = Some(case),
                         None => {
                             eprintln!("unknown memory case {case:?}");
+                            std::process::exit(2);
+                        }
+                    }
+                }
+                "--steps-child" => {
+                    let setting = arguments.next().unwrap_or_default();
+                    let steps = arguments.next().and_then(|steps| steps.parse().ok());
+                    match (fairness::StepSetting::from_argument(&setting), steps) {
+                        (Some(setting), Some(steps)) => {
+                            options.steps_child = Some((setting, steps));
+                        }
+                        _ => {
+                            eprintln!("usage: --steps-child off|watchdog|slicing|both STEPS");
                             std::process::exit(2);
                         }
                     }
@@ -160,6 +180,10 @@ fn main() {
     let options = Options::parse();
     if let Some(case) = options.memory_child {
         memory::run_child(case, options.quick);
+        return;
+    }
+    if let Some((setting, steps)) = options.steps_child {
+        fairness::run_steps(setting, steps);
         return;
     }
     let selected: Vec<_> = MEASUREMENTS

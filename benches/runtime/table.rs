@@ -135,6 +135,8 @@ pub struct SizeRow {
 pub struct Report {
     pub versus: Vec<VersusRow>,
     pub recording: Vec<RecordRow>,
+    /// Features of plain runs (the watchdog, time slicing), off against on.
+    pub toggles: Vec<RecordRow>,
     pub replay: Option<ReplayRow>,
     pub sizes: Vec<SizeRow>,
     /// How each measurement is taken, printed under the tables.
@@ -189,6 +191,33 @@ impl Report {
                 ],
                 "llrrrll",
                 self.recording.iter().map(|row| {
+                    let slowdown = row.on.zip(row.off).map(|(on, off)| on.over(off));
+                    vec![
+                        row.title.clone(),
+                        row.unit.name(),
+                        figure_cell(row.unit, row.off),
+                        figure_cell(row.unit, row.on),
+                        slowdown.map_or_else(|| "-".to_string(), ratio_cell),
+                        format!("<= {}x", row.max_slowdown),
+                        status(slowdown, Some(row.max_slowdown), None),
+                    ]
+                }),
+            );
+        }
+        if !self.toggles.is_empty() {
+            println!();
+            print_table(
+                &[
+                    "reel, plain-run feature",
+                    "unit",
+                    "off",
+                    "on",
+                    "slowdown (on/off)",
+                    "goal",
+                    "met?",
+                ],
+                "llrrrll",
+                self.toggles.iter().map(|row| {
                     let slowdown = row.on.zip(row.off).map(|(on, off)| on.over(off));
                     vec![
                         row.title.clone(),

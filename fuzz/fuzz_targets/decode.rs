@@ -133,6 +133,8 @@ fn check(trace: &Trace, bytes: &[u8]) {
                     assert!(!previous.is_some_and(OpKind::is_io));
                 }
             },
+            Event::Preemption { thread } => assert!((*thread as usize) < threads),
+            Event::Stall(stall) => assert!((stall.thread as usize) < threads),
             Event::Outcome(outcome) => {
                 assert_eq!(outcome.step, trace.steps);
                 assert!(

@@ -47,6 +47,9 @@ enum Key {
     Timeout(u32),
     /// A value the program asked for, by its thread, as text.
     Input(u32, String),
+    Preemption(u32),
+    /// A stall's thread and system call (its duration is real time, never the same twice).
+    Stall(u32, Option<String>),
     Outcome(reel_trace::Outcome),
     /// A signal's number and step (not its sender, which differs from run to run).
     Signal(u32, u64),
@@ -68,6 +71,8 @@ fn key(trace: &Trace, item: &Item<'_>) -> Key {
         Item::Timeout { thread, .. } => Key::Timeout(*thread),
         Item::Input { thread, value, .. } => Key::Input(*thread, value.to_string()),
         Item::Io { thread, io, .. } => Key::Input(*thread, crate::show::describe_io(io)),
+        Item::Preemption { thread, .. } => Key::Preemption(*thread),
+        Item::Stall { stall, .. } => Key::Stall(stall.thread, stall.syscall.clone()),
         Item::Outcome { outcome, .. } => Key::Outcome((*outcome).clone()),
         Item::Signal { arrival } => Key::Signal(arrival.signal, arrival.step),
     }

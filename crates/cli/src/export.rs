@@ -263,6 +263,27 @@ fn chrome(trace: &Trace, path: &str) -> Value {
                     "pid": 1, "tid": tid(thread), "ts": ts, "args": args,
                 }));
             }
+            Item::Preemption { after, thread } => {
+                events.push(json!({
+                    "ph": "i", "s": "t", "name": "preempted", "cat": "preemption",
+                    "pid": 1, "tid": tid(thread), "ts": after + 1,
+                    "args": {"after_step": after, "thread": trace.thread_name(thread)},
+                }));
+            }
+            Item::Stall { after, stall } => {
+                events.push(json!({
+                    "ph": "i", "s": "p", "name": crate::show::stall_text(stall), "cat": "stall",
+                    "pid": 1, "tid": tid(stall.thread), "ts": after,
+                    "args": {
+                        "after_step": after,
+                        "thread": trace.thread_name(stall.thread),
+                        "duration_us": stall.duration_micros,
+                        "syscall": stall.syscall,
+                        "location": stall.location.as_ref().map(ToString::to_string),
+                        "ready": stall.ready,
+                    },
+                }));
+            }
             Item::Spawn { .. } | Item::Object { .. } | Item::Outcome { .. } => {}
         }
     }

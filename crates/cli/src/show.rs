@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use reel_trace::{
-    ClockReading, Event, IoEvent, ObjectKind, Outcome, SignalArrival, Spawn, Step, Trace,
+    ClockReading, Event, IoEvent, ObjectKind, Outcome, SignalArrival, Spawn, Stall, Step, Trace,
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
@@ -141,6 +141,20 @@ pub(crate) enum Item<'a> {
         /// The event.
         io: &'a IoEvent,
     },
+    /// The time slice of `thread` ran out, after step `after`: it was preempted.
+    Preemption {
+        /// The step it follows.
+        after: u64,
+        /// The thread preempted.
+        thread: u32,
+    },
+    /// The watchdog saw `stall`, which ended at step `after`.
+    Stall {
+        /// The step it follows.
+        after: u64,
+        /// What the watchdog saw.
+        stall: &'a Stall,
+    },
     /// The run ended, after step `after`.
     Outcome {
         /// The step it follows (the trace's last).
@@ -161,6 +175,8 @@ impl Item<'_> {
             | Item::Timeout { after, .. }
             | Item::Input { after, .. }
             | Item::Io { after, .. }
+            | Item::Preemption { after, .. }
+            | Item::Stall { after, .. }
             | Item::Outcome { after, .. } => *after,
             Item::Signal { arrival } => arrival.step,
         }
@@ -176,6 +192,8 @@ impl Item<'_> {
             | Item::Timeout { thread, .. }
             | Item::Input { thread, .. }
             | Item::Io { thread, .. } => Some(*thread),
+            Item::Preemption { thread, .. } => Some(*thread),
+            Item::Stall { stall, .. } => Some(stall.thread),
             Item::Object { by, .. } => *by,
             Item::Outcome { outcome, .. } => outcome.thread,
             Item::Signal { .. } => None,
@@ -231,6 +249,14 @@ pub(crate) fn items(trace: &Trace) -> Vec<Item<'_>> {
             Event::Timeout { thread } => Item::Timeout {
                 after: steps,
                 thread: *thread,
+            },
+            Event::Preemption { thread } => Item::Preemption {
+                after: steps,
+                thread: *thread,
+            },
+            Event::Stall(stall) => Item::Stall {
+                after: steps,
+                stall,
             },
             Event::Outcome(outcome) => Item::Outcome {
                 after: steps,
@@ -321,6 +347,22 @@ impl Line {
                 thread: trace.thread_name(*thread),
                 what: describe_io(io),
                 location: String::new(),
+            },
+            Item::Preemption { thread, .. } => Line {
+                step: String::new(),
+                thread: trace.thread_name(*thread),
+                what: "preempted (its time slice ran out)".to_owned(),
+                location: String::new(),
+            },
+            Item::Stall { stall, .. } => Line {
+                step: String::new(),
+                thread: trace.thread_name(stall.thread),
+                what: stall_text(stall),
+                location: stall
+                    .location
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             },
             Item::Outcome { outcome, .. } => Line {
                 step: String::new(),
@@ -458,6 +500,20 @@ pub(crate) fn json(trace: &Trace, item: &Item<'_>) -> Ordered {
                     .value("bytes", done.result.data_bytes()),
             }
         }
+        Item::Preemption { after, thread } => Ordered::new()
+            .value("step", after)
+            .value("event", "preemption")
+            .value("thread", thread)
+            .value("thread_name", trace.thread_name(*thread)),
+        Item::Stall { after, stall } => Ordered::new()
+            .value("step", after)
+            .value("event", "stall")
+            .value("thread", stall.thread)
+            .value("thread_name", trace.thread_name(stall.thread))
+            .value("duration_us", stall.duration_micros)
+            .value("syscall", &stall.syscall)
+            .value("location", stall.location.as_ref().map(ToString::to_string))
+            .value("ready", stall.ready),
         Item::Outcome { after, outcome } => outcome_json(trace, *after, outcome),
         Item::Signal { arrival } => Ordered::new()
             .value("step", arrival.step)
@@ -525,6 +581,21 @@ impl fmt::Display for InputValue {
             InputValue::RandomSeed(seed) => write!(f, "draws the random seed {seed:#018x}"),
         }
     }
+}
+
+/// What a stall was, in words: `held the kernel thread for 812 ms in fsync(2); 5 ready
+/// threads waited`.
+pub(crate) fn stall_text(stall: &Stall) -> String {
+    let doing = match &stall.syscall {
+        Some(syscall) => format!("in {syscall}(2)"),
+        None => "computing".to_owned(),
+    };
+    format!(
+        "stall: held the kernel thread for {} ms {doing}; {} ready thread{} waited",
+        stall.duration_micros / 1000,
+        stall.ready,
+        if stall.ready == 1 { "" } else { "s" }
+    )
 }
 
 /// An outcome as a JSON object (`event` is `outcome`).

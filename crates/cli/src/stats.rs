@@ -5,6 +5,9 @@
 //! * **preemptions**: the context switches away from a thread that could have gone on
 //!   running, because its last step neither blocked, yielded nor exited;
 //! * **timeouts**: timed waits that ran out (timeout events);
+//! * **slice preemptions**: threads whose time slice ran out in a plain run (preemption
+//!   events; each is also counted among the preemptions);
+//! * **stalls**: head-of-line stalls the watchdog saw (stall events), and the longest;
 //! * **signals**: signal arrivals, in all and per signal (`SIGTERM 1`);
 //! * per thread: its steps, the steps at which it blocked, and its name; per operation:
 //!   the steps that performed it;
@@ -66,6 +69,9 @@ struct Counts {
     io_bytes_in: u64,
     /// Bytes the program wrote (counts recorded).
     io_bytes_out: u64,
+    slice_preemptions: u64,
+    stalls: u64,
+    longest_stall_micros: u64,
     /// Signal arrivals per signal number.
     signals: BTreeMap<u32, u64>,
     threads: Vec<ThreadCounts>,
@@ -84,6 +90,9 @@ impl Counts {
             io_results: 0,
             io_bytes_in: 0,
             io_bytes_out: 0,
+            slice_preemptions: 0,
+            stalls: 0,
+            longest_stall_micros: 0,
             signals: BTreeMap::new(),
             threads: (0..trace.threads.len())
                 .map(|_| ThreadCounts::default())
@@ -130,6 +139,12 @@ impl Counts {
                             counts.io_bytes_out += count;
                         }
                     }
+                }
+                Event::Preemption { .. } => counts.slice_preemptions += 1,
+                Event::Stall(stall) => {
+                    counts.stalls += 1;
+                    counts.longest_stall_micros =
+                        counts.longest_stall_micros.max(stall.duration_micros);
                 }
                 Event::Spawn(_) | Event::Object(_) | Event::Outcome(_) => {}
             }
@@ -214,6 +229,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             .value("io_results", counts.io_results)
             .value("io_bytes_in", counts.io_bytes_in)
             .value("io_bytes_out", counts.io_bytes_out)
+            .value("slice_preemptions", counts.slice_preemptions)
+            .value("stalls", counts.stalls)
+            .value("longest_stall_us", counts.longest_stall_micros)
             .value("signals", counts.signal_total())
             .object(
                 "signals_by_name",
@@ -279,6 +297,17 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
                 "{} results, {} bytes in, {} bytes out",
                 counts.io_results, counts.io_bytes_in, counts.io_bytes_out
             ),
+        ),
+        ("slice preemptions", counts.slice_preemptions.to_string()),
+        (
+            "stalls",
+            match counts.stalls {
+                0 => "0".to_owned(),
+                stalls => format!(
+                    "{stalls} (longest {} ms)",
+                    counts.longest_stall_micros / 1000
+                ),
+            },
         ),
         ("signals", counts.signals_text()),
         ("bytes", bytes),

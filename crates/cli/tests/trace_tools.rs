@@ -170,6 +170,14 @@ fn show_lists_every_event_with_its_step() {
                     assert!(line.contains(&trace.thread_name(*thread)), "{line}");
                     assert!(line.contains("timeout"), "{line}");
                 }
+                Event::Preemption { thread } => {
+                    assert!(line.contains(&trace.thread_name(*thread)), "{line}");
+                    assert!(line.contains("preempted"), "{line}");
+                }
+                Event::Stall(stall) => {
+                    assert!(line.contains(&trace.thread_name(stall.thread)), "{line}");
+                    assert!(line.contains("stall"), "{line}");
+                }
                 Event::Outcome(outcome) => {
                     assert!(line.contains(&trace.describe_outcome(outcome)), "{line}")
                 }
@@ -1293,4 +1301,105 @@ fn show_stats_and_export_list_io_steps_and_results() {
     assert_eq!(markers.len(), 4, "{markers:?}");
     assert_eq!(markers[1]["name"], "I/O wait ends");
     assert_eq!(markers[2]["args"]["bytes"], 5);
+}
+
+/// The `pipeline` sample with a preemption of step 2's thread after step 2 and a stall of
+/// step 3's thread after step 3, as a plain run with time slices and the watchdog records
+/// them.
+fn with_preemption_and_stall(dir: &TempDir) -> PathBuf {
+    let trace = decode("pipeline");
+    let mut bytes = reel_trace::encode_prologue(&trace.header);
+    let files: Vec<&str> = trace.files.iter().map(String::as_str).collect();
+    bytes.extend_from_slice(&reel_trace::encode_definitions(&files, &trace.locations));
+    let mut encoder = reel_trace::ChunkEncoder::new();
+    let mut steps = 0;
+    for event in &trace.events {
+        match event {
+            Event::Step(step) => {
+                steps += 1;
+                encoder.step(step.thread, step.op, step.object, step.location);
+                if steps == 2 {
+                    encoder.preemption(step.thread);
+                }
+                if steps == 3 {
+                    encoder.stall(&reel_trace::Stall {
+                        thread: step.thread,
+                        duration_micros: 812_000,
+                        syscall: Some("fsync".to_owned()),
+                        location: Some(reel_trace::SourceLocation {
+                            file: "src/log.rs".to_owned(),
+                            line: 31,
+                            column: 9,
+                        }),
+                        ready: 5,
+                    });
+                }
+            }
+            Event::Spawn(spawn) => encoder.spawn(spawn.parent, spawn.name.as_deref()),
+            Event::Object(kind) => encoder.object(*kind),
+            Event::Timeout { thread } => encoder.timeout(*thread),
+            Event::Preemption { thread } => encoder.preemption(*thread),
+            Event::Stall(stall) => encoder.stall(stall),
+            Event::Signal(arrival) => encoder.signal(arrival),
+            Event::ClockRead(reading) => encoder.clock_read(*reading),
+            Event::RandomSeed { seed } => encoder.random_seed(*seed),
+            Event::Io(io) => encoder.io(io),
+            Event::Outcome(outcome) => encoder.outcome(outcome),
+        }
+    }
+    encoder.seal();
+    bytes.extend_from_slice(encoder.sealed());
+    dir.file("fair.reel", &bytes)
+}
+
+#[test]
+fn preemptions_and_stalls_are_shown_counted_and_exported() {
+    let dir = TempDir::new("fair");
+    let path = with_preemption_and_stall(&dir);
+    let path = path.to_str().unwrap();
+    let shown = reel_ok(&["show", path], 0);
+    assert!(
+        shown.contains("preempted (its time slice ran out)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "stall: held the kernel thread for 812 ms in fsync(2); 5 ready threads waited"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("src/log.rs:31:9"), "{shown}");
+    let json: Vec<Value> = reel_ok(&["show", path, "--json"], 0)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        json.iter()
+            .any(|event| event["event"] == "preemption" && event["step"] == 2)
+    );
+    let stall = json
+        .iter()
+        .find(|event| event["event"] == "stall")
+        .expect("the stall is listed");
+    assert_eq!(stall["step"], 3);
+    assert_eq!(stall["duration_us"], 812_000);
+    assert_eq!(stall["syscall"], "fsync");
+
+    let stats: Value = serde_json::from_str(&reel_ok(&["stats", path, "--json"], 0)).unwrap();
+    assert_eq!(stats["slice_preemptions"], 1);
+    assert_eq!(stats["stalls"], 1);
+    assert_eq!(stats["longest_stall_us"], 812_000);
+    let text = reel_ok(&["stats", path], 0);
+    assert!(
+        text.contains("stalls:           1 (longest 812 ms)"),
+        "{text}"
+    );
+
+    let exported: Value =
+        serde_json::from_str(&reel_ok(&["export", path, "--format", "chrome"], 0)).unwrap();
+    let events = exported["traceEvents"].as_array().unwrap();
+    assert!(events.iter().any(|event| event["cat"] == "preemption"));
+    assert!(events.iter().any(|event| event["cat"] == "stall"
+        && event["args"]["syscall"] == "fsync"
+        && event["args"]["location"] == "src/log.rs:31:9"));
 }

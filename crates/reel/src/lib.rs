@@ -128,10 +128,13 @@ pub use scheduler::Strategy;
 
 use std::panic;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use runtime::clock::Clock;
-use runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy};
+use runtime::execution::{self, DEFAULT_STACK_BYTES, ExecutionConfig, PanicPolicy, WatchSettings};
 use runtime::seams::{Decider, Observer};
+use runtime::watchdog::env_millis;
+pub use runtime::watchdog::{DEFAULT_STALL_MS, DEFAULT_TIME_SLICE_MS};
 use scheduler::RunUntilBlock;
 
 /// Hints, as `std::hint`.
@@ -155,6 +158,8 @@ pub struct Runtime {
     record: Option<PathBuf>,
     helper_threads: usize,
     io_uring: Option<bool>,
+    time_slice: Option<Duration>,
+    stall_threshold: Option<Duration>,
 }
 
 /// Consecutive identical atomic loads after which a plain run reports a spinning thread.
@@ -176,7 +181,30 @@ impl Runtime {
             record: None,
             helper_threads: runtime::io::DEFAULT_HELPER_THREADS,
             io_uring: None,
+            time_slice: Some(Duration::from_millis(DEFAULT_TIME_SLICE_MS)),
+            stall_threshold: Some(Duration::from_millis(DEFAULT_STALL_MS)),
         }
+    }
+
+    /// Sets the time slice (default 10 ms; REEL_TIME_SLICE_MS overrides it, `0` or `off`
+    /// turns it off): a thread that has run this long without blocking or yielding is
+    /// preempted at its next scheduling point, so that a thread looping over locks,
+    /// atomics or non-blocking channel operations cannot starve the others. Every
+    /// preemption is in the trace, so a replay preempts at the same step. A thread runs
+    /// between one and one and a half slices. `None` turns slicing off (run until block).
+    pub fn time_slice(mut self, slice: Option<Duration>) -> Runtime {
+        self.time_slice = slice;
+        self
+    }
+
+    /// Sets the watchdog's stall threshold (default 100 ms; REEL_STALL_MS overrides it,
+    /// `0` or `off` turns it off): when one green thread holds the kernel thread this long
+    /// without a scheduling point (a blocking system call, a long computation) while others
+    /// are ready, reel reports it on stderr (and in the trace) when it ends, naming the
+    /// thread, the system call or "computing", and where. `None` turns the watchdog off.
+    pub fn stall_threshold(mut self, threshold: Option<Duration>) -> Runtime {
+        self.stall_threshold = threshold;
+        self
     }
 
     /// Records the run to a trace file at `path` (created or replaced), written chunk by
@@ -248,6 +276,11 @@ impl Runtime {
             clock: Clock::new_real(),
             signals: execution::SignalSource::Os,
             random_seed: None,
+            watch: WatchSettings {
+                time_slice: env_millis("REEL_TIME_SLICE_MS").unwrap_or(self.time_slice),
+                stall: env_millis("REEL_STALL_MS").unwrap_or(self.stall_threshold),
+            },
+            fail_on_stall: false,
         };
         runtime::io::set_helper_threads(self.helper_threads);
         if let Some(enabled) = self.io_uring {

@@ -301,6 +301,13 @@ impl Replay {
                 reel_trace::Event::RandomSeed { seed } => Some(*seed),
                 _ => None,
             }),
+            // A replay follows its trace's preemptions, and runs with no watchdog: the
+            // debugger's checkpoints are fork()s, which a watchdog thread would not survive.
+            watch: execution::WatchSettings {
+                time_slice: None,
+                stall: None,
+            },
+            fail_on_stall: false,
         }
     }
 

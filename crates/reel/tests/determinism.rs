@@ -38,7 +38,8 @@ fn random_schedules(seed: u64, iterations: usize) -> Vec<(usize, usize)> {
     let log: ScheduleLog = Arc::new(StdMutex::new(Vec::new()));
     let report = {
         let log = log.clone();
-        // On one kernel thread: the log keeps the executions in the order they ran.
+        // One kernel thread: the log is in the order of the executions, which parallel
+        // explorers would run (and log) at once.
         Checker::new()
             .random()
             .seed(seed)
@@ -56,7 +57,7 @@ fn pct_schedules(seed: u64, iterations: usize) -> Vec<(usize, usize)> {
     let log: ScheduleLog = Arc::new(StdMutex::new(Vec::new()));
     let report = {
         let log = log.clone();
-        // On one kernel thread: the log keeps the executions in the order they ran.
+        // One kernel thread, as in `random_schedules`.
         Checker::new()
             .pct(3)
             .seed(seed)
@@ -282,9 +283,11 @@ fn reel_seed_and_iterations_are_read_from_the_environment() {
         let log: ScheduleLog = Arc::new(StdMutex::new(Vec::new()));
         let report = {
             let log = log.clone();
+            // One kernel thread, as in `random_schedules`, whose log this one is compared to.
             Checker::new()
                 .random()
                 .iterations(3)
+                .jobs(1)
                 .run(move || logged_program(&log))
         };
         println!("seed={}", report.seed);

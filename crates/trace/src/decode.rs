@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, ErrorKind};
 use crate::model::{
     ClockReading, ClockSource, Event, FileDef, Header, IoEvent, IoResult, LocationDef, ObjectKind,
-    OpKind, Outcome, OutcomeKind, SignalArrival, Spawn, Step,
+    OpKind, Outcome, OutcomeKind, SignalArrival, Spawn, Stall, Step,
 };
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
 use crate::{FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, OLDEST_READABLE_VERSION};
@@ -643,6 +643,29 @@ impl EventDecoder {
                     ),
                 )?;
                 trace.events.push(Event::Signal(arrival));
+            }
+            Tag::Preemption => {
+                let thread: u32 = payload.body("a preemption")?;
+                let threads = trace.threads.len();
+                check(
+                    payload,
+                    (thread as usize) < threads,
+                    format!("a preemption of thread {thread}, but only {threads} threads exist"),
+                )?;
+                trace.events.push(Event::Preemption { thread });
+            }
+            Tag::Stall => {
+                let stall: Stall = payload.body("a stall")?;
+                let threads = trace.threads.len();
+                check(
+                    payload,
+                    (stall.thread as usize) < threads,
+                    format!(
+                        "a stall of thread {}, but only {threads} threads exist",
+                        stall.thread
+                    ),
+                )?;
+                trace.events.push(Event::Stall(Box::new(stall)));
             }
             Tag::Outcome => {
                 let outcome: Outcome = payload.body("the outcome")?;

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::model::{
     ClockReading, FileDef, Header, IoEvent, IoResult, LocationDef, ObjectKind, OpKind, Outcome,
-    SignalArrival,
+    SignalArrival, Stall,
 };
 
 use crate::wire::{self, ChunkKind, FRAME_BYTES, Tag};
@@ -395,6 +395,23 @@ impl ChunkEncoder {
             }
         }
         self.body(Tag::Io, event);
+    }
+
+    /// Records that `thread` used up its time slice and was preempted before the next step.
+    pub fn preemption(&mut self, thread: u32) {
+        self.body(Tag::Preemption, &thread);
+    }
+
+    /// Records a head-of-line stall.
+    pub fn stall(&mut self, stall: &Stall) {
+        let mut stall = stall.clone();
+        if let Some(syscall) = &mut stall.syscall {
+            bound_string(syscall);
+        }
+        if let Some(location) = &mut stall.location {
+            bound_string(&mut location.file);
+        }
+        self.body(Tag::Stall, &stall);
     }
 
     /// Records how the run ended.

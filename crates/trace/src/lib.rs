@@ -53,7 +53,7 @@ pub use error::{Error, ErrorKind};
 pub use model::{
     ClockKind, ClockReading, ClockSource, Event, FileDef, Header, IoDone, IoEvent, IoResult,
     LocationDef, ObjectKind, OpKind, Outcome, OutcomeKind, Program, ReservedKind, RunInfo,
-    Settings, SignalArrival, SourceLocation, Spawn, Step, signal_name, signal_number,
+    Settings, SignalArrival, SourceLocation, Spawn, Stall, Step, signal_name, signal_number,
 };
 pub use wire::FRAME_BYTES;
 

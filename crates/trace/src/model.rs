@@ -452,6 +452,8 @@ pub enum OutcomeKind {
     ReentrantLock,
     /// The step bound (or the spin detector) stopped a likely livelock.
     StepBoundExceeded,
+    /// The watchdog saw a head-of-line stall and the run was asked to fail on one.
+    Stall,
 }
 
 impl OutcomeKind {
@@ -464,6 +466,7 @@ impl OutcomeKind {
             OutcomeKind::PartialDeadlock => "partial deadlock",
             OutcomeKind::ReentrantLock => "re-entrant lock",
             OutcomeKind::StepBoundExceeded => "step bound exceeded",
+            OutcomeKind::Stall => "head-of-line stall",
         }
     }
 }
@@ -513,6 +516,16 @@ pub enum Event {
         /// The seed.
         seed: u64,
     },
+    /// The running thread used up its time slice and was switched away from before the
+    /// next step (a plain run's fair scheduling); a replay preempts it at the same step.
+    Preemption {
+        /// The thread that was preempted.
+        thread: u32,
+    },
+    /// The kernel thread was held by one green thread, outside any scheduling point, for
+    /// longer than the watchdog's threshold while others waited. Informational: a replay
+    /// does not re-enact it.
+    Stall(Box<Stall>),
     /// What an I/O step did (right after it), or the end of a thread's wait for I/O (at a
     /// decision point, before the next step).
     Io(Box<IoEvent>),
@@ -765,11 +778,28 @@ impl fmt::Display for ClockReading {
     }
 }
 
+/// A head-of-line stall the watchdog saw: one green thread held the kernel thread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stall {
+    /// The green thread that held the kernel thread.
+    pub thread: u32,
+    /// How long it held it, in microseconds.
+    pub duration_micros: u64,
+    /// The system call it was blocked in (`"fsync"`), or `None` when it was computing.
+    pub syscall: Option<String>,
+    /// Where in the program, if the watchdog could tell (the innermost frame of the
+    /// program's own code in the kernel thread's backtrace).
+    pub location: Option<SourceLocation>,
+    /// How many other green threads were ready to run and waited.
+    pub ready: u32,
+}
+
 /// Event kinds that the format reserves for nondeterministic inputs that this version of the
 /// runtime does not produce yet; a reader rejects them by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReservedKind {
-    /// A timer preempted the running thread.
+    /// A timer preempted the running thread. Recorded since the format got the preemption
+    /// event (tag 0x91): no reader rejects it any more; kept so that the names stay stable.
     TimerPreemption,
     /// An I/O operation completed. Recorded since the format got the I/O event (tag 0x94):
     /// no reader rejects it any more; kept so that the names stay stable.

@@ -37,6 +37,8 @@ pub(crate) enum Tag {
     ClockRead = 0x92,
     RandomSeed = 0x93,
     Io = 0x94,
+    Preemption = 0x91,
+    Stall = 0x95,
 }
 
 impl Tag {
@@ -52,17 +54,18 @@ impl Tag {
             0x92 => Tag::ClockRead,
             0x93 => Tag::RandomSeed,
             0x94 => Tag::Io,
+            0x91 => Tag::Preemption,
+            0x95 => Tag::Stall,
             _ => return None,
         })
     }
 }
 
-/// The tags reserved for inputs this version does not record yet.
-pub(crate) fn reserved(byte: u8) -> Option<ReservedKind> {
-    Some(match byte {
-        0x91 => ReservedKind::TimerPreemption,
-        _ => return None,
-    })
+/// The tags reserved for inputs this version does not record yet: none any more. The tags
+/// version 1 reserved (`0x90`..`0x94`) are all events now; a reader built before one of them
+/// was recorded rejects it by name.
+pub(crate) fn reserved(_byte: u8) -> Option<ReservedKind> {
+    None
 }
 
 /// The frame of a chunk with this payload.

@@ -1031,6 +1031,20 @@ impl Session {
                     "           the timeout of {} fires",
                     self.trace.thread_name(*thread)
                 ),
+                Event::Preemption { thread } => println!(
+                    "           {} is preempted: its time slice ran out",
+                    self.trace.thread_name(*thread)
+                ),
+                Event::Stall(stall) => println!(
+                    "           {} {}{}",
+                    self.trace.thread_name(stall.thread),
+                    crate::show::stall_text(stall),
+                    stall
+                        .location
+                        .as_ref()
+                        .map(|location| format!(" at {location}"))
+                        .unwrap_or_default()
+                ),
                 Event::Outcome(outcome) => println!(
                     "           the run ends: {}",
                     self.trace.describe_outcome(outcome)

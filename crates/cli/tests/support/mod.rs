@@ -94,6 +94,8 @@ pub fn reencode(
             Event::Timeout { thread } => encoder.timeout(*thread),
             Event::ClockRead(reading) => encoder.clock_read(*reading),
             Event::RandomSeed { seed } => encoder.random_seed(*seed),
+            Event::Preemption { thread } => encoder.preemption(*thread),
+            Event::Stall(stall) => encoder.stall(stall),
             Event::Outcome(outcome) => encoder.outcome(outcome),
             Event::Signal(arrival) => encoder.signal(arrival),
             Event::Io(io) => encoder.io(io),

@@ -56,6 +56,8 @@ pub struct Checker {
     jobs: Option<usize>,
     shard: Option<Shard>,
     signals: Vec<crate::signal::c_int>,
+    stall_threshold: Option<std::time::Duration>,
+    fail_on_stall: bool,
 }
 
 impl Default for Checker {
@@ -83,6 +85,10 @@ impl Checker {
             signals: Vec::new(),
             jobs: None,
             shard: None,
+            stall_threshold: Some(std::time::Duration::from_millis(
+                crate::runtime::watchdog::DEFAULT_STALL_MS,
+            )),
+            fail_on_stall: false,
         }
     }
 
@@ -224,6 +230,24 @@ impl Checker {
     /// Fixes the seed (otherwise derived from the test's name, so runs are reproducible).
     pub fn seed(mut self, seed: u64) -> Checker {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Sets the watchdog's stall threshold (default 100 ms, REEL_STALL_MS overrides it; `0`
+    /// or `off` turns it off): a green thread that holds the kernel thread this long in real
+    /// time (a blocking system call, a computation with no scheduling point) while others are
+    /// ready is reported on stderr and in the trace. Every kernel thread that runs
+    /// executions ([`Checker::jobs`]) has a watchdog of its own.
+    pub fn stall_threshold(mut self, threshold: Option<std::time::Duration>) -> Checker {
+        self.stall_threshold = threshold;
+        self
+    }
+
+    /// Makes a stall the watchdog reports a failure of the execution
+    /// ([`FailureKind::Stall`](crate::FailureKind::Stall)): the report names the thread,
+    /// the system call or "computing", and where.
+    pub fn fail_on_stall(mut self, fail: bool) -> Checker {
+        self.fail_on_stall = fail;
         self
     }
 
@@ -426,6 +450,14 @@ impl Checker {
             clock: Clock::new_virtual(),
             signals: execution::SignalSource::Planned(execution::SignalPlan::default()),
             random_seed: None,
+            // The clock is virtual, but a real blocking call still freezes the kernel
+            // thread: the watchdog measures real time.
+            watch: execution::WatchSettings {
+                time_slice: None,
+                stall: crate::runtime::watchdog::env_millis("REEL_STALL_MS")
+                    .unwrap_or(self.stall_threshold),
+            },
+            fail_on_stall: self.fail_on_stall,
         };
         let signals = SignalExplorer::new(&self.signals, seed)
             .unwrap_or_else(|error| panic!("reel: Checker::signal: {error}"));

@@ -133,6 +133,7 @@ pub(crate) fn outcome_of(failure: Option<&Failure>, steps: u64) -> Outcome {
             FailureKind::PartialDeadlock => OutcomeKind::PartialDeadlock,
             FailureKind::ReentrantLock => OutcomeKind::ReentrantLock,
             FailureKind::StepBoundExceeded => OutcomeKind::StepBoundExceeded,
+            FailureKind::Stall => OutcomeKind::Stall,
             // Found by comparing two runs, never the end of one.
             FailureKind::Nondeterminism => unreachable!("no execution ends in nondeterminism"),
         },

@@ -13,7 +13,7 @@ use super::emergency::{self, EmergencyTarget};
 use super::{outcome_of, wire_object, wire_op};
 use crate::runtime::execution::Execution;
 use crate::runtime::io::{IoAsk, IoValue};
-use crate::runtime::seams::{Input, Mismatch, Observer, SignalInput, StepEvent};
+use crate::runtime::seams::{Input, Mismatch, Observer, SignalInput, StallEvent, StepEvent};
 use crate::runtime::vocabulary::{ObjectId, ObjectKind as Kind, ThreadId};
 
 type StdLocation = std::panic::Location<'static>;
@@ -274,6 +274,30 @@ impl Recorder {
         self.drain_if_sealed();
     }
 
+    /// Records that `thread`'s time slice ran out before the next decision.
+    pub(crate) fn preemption(&mut self, thread: usize) {
+        self.encoder.preemption(thread as u32);
+        self.drain_if_sealed();
+    }
+
+    /// Records a head-of-line stall the watchdog saw.
+    pub(crate) fn stall(&mut self, stall: &StallEvent) {
+        self.encoder.stall(&reel_trace::Stall {
+            thread: stall.thread.index() as u32,
+            duration_micros: u64::try_from(stall.duration.as_micros()).unwrap_or(u64::MAX),
+            syscall: stall.syscall.clone(),
+            location: stall.location.as_ref().map(|(file, line, column)| {
+                reel_trace::SourceLocation {
+                    file: file.clone(),
+                    line: *line,
+                    column: *column,
+                }
+            }),
+            ready: stall.ready,
+        });
+        self.drain_if_sealed();
+    }
+
     /// The run ended: records the outcome and writes out everything still open.
     pub(crate) fn finish(&mut self, outcome: &Outcome) {
         self.encoder.outcome(outcome);
@@ -392,6 +416,7 @@ impl Observer for Recorder {
                 });
                 self.drain_if_sealed();
             }
+            Input::Preempt(thread) => self.preemption(thread.index()),
         }
         Ok(())
     }
@@ -400,6 +425,10 @@ impl Observer for Recorder {
         self.encoder.io(&super::io::wire_io_done(ask, value));
         self.drain_if_sealed();
         Ok(())
+    }
+
+    fn on_stall(&mut self, stall: &StallEvent) {
+        self.stall(stall);
     }
 
     fn on_panic(&mut self, _execution: &mut Execution, _message: &str, _location: Option<String>) {

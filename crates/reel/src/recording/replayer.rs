@@ -92,7 +92,11 @@ impl ReplayChecker {
             .collect()
     }
 
-    fn current(&self) -> Option<&Event> {
+    fn current(&mut self) -> Option<&Event> {
+        // A stall is a report, not something the replay re-enacts or checks.
+        while let Some(Event::Stall(_)) = self.trace.events.get(self.cursor) {
+            self.cursor += 1;
+        }
         self.trace.events.get(self.cursor)
     }
 
@@ -213,6 +217,14 @@ fn describe_event(trace: &Trace, event: &Event, threads_seen: usize) -> String {
         Event::Timeout { thread } => {
             format!("the timeout of {} fires", trace.thread_name(*thread))
         }
+        Event::Preemption { thread } => {
+            format!("{}'s time slice runs out", trace.thread_name(*thread))
+        }
+        Event::Stall(stall) => format!(
+            "a stall of {} ({} ms)",
+            trace.thread_name(stall.thread),
+            stall.duration_micros / 1000
+        ),
         Event::Outcome(outcome) => describe_outcome(trace, outcome),
         Event::Signal(arrival) => describe_arrival(arrival),
         Event::ClockRead(reading) => format!(
@@ -304,9 +316,10 @@ impl Observer for ReplayChecker {
     }
 
     fn on_input(&mut self, input: Input) -> Result<(), Mismatch> {
+        let matched_steps = self.matched_steps;
         match (self.current(), input) {
             (Some(&Event::Signal(recorded)), Input::Signal(arrived))
-                if recorded.signal == arrived.signal && recorded.step == self.matched_steps =>
+                if recorded.signal == arrived.signal && recorded.step == matched_steps =>
             {
                 self.cursor += 1;
                 Ok(())
@@ -319,6 +332,12 @@ impl Observer for ReplayChecker {
             }
             (Some(&Event::ClockRead(recorded)), Input::ClockRead { source, nanos })
                 if recorded == wire_reading(source, nanos) =>
+            {
+                self.cursor += 1;
+                Ok(())
+            }
+            (Some(&Event::Preemption { thread }), Input::Preempt(preempted))
+                if thread as usize == preempted.index() =>
             {
                 self.cursor += 1;
                 Ok(())
@@ -431,6 +450,10 @@ impl Oracle for ReplayOracle {
     fn decide(&mut self, decision: &Decision<'_>) -> Choice {
         self.catch_up(decision.step);
         let events = &self.trace.events;
+        // A stall is a report: nothing to re-enact.
+        while let Some(Event::Stall(_)) = events.get(self.cursor) {
+            self.cursor += 1;
+        }
         self.looked_at = self.cursor;
         // Timeouts fire and signals arrive at the decision point itself, before the choice.
         match events.get(self.cursor) {
@@ -452,6 +475,11 @@ impl Oracle for ReplayOracle {
                     code: arrival.code,
                     sender: arrival.sender,
                 }));
+            }
+            // So does a preemption: the running thread's time slice ran out here.
+            Some(&Event::Preemption { thread }) => {
+                self.cursor += 1;
+                return Choice::Deliver(Input::Preempt(ThreadId::from_index(thread as usize)));
             }
             _ => {}
         }
@@ -477,8 +505,14 @@ impl Oracle for ReplayOracle {
                     };
                 }
                 // A random seed is drawn after the decision, by the chosen thread.
-                Event::Spawn(_) | Event::Object(_) | Event::RandomSeed { .. } => continue,
-                Event::Timeout { .. } | Event::Signal(_) | Event::ClockRead(_) | Event::Io(_) => {
+                Event::Spawn(_) | Event::Object(_) | Event::RandomSeed { .. } | Event::Stall(_) => {
+                    continue;
+                }
+                Event::Timeout { .. }
+                | Event::Signal(_)
+                | Event::ClockRead(_)
+                | Event::Preemption { .. }
+                | Event::Io(_) => {
                     return Choice::Stop;
                 }
             }

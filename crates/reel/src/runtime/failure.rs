@@ -20,6 +20,10 @@ pub enum FailureKind {
     /// The determinism self-check ran the same schedule twice and the two runs differed:
     /// the program depends on something reel does not control.
     Nondeterminism,
+    /// The watchdog saw a green thread hold the kernel thread (a blocking system call, or a
+    /// computation with no scheduling point) while others waited, and the check was asked
+    /// to fail on such a stall (`Checker::fail_on_stall`).
+    Stall,
 }
 
 impl fmt::Display for FailureKind {
@@ -31,6 +35,7 @@ impl fmt::Display for FailureKind {
             FailureKind::ReentrantLock => "re-entrant lock",
             FailureKind::StepBoundExceeded => "step bound exceeded",
             FailureKind::Nondeterminism => "nondeterminism",
+            FailureKind::Stall => "head-of-line stall",
         })
     }
 }

@@ -198,7 +198,13 @@ impl DataLock {
 
     #[cold]
     #[inline(never)]
-    fn acquire_contended(&self, generation: u64, mut holder: u64) {
+    fn acquire_contended(&self, generation: u64, holder: u64) {
+        // Waiting for another execution is not a stall of this one's program.
+        super::watchdog::unwatched(|| self.wait_for_data(generation, holder));
+    }
+
+    /// Waits until the execution of `generation` holds the data (see `acquire_contended`).
+    fn wait_for_data(&self, generation: u64, mut holder: u64) {
         let my_slot = slot_of(generation);
         let mut spins = 0u32;
         loop {

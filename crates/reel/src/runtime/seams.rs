@@ -18,6 +18,7 @@ use std::any::Any;
 use std::fmt;
 
 use super::execution::{Execution, ThreadSlot};
+pub(crate) use super::input::{ClockSource, Input, Request, SignalInput, StallEvent};
 use super::io::{IoAsk, IoValue};
 pub use super::runnable::RunnableSet;
 use super::vocabulary::{ObjectId, ObjectKind, Op, Step, ThreadId};
@@ -25,56 +26,6 @@ use crate::scheduler::{
     DfsScheduler, PctScheduler, PortfolioScheduler, PosScheduler, RandomScheduler, RunUntilBlock,
     Scheduler, Strategy, SurwScheduler, UrwScheduler,
 };
-
-/// An input from outside the program, delivered at a decision point or asked for at a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Input {
-    /// A thread's timed wait runs out.
-    Timeout(ThreadId),
-    /// A signal arrives (`execution/signals.rs`).
-    Signal(SignalInput),
-    /// What a clock read, in nanoseconds (see [`ClockSource`]).
-    ClockRead {
-        /// Which clock.
-        source: ClockSource,
-        /// Its reading.
-        nanos: i64,
-    },
-    /// The seed of the execution's random generators.
-    RandomSeed(u64),
-    /// A thread's wait for I/O ends: its descriptor is ready, or its helper job finished
-    /// (`execution/io.rs`).
-    IoReady(ThreadId),
-}
-
-/// A signal's arrival: which signal, and what the kernel said of its sender.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SignalInput {
-    /// The signal number.
-    pub(crate) signal: u32,
-    /// `si_code`.
-    pub(crate) code: i32,
-    /// The sender's pid (0 when none was given).
-    pub(crate) sender: u32,
-}
-
-/// Which clock a program reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ClockSource {
-    /// The monotonic clock (`time::Instant`): nanoseconds on the execution's timeline.
-    Monotonic,
-    /// The system clock (`time::SystemTime`): nanoseconds since the Unix epoch.
-    System,
-}
-
-/// An input the program asks for at its step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Request {
-    /// A reading of this clock.
-    Clock(ClockSource),
-    /// The seed of the execution's random generators.
-    RandomSeed,
-}
 
 /// An oracle's answer at a decision point. Small, so that it comes back in registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -362,6 +313,12 @@ pub(crate) trait Observer {
         Ok(())
     }
 
+    /// The watchdog saw a stall that has just ended. Not an input: nothing the program
+    /// does depends on it, so a replay neither re-enacts nor checks it.
+    fn on_stall(&mut self, stall: &StallEvent) {
+        let _ = stall;
+    }
+
     /// The first step at which this observer wants the whole execution
     /// ([`Observer::at_attention`]); `u64::MAX` for never.
     fn attention(&self) -> u64 {
@@ -404,6 +361,8 @@ pub struct Decision<'a> {
     pub(crate) pending: &'a [PendingStep],
     /// Every thread of the execution, by index (for where each was spawned and is now).
     pub(crate) threads: &'a [ThreadSlot],
+    /// Whether threads have different priorities (see [`Decision::priority`]).
+    pub(crate) priorities_differ: bool,
 }
 
 impl fmt::Debug for Decision<'_> {
@@ -457,6 +416,19 @@ impl Decision<'_> {
     /// its id, which depends on the order of spawns.
     pub fn spawned_at(&self, thread: ThreadId) -> Option<&'static std::panic::Location<'static>> {
         self.threads.get(thread.index()).map(|slot| slot.spawned_at)
+    }
+
+    /// The priority `thread` was spawned with (`thread::Builder::priority`; 0 by default;
+    /// 0 for a thread that does not exist). A plain run runs a higher priority first.
+    pub fn priority(&self, thread: ThreadId) -> i32 {
+        self.threads
+            .get(thread.index())
+            .map_or(0, |slot| slot.priority)
+    }
+
+    /// Whether any two threads of the execution have different priorities.
+    pub fn priorities_differ(&self) -> bool {
+        self.priorities_differ
     }
 
     /// Where in the program `thread` is paused: the location of the step it carries out

@@ -24,8 +24,9 @@
 //! A signal the program does not subscribe to keeps its default behaviour (and a recording's
 //! emergency flush on a fatal one). Some cannot be subscribed to: SIGKILL and SIGSTOP, the
 //! faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE; reel's stack-overflow report uses the first two),
-//! the C library's own (32 and 33) and the real-time signal a recording takes for its flush
-//! requests; [`Signals::new`] refuses them with an [`io::ErrorKind::InvalidInput`] error.
+//! the C library's own (32 and 33), the real-time signal a recording takes for its flush
+//! requests and the one the watchdog samples stalled threads with; [`Signals::new`] refuses
+//! them with an [`io::ErrorKind::InvalidInput`] error.
 
 pub(crate) mod explore;
 pub mod flag;
@@ -82,6 +83,9 @@ pub(crate) fn check_signal(signal: c_int) -> io::Result<u32> {
         32 | 33 => refuse("the C library reserves it for its threads"),
         _ if crate::recording::emergency::flush_signal() == Some(signal) => {
             refuse("reel's recording uses it to ask threads to flush their traces")
+        }
+        _ if crate::runtime::watchdog::sample_signal() == Some(signal) => {
+            refuse("reel's watchdog uses it to sample a stalled thread")
         }
         _ => Ok(number),
     }

@@ -94,6 +94,7 @@ impl<T> Packet<T> {
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    priority: Option<i32>,
 }
 
 impl Builder {
@@ -112,6 +113,16 @@ impl Builder {
     /// Sets the usable stack size in bytes (rounded up to whole pages, at least 16 KiB).
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
+        self
+    }
+
+    /// Sets the thread's priority (default 0; higher runs first). A plain run schedules by
+    /// strict priority: while a thread of a higher priority can run, no lower one does, so a
+    /// high-priority thread that spins on a lock a low-priority one holds spins forever (a
+    /// priority inversion, which the spin detector reports). Exploration ignores
+    /// priorities: every interleaving may happen.
+    pub fn priority(mut self, priority: i32) -> Builder {
+        self.priority = Some(priority);
         self
     }
 
@@ -192,6 +203,9 @@ impl Builder {
         let (index, generation) = execution::with(|execution| {
             // SAFETY: forwarded from this function's contract.
             let index = unsafe { execution.spawn_thread(name.clone(), stack, body, location) };
+            if let Some(priority) = self.priority {
+                execution.set_priority(index, priority);
+            }
             (index, execution.generation)
         });
         if let Some(scope) = scope {

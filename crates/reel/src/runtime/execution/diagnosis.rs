@@ -88,29 +88,55 @@ impl RecentSteps {
     }
 }
 
-/// Counts consecutive steps with the same (thread, object, location).
+/// Counts one thread's consecutive polls: steps that look at shared state without changing
+/// it for others (an atomic load, a `try_lock`, a `try_recv` or `try_iter`, a
+/// `OnceLock::get`, a yield). Any other step of that thread, or another thread's poll, starts
+/// the count again. A thread that only polls while others wait to run spins on a value only
+/// they can change.
 #[derive(Default)]
 pub(super) struct SpinDetector {
-    last: Option<(usize, Option<ObjectId>, Location_)>,
+    thread: Option<usize>,
+    /// The first poll of the run on an object (what the report names).
+    object: Option<ObjectId>,
     repeats: u64,
 }
 
 impl SpinDetector {
-    /// Notes one step; returns how many times in a row it has been seen.
+    /// Notes one step; returns how many polls in a row its thread has made (0 for a step
+    /// that is not a poll).
+    #[inline]
     pub(super) fn observe(
         &mut self,
         thread: usize,
+        op: Op,
         object: Option<ObjectId>,
-        location: Location_,
+        _location: Location_,
     ) -> u64 {
-        let key = (thread, object, location);
-        if self.last == Some(key) {
+        let polls = matches!(
+            op,
+            Op::AtomicLoad | Op::Lock | Op::Recv | Op::OnceCall | Op::Yield
+        );
+        if !polls {
+            // The next poll starts a count of 1 whoever takes it (see below).
+            self.repeats = 0;
+            return 0;
+        }
+        if self.thread == Some(thread) && self.repeats > 0 {
             self.repeats += 1;
+            if self.object.is_none() {
+                self.object = object;
+            }
         } else {
-            self.last = Some(key);
+            self.thread = Some(thread);
+            self.object = object;
             self.repeats = 1;
         }
         self.repeats
+    }
+
+    /// The object the current run of polls first looked at.
+    pub(super) fn object(&self) -> Option<ObjectId> {
+        self.object
     }
 }
 
@@ -201,6 +227,16 @@ impl Execution {
         location: Location_,
     ) {
         let current = self.current;
+        let object = self.spin.object().or(object);
+        if let Some(inversion) = self.inversion_note(object) {
+            let message = format!(
+                "{} polled {spin_limit} times in a row without another thread running: {inversion}",
+                self.thread_info(current),
+            );
+            let failure = self.failure_here(FailureKind::StepBoundExceeded, message, location);
+            self.fail(failure);
+            return;
+        }
         let others: Vec<String> = self
             .runnable
             .iter()
@@ -211,9 +247,9 @@ impl Execution {
             .map(|object| self.object_name(object))
             .unwrap_or_default();
         let message = format!(
-            "{} loaded {object} {spin_limit} times in a row without letting another thread \
-             run, while {} could: it looks like a spin on a value only they can change. In a \
-             many-to-one runtime a spinning thread is never preempted, so such a loop never \
+            "{} polled {object} {spin_limit} times in a row without letting another thread \
+             run, while {} could: it looks like a spin on a value only they can change. With \
+             time slicing off, a spinning thread is never preempted, so such a loop never \
              ends. Call reel::hint::spin_loop() or reel::thread::yield_now() in the loop, or \
              wait on a Mutex, Condvar or channel; if the loop is bounded and meant to poll \
              this often, raise or disable the limit with Runtime::spin_limit",

@@ -16,6 +16,7 @@ use super::super::live::LiveExecution;
 use super::super::overflow;
 use super::super::seams::{Decider, Halt, Observer, PendingStep, RunnableSet};
 use super::super::stack;
+use super::super::watchdog;
 use super::diagnosis::{RecentSteps, SpinDetector};
 use super::objects::ObjectState;
 use super::threads::{CoroutineBox, GreenCoroutine, panic_message};
@@ -94,7 +95,18 @@ pub(crate) fn run_execution(
         end_notes: Vec::new(),
         signals,
         io: Default::default(),
+        watchdog: None,
+        slicing: false,
+        slice_ticks: 0,
+        priorities_differ: false,
     });
+    {
+        let mut execution = cell.borrow_mut();
+        let settings = execution.config.watch;
+        execution.slicing = settings.time_slice.is_some();
+        execution.watchdog = watchdog::for_this_thread(settings);
+        execution.set_watched(true);
+    }
     CURRENT.with(|current| current.set(&cell));
     // Clear CURRENT even if the loop below panics (a runtime bug), so the dangling pointer
     // is never seen.
@@ -126,6 +138,10 @@ pub(crate) fn run_execution(
         let (coroutine, running, wake) = {
             let mut execution = cell.borrow_mut();
             let next = execution.next;
+            if execution.current != next {
+                execution.start_slice();
+            }
+            execution.note_running(next);
             execution.current = next;
             execution.in_green_thread = true;
             let slot = &mut execution.threads[next];
@@ -162,6 +178,8 @@ pub(crate) fn run_execution(
     // checks give the verdict before the debugger shows it.
     {
         let mut execution = cell.borrow_mut();
+        execution.report_pending_stall();
+        execution.set_watched(false);
         if !execution.observers.is_empty() {
             tell_end(&mut execution);
         }

@@ -153,6 +153,7 @@ pub(crate) fn describe_input(input: Input) -> String {
         }
         Input::RandomSeed(seed) => format!("draws the random seed {seed:#018x}"),
         Input::IoReady(thread) => format!("the wait of {thread} for I/O ends"),
+        Input::Preempt(thread) => format!("{thread} is preempted (its time slice ran out)"),
         Input::Signal(signal) => format!(
             "the signal {} arrives",
             crate::runtime::os_signals::name(signal.signal)

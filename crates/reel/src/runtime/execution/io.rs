@@ -360,11 +360,17 @@ impl Execution {
             if let Err(error) = self.io.driver() {
                 panic!("reel: cannot make the I/O driver: {error}");
             }
-            let IoState {
-                driver, reported, ..
-            } = &mut self.io;
-            let driver = driver.as_mut().expect("made above");
-            if driver.wait(timeout, pipe, reported) {
+            // Idle until I/O, a signal or the deadline: not a stall.
+            self.set_watched(false);
+            let signalled = {
+                let IoState {
+                    driver, reported, ..
+                } = &mut self.io;
+                let driver = driver.as_mut().expect("made above");
+                driver.wait(timeout, pipe, reported)
+            };
+            self.set_watched(true);
+            if signalled {
                 os_signals::drain_pipe();
             }
             self.io.note_reported();

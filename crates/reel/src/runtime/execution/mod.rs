@@ -33,6 +33,7 @@
 
 mod diagnosis;
 mod driver;
+mod fairness;
 mod inputs;
 mod io;
 mod objects;
@@ -62,6 +63,7 @@ use super::clock::Clock;
 use super::failure::Failure;
 use super::seams::{Decider, Halt, Observer, PendingStep, RunnableSet};
 pub(crate) use super::vocabulary::{Blocker, ObjectId, ObjectKind, Op, Wake};
+pub(crate) use super::watchdog::WatchSettings;
 use diagnosis::{RecentSteps, SpinDetector};
 
 /// Default usable stack size of a green thread.
@@ -93,6 +95,10 @@ pub(crate) struct ExecutionConfig {
     pub(crate) signals: SignalSource,
     /// The seed of the random generators: `None` draws one from the OS at the first draw.
     pub(crate) random_seed: Option<u64>,
+    /// The time slice (plain runs) and the stall threshold the watchdog keeps.
+    pub(crate) watch: WatchSettings,
+    /// Whether a stall the watchdog reports is a failure of the execution.
+    pub(crate) fail_on_stall: bool,
 }
 
 /// The state of one execution. Reached through the kernel thread's `CURRENT` pointer.
@@ -158,6 +164,14 @@ pub(crate) struct Execution {
     signals: signals::SignalState,
     /// The I/O driver and who waits for what.
     io: io::IoState,
+    /// This kernel thread's watchdog, when it watches this execution.
+    watchdog: Option<std::sync::Arc<super::watchdog::Shared>>,
+    /// Whether the running thread is preempted when its time slice runs out.
+    slicing: bool,
+    /// Watchdog ticks since the running thread was resumed.
+    slice_ticks: u32,
+    /// Whether threads have different priorities (strict priority, no fast path).
+    priorities_differ: bool,
 }
 
 thread_local! {

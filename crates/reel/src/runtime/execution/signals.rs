@@ -426,7 +426,10 @@ impl Execution {
                     if timeout == Some(0) {
                         return None; // A timer is due: it goes first.
                     }
+                    // Idle until a signal or the deadline: not a stall.
+                    self.set_watched(false);
                     os_signals::wait(self.signals.os_mask, timeout);
+                    self.set_watched(true);
                     if let Some(action) = self.deliver_due_signals() {
                         return Some(Some(action));
                     }

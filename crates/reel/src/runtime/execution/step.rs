@@ -180,9 +180,9 @@ impl Execution {
             return self.switch_away();
         }
         if let Some(spin_limit) = self.config.spin_limit
-            && op == Op::AtomicLoad
-            && self.spin.observe(self.current, object, location) >= spin_limit
+            && self.spin.observe(self.current, op, object, location) >= spin_limit
             && self.runnable.len() > 1
+            && self.spinner_is_stuck()
         {
             self.fail_spin(spin_limit, object, location);
             return self.switch_away();
@@ -276,11 +276,14 @@ impl Execution {
     #[cold]
     #[inline(never)]
     fn attend(&mut self) {
+        // A debugger paused here is not a stall of the program.
+        self.set_watched(false);
         self.with_observers(|observer, execution| {
             if execution.step >= observer.attention() {
                 observer.at_attention(execution);
             }
         });
+        self.set_watched(true);
     }
 
     /// What a step did, as reports name it: "lock Mutex#0", "blocks: join T2", "spawn".
@@ -339,10 +342,17 @@ impl Execution {
     /// Picks the next thread; switches away from the current one if it is not picked.
     #[inline]
     pub(super) fn decide(&mut self, yielding: bool) -> Action {
+        if let Some(watchdog) = &self.watchdog
+            && watchdog.flagged()
+            && let Some(action) = self.on_watch_flags()
+        {
+            return action;
+        }
         if self.keeps_running
             && !yielding
             && self.timers.is_empty()
             && self.signals.quiet(self.step)
+            && !self.priorities_differ
             && self.runnable.contains(ThreadId::from_index(self.current))
         {
             return Action::Continue; // What the decider would answer; see the trait.
@@ -353,7 +363,7 @@ impl Execution {
     /// The general case of [`Execution::decide`]: asks the decider until it picks a thread
     /// (a replay's oracle may deliver inputs first).
     #[inline(never)]
-    fn consult_decider(&mut self, yielding: bool) -> Action {
+    pub(super) fn consult_decider(&mut self, yielding: bool) -> Action {
         if self.failure.is_some() {
             // The run ended here: nothing more is decided.
             return self.switch_away();
@@ -386,6 +396,7 @@ impl Execution {
                 step: self.step,
                 pending: &self.pending,
                 threads: &self.threads,
+                priorities_differ: self.priorities_differ,
             };
             match self.decider.decide(&decision) {
                 Choice::Run(next) => return self.run_next(next),
@@ -438,6 +449,7 @@ impl Execution {
             Input::Timeout(thread) => thread,
             Input::Signal(signal) => return self.deliver_signal(signal),
             Input::IoReady(thread) => return self.deliver_io_ready(thread),
+            Input::Preempt(thread) => return self.deliver_preemption(thread),
             Input::ClockRead { .. } | Input::RandomSeed(_) => {
                 // Values the program asks for come at its steps (`inputs`), never at a
                 // decision.

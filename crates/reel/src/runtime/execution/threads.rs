@@ -61,6 +61,8 @@ pub(crate) struct ThreadSlot {
     last_panic: Option<PanicRecord>,
     /// Its thread-local values, by key id (`thread::LocalKey`).
     locals: Vec<LocalSlot>,
+    /// Its priority (`thread::Builder::priority`): higher runs first in a plain run.
+    pub(crate) priority: i32,
 }
 
 /// Where a thread-local value now lives, and the value it replaced (to drop after the borrow).
@@ -170,6 +172,7 @@ impl Execution {
             parent: parent.map(|parent| parent as u32),
             last_panic: None,
             locals: Vec::new(),
+            priority: 0,
         });
         self.pending.push(PendingStep::START);
         self.runnable.reserve(index);

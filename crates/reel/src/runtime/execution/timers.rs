@@ -75,7 +75,10 @@ impl Execution {
         let Some(&(deadline, thread)) = self.timers.first() else {
             return false;
         };
+        // Idle until the deadline: not a stall.
+        self.set_watched(false);
         self.clock.sleep_until(deadline);
+        self.set_watched(true);
         self.fire_timer_of(thread);
         self.fire_expired_timers();
         true

@@ -279,6 +279,7 @@ impl Runtime {
             watch: WatchSettings {
                 time_slice: env_millis("REEL_TIME_SLICE_MS").unwrap_or(self.time_slice),
                 stall: env_millis("REEL_STALL_MS").unwrap_or(self.stall_threshold),
+                replays_slices: false,
             },
             fail_on_stall: false,
         };

@@ -306,6 +306,11 @@ impl Replay {
             watch: execution::WatchSettings {
                 time_slice: None,
                 stall: None,
+                replays_slices: self
+                    .trace
+                    .events
+                    .iter()
+                    .any(|event| matches!(event, reel_trace::Event::Preemption { .. })),
             },
             fail_on_stall: false,
         }
@@ -319,8 +324,12 @@ impl Replay {
         mut config: ExecutionConfig,
         debugger: Option<Box<dyn Observer>>,
     ) -> ReplayReport {
-        // Signals come from the trace only.
+        // Signals come from the trace only; a stall is the trace's to say (a watchdog would
+        // measure this run's real time, and not survive the debugger's fork()s).
         config.signals = execution::SignalSource::Decider;
+        config.watch.time_slice = None;
+        config.watch.stall = None;
+        config.fail_on_stall = false;
         let oracle = Box::new(ReplayOracle::new(Arc::clone(&self.trace)));
         let mut observers: Vec<Box<dyn Observer>> =
             vec![Box::new(ReplayChecker::new(Arc::clone(&self.trace)))];

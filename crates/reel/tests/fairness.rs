@@ -354,3 +354,44 @@ fn a_priority_inversion_is_reported_naming_spinner_holder_and_priorities() {
     assert!(text.contains("'low' (T2) (priority 1)"), "{text}");
     assert!(text.contains("held by"), "{text}");
 }
+
+/// Main spins on a flag that a thread of its own sets: that thread runs only once main's
+/// time slice runs out, far more polls into the spin than the spin detector's limit.
+fn spins_until_a_preemption() {
+    let flag = Arc::new(AtomicBool::new(false));
+    let setter = {
+        let flag = Arc::clone(&flag);
+        thread::spawn(move || flag.store(true, Ordering::SeqCst))
+    };
+    let mut spins = 0u64;
+    while !flag.load(Ordering::SeqCst) {
+        spins += 1;
+        assert!(spins < SPIN_BOUND, "the setter never ran");
+    }
+    setter.join().unwrap();
+}
+
+#[test]
+fn a_replay_of_a_sliced_spin_follows_its_preemptions_instead_of_reporting_a_spin() {
+    let path = trace_path("sliced_spin");
+    reel::Runtime::new()
+        .spin_limit(Some(5_000))
+        .record(&path)
+        .run(spins_until_a_preemption);
+    let trace = reel_trace::decode(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(
+        trace
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::Preemption { .. })),
+        "the recording was preempted"
+    );
+    assert!(trace.steps > 5_000, "{} steps", trace.steps);
+    let replayed = reel::Replay::from_file(&path)
+        .unwrap()
+        .run(spins_until_a_preemption)
+        .unwrap();
+    assert!(replayed.reproduced(), "{replayed}");
+    assert!(replayed.failure.is_none(), "{replayed}");
+    let _ = std::fs::remove_file(&path);
+}

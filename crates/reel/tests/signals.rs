@@ -505,3 +505,32 @@ fn a_plain_run_that_waits_where_no_signal_can_wake_it_is_a_deadlock() {
         .unwrap_or_default();
     assert!(message.contains("deadlock"), "{message}");
 }
+
+#[test]
+fn a_signal_that_arrives_during_a_sleep_is_delivered_then_not_after_it() {
+    // A flag wakes nobody, but the sleeper sees it when its sleep ends: the arrival is
+    // delivered while the runtime waits for the timer, not after the sleep.
+    let sleeps = reel::run(|| {
+        let flag = std::sync::Arc::new(AtomicBool::new(false));
+        signal::flag::register(libc::SIGVTALRM, std::sync::Arc::clone(&flag)).unwrap();
+        let (ready, go) = std::sync::mpsc::channel::<()>();
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        let sender = std::thread::spawn(move || {
+            go.recv().unwrap();
+            // SAFETY: kill with this process's own id and a signal it handles.
+            unsafe { libc::kill(pid, libc::SIGVTALRM) };
+        });
+        let mut sleeps = 0;
+        while !flag.load(Ordering::SeqCst) && sleeps < 5 {
+            if sleeps == 0 {
+                ready.send(()).unwrap();
+            }
+            reel::thread::sleep(std::time::Duration::from_secs(2));
+            sleeps += 1;
+        }
+        sender.join().unwrap();
+        sleeps
+    });
+    assert_eq!(sleeps, 1, "the flag was seen after the first sleep");
+}

@@ -248,6 +248,37 @@ fn fail_on_stall_makes_a_stall_a_failure_of_the_check() {
     assert!(location.file.ends_with("tests/watchdog.rs"), "{report}");
 }
 
+fn sleeps_in_std_while_a_thread_is_ready() {
+    let other = thread::spawn(|| {});
+    std::thread::sleep(Duration::from_millis(200));
+    other.join().unwrap();
+}
+
+#[test]
+fn a_trace_that_fails_with_a_stall_replays_to_the_same_failure() {
+    let dir = temp_path("stall_replay");
+    let report = Checker::new()
+        .iterations(3)
+        .stall_threshold(Some(Duration::from_millis(30)))
+        .fail_on_stall(true)
+        .trace_dir(&dir)
+        .run(sleeps_in_std_while_a_thread_is_ready);
+    let failure = report.failure.as_ref().expect("the stall fails the check");
+    assert_eq!(failure.kind, FailureKind::Stall, "{report}");
+    let path = report.trace.as_ref().expect("the trace is saved");
+    // The replay runs no watchdog: it takes the recorded stall as given, at its step.
+    let replayed = reel::Replay::from_file(path)
+        .unwrap()
+        .run(sleeps_in_std_while_a_thread_is_ready)
+        .unwrap();
+    assert!(replayed.reproduced(), "{replayed}");
+    let again = replayed.failure.as_ref().expect("the same failure");
+    assert_eq!(again.kind, FailureKind::Stall);
+    assert_eq!(again.step, failure.step);
+    assert_eq!(again.message, failure.message);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_stall_threshold_of_off_disables_the_watchdog() {
     let report = Checker::new()

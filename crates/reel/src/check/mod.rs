@@ -456,6 +456,7 @@ impl Checker {
                 time_slice: None,
                 stall: crate::runtime::watchdog::env_millis("REEL_STALL_MS")
                     .unwrap_or(self.stall_threshold),
+                replays_slices: false,
             },
             fail_on_stall: self.fail_on_stall,
         };

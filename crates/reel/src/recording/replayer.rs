@@ -12,9 +12,11 @@ use reel_trace::{Event, IoEvent, Outcome, OutcomeKind, SignalArrival, Trace};
 
 use super::{clock_of, outcome_of, same_outcome, wire_object, wire_op, wire_reading};
 use crate::runtime::execution::Execution;
+use crate::runtime::failure::{FailureKind, Location};
 use crate::runtime::io::{IoAsk, IoValue};
 use crate::runtime::seams::{
-    Choice, Decision, Input, Mismatch, Observer, Oracle, Request, SignalInput, StepEvent,
+    Choice, Decision, Input, Mismatch, Observer, Oracle, RecordedFailure, Request, SignalInput,
+    StepEvent,
 };
 use crate::runtime::vocabulary::{ObjectId, ObjectKind, ThreadId};
 
@@ -385,6 +387,18 @@ impl Observer for ReplayChecker {
                         self.note_outcome_moved(&outcome);
                     }
                 }
+                // A stall after main's last step: this run fails the same way.
+                Some(recorded)
+                    if execution.failure().is_none() && recorded.step == outcome.step =>
+                {
+                    if let Some(failed) = taken_as_given(&recorded) {
+                        return Err(failed);
+                    }
+                    return Err(Mismatch::Differs {
+                        expected: describe_at(&self.trace, self.cursor, self.threads_seen),
+                        actual: describe_outcome(&self.trace, &outcome),
+                    });
+                }
                 _ if at_cut_end(&self.trace, self.cursor) => return Err(Mismatch::PastEnd),
                 _ => {
                     return Err(Mismatch::Differs {
@@ -560,10 +574,32 @@ impl Oracle for ReplayOracle {
     }
 
     fn mismatch(&self) -> Mismatch {
-        if at_cut_end(&self.trace, self.looked_at) {
+        if let Some(Event::Outcome(outcome)) = self.trace.events.get(self.looked_at)
+            && let Some(failed) = taken_as_given(outcome)
+        {
+            failed
+        } else if at_cut_end(&self.trace, self.looked_at) {
             Mismatch::PastEnd
         } else {
             Mismatch::Expected(describe_at(&self.trace, self.looked_at, self.threads_seen))
         }
     }
+}
+
+/// The recorded outcome as a failure a replay takes as given, for the kinds no replay
+/// re-enacts: a stall (the watchdog's real-time measurement).
+fn taken_as_given(outcome: &reel_trace::Outcome) -> Option<Mismatch> {
+    if outcome.kind != OutcomeKind::Stall {
+        return None;
+    }
+    Some(Mismatch::Failed(Box::new(RecordedFailure {
+        kind: FailureKind::Stall,
+        thread: outcome.thread.map(|thread| thread as usize),
+        location: outcome.location.as_ref().map(|location| Location {
+            file: location.file.clone(),
+            line: location.line,
+            column: location.column,
+        }),
+        message: outcome.message.clone(),
+    })))
 }

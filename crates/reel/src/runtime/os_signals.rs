@@ -111,6 +111,11 @@ pub(crate) fn subscribe(signal: u32) -> io::Result<()> {
 /// Ends a subscription made with [`subscribe`]. The last one drops an arrival noted and not
 /// taken: it was for the executions that subscribed, not for a later one.
 pub(crate) fn unsubscribe(signal: u32) {
+    // Under the install lock: no subscription comes between the last one's end and the
+    // clearing, to have its arrival cleared.
+    let _guard = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before =
         SUBSCRIBERS[signal as usize]
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));

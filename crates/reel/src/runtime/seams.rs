@@ -18,6 +18,7 @@ use std::any::Any;
 use std::fmt;
 
 use super::execution::{Execution, ThreadSlot};
+use super::failure::{FailureKind, Location};
 pub(crate) use super::input::{ClockSource, Input, Request, SignalInput, StallEvent};
 use super::io::{IoAsk, IoValue};
 pub use super::runnable::RunnableSet;
@@ -65,6 +66,22 @@ pub(crate) enum Mismatch {
         /// What happened.
         actual: String,
     },
+    /// The recorded run failed here for a reason no replay re-enacts (a stall, which the
+    /// watchdog measured in real time): the execution fails the same way.
+    Failed(Box<RecordedFailure>),
+}
+
+/// A failure a trace records and a replay takes as given ([`Mismatch::Failed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RecordedFailure {
+    /// Its kind.
+    pub(crate) kind: FailureKind,
+    /// The thread it names, if any.
+    pub(crate) thread: Option<usize>,
+    /// Where, if known.
+    pub(crate) location: Option<Location>,
+    /// Its message.
+    pub(crate) message: String,
 }
 
 /// Where and how a replay left its trace.

@@ -103,8 +103,10 @@ pub(crate) fn run_execution(
     {
         let mut execution = cell.borrow_mut();
         let settings = execution.config.watch;
-        execution.slicing = settings.time_slice.is_some();
         execution.watchdog = watchdog::for_this_thread(settings);
+        // Without its watchdog a time slice never runs out.
+        execution.slicing = (settings.time_slice.is_some() && execution.watchdog.is_some())
+            || settings.replays_slices;
         execution.set_watched(true);
     }
     CURRENT.with(|current| current.set(&cell));

@@ -409,13 +409,13 @@ impl Execution {
     #[inline(never)]
     pub(super) fn idle_for_signals(&mut self) -> Option<Option<Action>> {
         match self.signals.source {
-            // Only while an arrival could wake a thread: with none waiting on an open
-            // subscription, no signal can end the wait (a flag wakes nobody), so it is the
-            // timers' or a deadlock.
+            // While an arrival could matter before the wait ends: a thread waits on an open
+            // subscription, or a timer will wake one (which then sees what arrived, a flag
+            // set). With neither, no signal can end the wait: it is a deadlock.
             SignalSource::Os
                 if self.signals.os_mask != 0
                     && self.fires_own_timers
-                    && self.a_signal_can_wake_a_thread() =>
+                    && (self.a_signal_can_wake_a_thread() || !self.timers.is_empty()) =>
             {
                 loop {
                     let now = self.clock.now_nanos();

@@ -551,6 +551,13 @@ impl Execution {
         if self.halt.is_some() {
             return;
         }
+        if let Mismatch::Failed(recorded) = mismatch {
+            let mut failure = Failure::new(recorded.kind, self.step, recorded.message);
+            failure.thread = recorded.thread.map(|thread| self.thread_info(thread));
+            failure.location = recorded.location;
+            self.fail(failure);
+            return;
+        }
         self.quiet = true;
         let (expected, actual) = match mismatch {
             // Past the end of a trace that was cut short, anything the program does is
@@ -561,6 +568,7 @@ impl Execution {
             }
             Mismatch::Expected(expected) => (expected, actual),
             Mismatch::Differs { expected, actual } => (expected, actual),
+            Mismatch::Failed(_) => unreachable!("a recorded failure is taken above"),
         };
         self.halt = Some(super::Halt::Diverged(super::super::seams::Divergence {
             step: self.step,

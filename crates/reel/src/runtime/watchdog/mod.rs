@@ -179,6 +179,9 @@ pub(crate) struct WatchSettings {
     pub(crate) time_slice: Option<Duration>,
     /// The stall threshold (`None`: no stall detection).
     pub(crate) stall: Option<Duration>,
+    /// A replay of a run with time slices: the decider delivers its recorded preemptions,
+    /// so a spinning thread is not stuck, as it was not in the recording.
+    pub(crate) replays_slices: bool,
 }
 
 impl WatchSettings {

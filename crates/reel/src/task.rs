@@ -123,7 +123,6 @@ pub(crate) fn run_on_helper(
     };
     let mut ring_token = None;
     let mut value = execution::io_step(op, object, generation, ask, location, |io| {
-        io.clear_done(object);
         let driver = match io.driver() {
             Ok(driver) => driver,
             Err(error) => return IoValue::error(&error),
@@ -145,7 +144,15 @@ pub(crate) fn run_on_helper(
         }
     });
     while value == IoValue::WouldBlock {
-        execution::io_wait(object, interest::DONE, None, location);
+        // Waits for this operation's own completion: the object's readiness bit is shared
+        // by every operation on it (several threads may use one file).
+        execution::IoState::wait_own(object, location, |io| match ring_token {
+            Some(token) => io.driver().is_ok_and(|driver| driver.ring_done(token)),
+            None => slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some(),
+        });
         value = execution::io_step(op, object, generation, ask, location, |io| {
             let finished = match ring_token {
                 Some(token) => io
@@ -156,10 +163,7 @@ pub(crate) fn run_on_helper(
                     .map(|((result, bytes), value)| value(result, bytes)),
                 None => slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
             };
-            finished.unwrap_or_else(|| {
-                io.clear_done(object); // Another operation of the object finished.
-                IoValue::WouldBlock
-            })
+            finished.unwrap_or(IoValue::WouldBlock) // Another operation of the object finished.
         });
     }
     value

@@ -177,3 +177,78 @@ fn a_recorded_file_program_replays_in_a_new_process_with_the_files_deleted() {
         assert!(!files.exists(), "the replay made no files");
     }
 }
+
+/// Runs `f` on a std thread and returns its value; fails (rather than hangs) when it has
+/// not returned within a generous bound.
+fn within_bound<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(f());
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} did not end"))
+}
+
+#[test]
+fn a_run_ends_while_a_thread_still_reads_a_fifo_nobody_writes() {
+    let dir = scratch_dir("fifo");
+    let fifo = dir.join("fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    for uring in [true, false] {
+        let fifo = fifo.clone();
+        let ended = within_bound("the run with a read of a FIFO left", move || {
+            Runtime::new().io_uring(uring).run(move || {
+                // Read and write: the open does not wait for a writer.
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&fifo)
+                    .unwrap();
+                reel::thread::spawn(move || {
+                    let mut buffer = [0; 16];
+                    let _ = (&file).read(&mut buffer);
+                });
+                reel::thread::yield_now();
+                true
+            })
+        });
+        assert!(ended);
+    }
+}
+
+#[test]
+fn threads_reading_one_shared_file_never_miss_their_completions() {
+    let dir = scratch_dir("shared");
+    let path = dir.join("shared.bin");
+    std::fs::write(&path, [7u8; 64]).unwrap();
+    let report = within_bound("the exploration of a shared file", move || {
+        reel::Checker::new()
+            .random()
+            .seed(0x5eed)
+            .iterations(200)
+            .run(move || {
+                let file = std::sync::Arc::new(File::open(&path).unwrap());
+                let handles: Vec<_> = (0..2u64)
+                    .map(|index| {
+                        let file = std::sync::Arc::clone(&file);
+                        reel::thread::spawn(move || {
+                            let mut buffer = [0; 8];
+                            for round in 0..3 {
+                                let read = file.read_at(&mut buffer, index * 8 + round).unwrap();
+                                assert_eq!(read, 8);
+                            }
+                        })
+                    })
+                    .collect();
+                let mut buffer = [0; 4];
+                assert_eq!(file.read_at(&mut buffer, 0).unwrap(), 4);
+                for handle in handles {
+                    handle.join().unwrap();
+                }
+            })
+    });
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+}

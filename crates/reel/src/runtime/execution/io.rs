@@ -70,10 +70,17 @@ impl IoState {
             .is_some_and(|bits| bits & interest::DONE != 0)
     }
 
-    /// Forgets that a helper job of `object` finished: a new one is submitted, or the
-    /// finished one was not this thread's.
-    pub(crate) fn clear_done(&mut self, object: ObjectId) {
-        self.clear(object, interest::DONE);
+    /// Waits for this thread's own operation on `object` to finish (a step, rule 2): the wait
+    /// ends at once when `finished` says it did, else at the next report of [`interest::DONE`]
+    /// on `object`. Unlike the readiness bit, which any operation on the object sets (and any
+    /// of its threads may clear), `finished` looks at this operation only, so a completion
+    /// reported before the wait began is never lost.
+    pub(crate) fn wait_own(
+        object: ObjectId,
+        location: Location,
+        finished: impl FnOnce(&mut IoState) -> bool,
+    ) {
+        wait_until(object, interest::DONE, None, location, finished);
     }
 
     fn bits(&self, object: ObjectId) -> u8 {
@@ -151,10 +158,22 @@ pub(crate) fn io_wait(
     timeout: Option<Duration>,
     location: Location,
 ) -> bool {
+    wait_until(object, readiness, timeout, location, |io| {
+        io.bits(object) & readiness != 0
+    })
+}
+
+fn wait_until(
+    object: ObjectId,
+    readiness: u8,
+    timeout: Option<Duration>,
+    location: Location,
+    ready_now: impl FnOnce(&mut IoState) -> bool,
+) -> bool {
     let blocking = with(|execution| {
         let current = execution.current;
         execution.io.waiting.retain(|waiter| waiter.0 != current);
-        if execution.fires_own_timers && execution.io.bits(object) & readiness != 0 {
+        if execution.fires_own_timers && ready_now(&mut execution.io) {
             execution.io.due.push(current);
         } else {
             execution.io.waiting.push((current, object, readiness));

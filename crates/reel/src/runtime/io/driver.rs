@@ -31,6 +31,8 @@ const SIGNAL_PIPE: Token = Token(usize::MAX - 1);
 const RING: Token = Token(usize::MAX - 2);
 /// Events taken from the kernel in one wait.
 const EVENTS_PER_WAIT: usize = 256;
+/// The longest wait while a ring's submission could not be sent yet.
+const RETRY: Duration = Duration::from_millis(1);
 
 /// One execution's I/O driver.
 pub(crate) struct IoDriver {
@@ -129,6 +131,11 @@ impl IoDriver {
         self.ring.as_mut()?.take(token)
     }
 
+    /// Whether the completion of the ring's submission `token` came (and is not yet taken).
+    pub(crate) fn ring_done(&self, token: u64) -> bool {
+        self.ring.as_ref().is_some_and(|ring| ring.is_done(token))
+    }
+
     /// Waits until something is ready, a job finishes, a signal is noted on `signal_pipe`
     /// (the self-pipe's read end, while the program subscribes to signals), or `timeout`
     /// passes (`None`: no limit; zero: only looks). Appends (object index, readiness bits) to
@@ -148,6 +155,16 @@ impl IoDriver {
                 .is_ok()
         {
             self.signal_pipe = Some(fd);
+        }
+        let mut timeout = timeout;
+        if let Some(ring) = &mut self.ring {
+            if ring.has_reaped() {
+                timeout = Some(Duration::ZERO); // Completions to report already.
+            } else if !ring.flush() {
+                // A submission still queued: try again soon rather than wait for a
+                // completion that cannot come before it is sent.
+                timeout = Some(timeout.map_or(RETRY, |timeout| timeout.min(RETRY)));
+            }
         }
         let mut signalled = false;
         if let Err(error) = self.poll.poll(&mut self.events, timeout)

@@ -9,13 +9,19 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, types};
 
 /// Submissions the ring holds at once.
 const RING_ENTRIES: u32 = 64;
+/// The user data of the cancellations sent at drop (no submission has this token).
+const CANCEL: u64 = u64::MAX;
+/// How long a dropped ring waits for its cancelled submissions to complete.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// A file operation for the ring.
 pub(crate) enum RingOp {
@@ -48,11 +54,14 @@ struct InFlight {
 
 /// One execution's ring.
 pub(crate) struct Ring {
-    ring: IoUring,
+    /// Dropped by hand, once nothing in flight can be written any more (else leaked).
+    ring: ManuallyDrop<IoUring>,
     next_token: u64,
     in_flight: HashMap<u64, InFlight>,
     /// Completions reaped and not yet taken: (result, the read's bytes).
     completed: HashMap<u64, (i32, Vec<u8>)>,
+    /// Tokens of completions reaped but not yet returned by [`Ring::reap`].
+    reaped: Vec<u64>,
 }
 
 thread_local! {
@@ -102,10 +111,11 @@ pub(crate) fn backend() -> &'static str {
 impl Ring {
     pub(crate) fn new() -> io::Result<Ring> {
         Ok(Ring {
-            ring: IoUring::new(RING_ENTRIES)?,
+            ring: ManuallyDrop::new(IoUring::new(RING_ENTRIES)?),
             next_token: 0,
             in_flight: HashMap::new(),
             completed: HashMap::new(),
+            reaped: Vec::new(),
         })
     }
 
@@ -171,39 +181,63 @@ impl Ring {
         };
         let entry = entry.user_data(token);
         if self.ring.submission().is_full() {
-            self.ring.submit()?;
-            self.reap();
+            let submitted = self.ring.submit();
+            self.collect();
+            submitted?;
         }
         // SAFETY: the entry points into `in_flight.buffer`, whose heap allocation stays
         // where it is (the Vec is moved into the map, not its buffer) and is freed only
-        // when the completion is reaped (or, at drop, after it is); the file it names stays
-        // open through `in_flight._file` just as long.
+        // when the completion is reaped (or, at drop, after it is, or never); the file it
+        // names stays open through `in_flight._file` just as long.
         let pushed = unsafe { self.ring.submission().push(&entry) };
         if pushed.is_err() {
             return Err(io::Error::other("the io_uring submission queue is full"));
         }
         self.in_flight.insert(token, in_flight);
-        self.ring.submit()?;
+        // Pushed: the kernel will run it whatever this says. A failed submit leaves it
+        // queued; `flush` (before each wait of the driver) or the next submit sends it.
+        let _ = self.ring.submit();
         Ok(token)
     }
 
-    /// Moves the completions the kernel posted into `completed`; returns their tokens.
-    pub(crate) fn reap(&mut self) -> Vec<u64> {
+    /// Sends what is queued and not yet submitted; `false` when that failed (it stays
+    /// queued, to be tried again).
+    pub(crate) fn flush(&mut self) -> bool {
+        self.ring.submission().is_empty() || self.ring.submit().is_ok()
+    }
+
+    /// Whether completions were reaped that [`Ring::reap`] has not returned yet.
+    pub(crate) fn has_reaped(&self) -> bool {
+        !self.reaped.is_empty()
+    }
+
+    /// Moves the completions the kernel posted into `completed`, their tokens into `reaped`.
+    fn collect(&mut self) {
         let completions: Vec<(u64, i32)> = self
             .ring
             .completion()
             .map(|entry| (entry.user_data(), entry.result()))
             .collect();
-        let mut tokens = Vec::with_capacity(completions.len());
         for (token, result) in completions {
             if let Some(mut flight) = self.in_flight.remove(&token) {
                 let read = usize::try_from(result).unwrap_or(0);
                 flight.buffer.truncate(read);
                 self.completed.insert(token, (result, flight.buffer));
-                tokens.push(token);
+                self.reaped.push(token);
             }
         }
-        tokens
+    }
+
+    /// Moves the completions the kernel posted into `completed`; returns the tokens of all
+    /// completions reaped since the last call.
+    pub(crate) fn reap(&mut self) -> Vec<u64> {
+        self.collect();
+        std::mem::take(&mut self.reaped)
+    }
+
+    /// Whether the completion of `token` was reaped and not yet taken.
+    pub(crate) fn is_done(&self, token: u64) -> bool {
+        self.completed.contains_key(&token)
     }
 
     /// The completion of `token`, once reaped: the result (bytes, or `-errno`) and a read's
@@ -213,19 +247,66 @@ impl Ring {
     }
 }
 
+impl Ring {
+    /// Asks the kernel to cancel every submission in flight, then waits (at most
+    /// [`CANCEL_WAIT`]) for all of them to complete; `false` when some did not.
+    fn cancel_all(&mut self) -> bool {
+        let tokens: Vec<u64> = self.in_flight.keys().copied().collect();
+        for token in tokens {
+            let cancel = opcode::AsyncCancel::new(token).build().user_data(CANCEL);
+            loop {
+                // SAFETY: a cancellation names its target by user data only: it points
+                // at no memory of ours.
+                if unsafe { self.ring.submission().push(&cancel) }.is_ok() {
+                    break;
+                }
+                if self.ring.submit().is_err() {
+                    return false;
+                }
+                self.collect();
+            }
+        }
+        let deadline = Instant::now() + CANCEL_WAIT;
+        while !self.in_flight.is_empty() {
+            if !self.flush() {
+                return false;
+            }
+            self.collect();
+            if self.in_flight.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let mut poll = libc::pollfd {
+                fd: self.ring.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let millis = (deadline - now).as_millis().clamp(1, 100) as libc::c_int;
+            // SAFETY: `poll` is one valid pollfd that outlives the call.
+            unsafe { libc::poll(&mut poll, 1, millis) };
+        }
+        true
+    }
+}
+
 impl Drop for Ring {
     fn drop(&mut self) {
-        // The kernel may still write into the buffers of what is in flight: wait for it.
-        while !self.in_flight.is_empty() {
-            if self.ring.submit_and_wait(1).is_err() {
-                // Nothing more can be learnt of them: leak the buffers rather than free
-                // memory the kernel may write.
-                for (_, flight) in self.in_flight.drain() {
-                    std::mem::forget(flight);
-                }
-                return;
+        // What is in flight may never complete by itself (a read of a FIFO or a terminal
+        // nobody writes to): cancel it, and wait for the completions, since until then the
+        // kernel may still write into the buffers.
+        if self.in_flight.is_empty() || self.cancel_all() {
+            // SAFETY: nothing is in flight any more (every buffer the kernel was given has
+            // its completion), and `self.ring` is not used after this.
+            unsafe { ManuallyDrop::drop(&mut self.ring) };
+        } else {
+            // A cancellation did not complete: leak the ring and the buffers deliberately,
+            // rather than wait forever or free memory the kernel may still write.
+            for (_, flight) in self.in_flight.drain() {
+                std::mem::forget(flight);
             }
-            self.reap();
         }
     }
 }

@@ -220,35 +220,70 @@ fn a_run_ends_while_a_thread_still_reads_a_fifo_nobody_writes() {
 }
 
 #[test]
-fn threads_reading_one_shared_file_never_miss_their_completions() {
+fn threads_sharing_one_file_never_miss_their_completions() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     let dir = scratch_dir("shared");
-    let path = dir.join("shared.bin");
-    std::fs::write(&path, [7u8; 64]).unwrap();
-    let report = within_bound("the exploration of a shared file", move || {
-        reel::Checker::new()
-            .random()
-            .seed(0x5eed)
-            .iterations(200)
-            .run(move || {
-                let file = std::sync::Arc::new(File::open(&path).unwrap());
-                let handles: Vec<_> = (0..2u64)
-                    .map(|index| {
-                        let file = std::sync::Arc::clone(&file);
+    for uring in [false, true] {
+        let fifo = dir.join(format!("fifo-{uring}"));
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: `name` is a NUL-terminated string that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let report = within_bound("the exploration of a shared file", move || {
+            // Chooses the path file operations take on this kernel thread from now on.
+            Runtime::new().io_uring(uring).run(|| ());
+            reel::Checker::new()
+                .random()
+                .seed(0x5eed)
+                .iterations(300)
+                .max_steps(200_000)
+                .run(move || {
+                    let file = Arc::new(
+                        OpenOptions::new()
+                            .read(true)
+                            .write(true)
+                            .open(&fifo)
+                            .unwrap(),
+                    );
+                    // One thread waits long on the file (a read of the FIFO, until main
+                    // writes); another's operations on it end at once. A completion of the
+                    // second must reach it even when reported before it began to wait.
+                    let reader = {
+                        let file = Arc::clone(&file);
                         reel::thread::spawn(move || {
-                            let mut buffer = [0; 8];
-                            for round in 0..3 {
-                                let read = file.read_at(&mut buffer, index * 8 + round).unwrap();
-                                assert_eq!(read, 8);
-                            }
+                            let mut buffer = [0; 4];
+                            (&*file).read_exact(&mut buffer).unwrap();
+                            buffer
                         })
-                    })
-                    .collect();
-                let mut buffer = [0; 4];
-                assert_eq!(file.read_at(&mut buffer, 0).unwrap(), 4);
-                for handle in handles {
-                    handle.join().unwrap();
-                }
-            })
-    });
-    assert!(report.failure.is_none(), "{:?}", report.failure);
+                    };
+                    let synced = Arc::new(AtomicBool::new(false));
+                    let syncer = {
+                        let (file, synced) = (Arc::clone(&file), Arc::clone(&synced));
+                        reel::thread::spawn(move || {
+                            for _ in 0..3 {
+                                let _ = file.sync_data(); // A FIFO: an error, at once.
+                            }
+                            synced.store(true, Ordering::SeqCst);
+                        })
+                    };
+                    // Yielding lets the driver report completions while a thread is
+                    // between its submission and its wait (the pause gives a helper
+                    // thread time to finish: the step bound is not reached while the
+                    // syncer still has a completion to come).
+                    while !synced.load(Ordering::SeqCst) {
+                        reel::thread::yield_now();
+                        std::thread::sleep(std::time::Duration::from_micros(20));
+                    }
+                    syncer.join().unwrap();
+                    (&*file).write_all(b"data").unwrap();
+                    assert_eq!(&reader.join().unwrap(), b"data");
+                })
+        });
+        assert!(
+            report.failure.is_none(),
+            "io_uring {uring}: {:?}",
+            report.failure
+        );
+    }
 }

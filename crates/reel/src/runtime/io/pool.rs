@@ -22,6 +22,8 @@ pub(crate) struct HelperPool {
     started: usize,
     /// Threads waiting for a job.
     idle: Arc<AtomicUsize>,
+    /// Jobs sent and not yet taken by a helper thread.
+    queued: Arc<AtomicUsize>,
     /// The most threads the pool starts.
     size: usize,
 }
@@ -36,23 +38,33 @@ impl HelperPool {
             receiver: Arc::new(Mutex::new(receiver)),
             started: 0,
             idle: Arc::new(AtomicUsize::new(0)),
+            queued: Arc::new(AtomicUsize::new(0)),
             size,
         }
     }
 
     /// Runs `job` on a helper thread, starting one if none is idle and the pool has room.
     pub(crate) fn submit(&mut self, job: Job) -> std::io::Result<()> {
-        if self.idle.load(Ordering::Acquire) == 0 && self.started < self.size {
+        // An idle thread may already be promised to a job sent before this one (and may
+        // block in it for long): start a thread unless enough are idle for all of them.
+        let waiting = self.queued.fetch_add(1, Ordering::AcqRel) + 1;
+        if self.idle.load(Ordering::Acquire) < waiting && self.started < self.size {
             let receiver = Arc::clone(&self.receiver);
             let idle = Arc::clone(&self.idle);
-            std::thread::Builder::new()
+            let queued = Arc::clone(&self.queued);
+            let spawned = std::thread::Builder::new()
                 .name(format!("reel-helper-{}", self.started))
-                .spawn(move || helper_loop(&receiver, &idle))?;
+                .spawn(move || helper_loop(&receiver, &idle, &queued));
+            if let Err(error) = spawned {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                return Err(error);
+            }
             self.started += 1;
         }
-        self.sender
-            .send(job)
-            .map_err(|_| std::io::Error::other("the helper pool has stopped"))
+        self.sender.send(job).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            std::io::Error::other("the helper pool has stopped")
+        })
     }
 
     /// Threads started so far.
@@ -63,7 +75,7 @@ impl HelperPool {
 }
 
 /// A helper thread: runs jobs until the pool is dropped.
-fn helper_loop(receiver: &Mutex<Receiver<Job>>, idle: &AtomicUsize) {
+fn helper_loop(receiver: &Mutex<Receiver<Job>>, idle: &AtomicUsize, queued: &AtomicUsize) {
     loop {
         idle.fetch_add(1, Ordering::AcqRel);
         let job = {
@@ -72,9 +84,14 @@ fn helper_loop(receiver: &Mutex<Receiver<Job>>, idle: &AtomicUsize) {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             receiver.recv()
         };
+        // Idle first, then queued: meanwhile a submitter sees too few idle threads (and may
+        // start one more), never too many.
         idle.fetch_sub(1, Ordering::AcqRel);
         match job {
-            Ok(job) => job(),
+            Ok(job) => {
+                queued.fetch_sub(1, Ordering::AcqRel);
+                job();
+            }
             Err(_) => return, // The pool is gone.
         }
     }

@@ -1,18 +1,17 @@
 //! std's own `mpsc` tests (`library/std/tests/sync/mpsc.rs` of rust-lang/rust, MIT or
 //! Apache-2.0), ported by swapping `std::sync` and `std::thread` for reel's (`std::time`
-//! stays std's: reel has no clock API of its own yet): the bodies are unchanged. Each is
-//! explored, with sleeps and timeouts in virtual time, except two that run once in
-//! `reel::run`: `stress_shared` (160 000 steps, more than an exploration's step bound) and
+//! stays std's, as the bodies use it): the bodies are unchanged. Each is explored, with
+//! sleeps and timeouts in virtual time, except four that run once in `reel::run`: the two
+//! below, `stress_shared` (160 000 steps, more than an exploration's step bound) and
 //! `recv_timeout_upgrade` (it compares the timeout with `std::time::Instant`, so it needs
 //! the real clock that `reel::run` waits on).
 //!
-//! std has 54 tests here: 52 are ported, and all 52 pass unchanged. Not ported:
-//! `port_gone_concurrent` and `port_gone_concurrent_shared`. Their main thread sends in a
-//! loop that never blocks (the channel is unbounded) until the receiver is gone: `reel::run`,
-//! which switches threads only when one blocks, spins in it for ever, and exploration
-//! reports it as a livelock (the step bound) whenever a strategy keeps the receiving thread
-//! waiting. Running such a loop to its end needs fair time slices for a thread that never
-//! blocks, which reel's scheduler does not give yet.
+//! std has 54 tests here: all 54 are ported and pass unchanged. `port_gone_concurrent` and
+//! `port_gone_concurrent_shared` run once in `reel::run` too: their main thread sends in a
+//! loop that never blocks (the channel is unbounded) until the receiver is gone, which ends
+//! because a plain run's time slice preempts it and the receiver runs; exploration, which
+//! gives no thread a fair share, reports such a loop as a livelock whenever a strategy keeps
+//! the receiving thread waiting.
 
 // std's test code, kept as std wrote it.
 #![allow(
@@ -677,4 +676,21 @@ std_test!(explore(50) issue_39364 {
     let _ = rx.recv_timeout(Duration::from_millis(500));
     let _tx = t.join().unwrap(); // delay dropping until end of test
     let _ = rx.recv_timeout(Duration::from_millis(500));
+});
+
+std_test!(run port_gone_concurrent {
+    let (tx, rx) = channel::<i32>();
+    let _t = thread::spawn(move || {
+        rx.recv().unwrap();
+    });
+    while tx.send(1).is_ok() {}
+});
+
+std_test!(run port_gone_concurrent_shared {
+    let (tx, rx) = channel::<i32>();
+    let tx2 = tx.clone();
+    let _t = thread::spawn(move || {
+        rx.recv().unwrap();
+    });
+    while tx.send(1).is_ok() && tx2.send(1).is_ok() {}
 });

@@ -177,3 +177,36 @@ fn a_recorded_file_program_replays_in_a_new_process_with_the_files_deleted() {
         assert!(!files.exists(), "the replay made no files");
     }
 }
+
+#[test]
+fn a_replay_that_reads_another_file_diverges() {
+    let dir = scratch_dir("another-file");
+    let trace = dir.join("read.reel");
+    std::fs::write(dir.join("one.txt"), b"one").unwrap();
+    let read = |name: &str| fs::read(dir.join(name)).unwrap_or_default();
+    assert_eq!(
+        Runtime::new().record(&trace).run(|| read("one.txt")),
+        b"one"
+    );
+    let same = Replay::from_file(&trace).unwrap().run(|| {
+        read("one.txt");
+    });
+    assert!(same.unwrap().reproduced());
+    let report = Replay::from_file(&trace)
+        .unwrap()
+        .run(|| {
+            read("two.txt");
+        })
+        .unwrap();
+    let reel::ReplayResult::Diverged(divergence) = &report.result else {
+        panic!("the replay did not diverge: {report}");
+    };
+    assert!(
+        divergence.actual.contains("opens a different path")
+            && divergence
+                .expected
+                .contains("the recorded place hashes to 0x"),
+        "{divergence}"
+    );
+    assert!(!divergence.to_string().contains("two.txt"), "{divergence}");
+}

@@ -496,6 +496,7 @@ pub(crate) fn json(trace: &Trace, item: &Item<'_>) -> Ordered {
                     .value("event", "io_result")
                     .value("asked", done.asked)
                     .value("written_hash", done.written)
+                    .value("target_hash", done.target)
                     .value("result", done.result.describe())
                     .value("bytes", done.result.data_bytes()),
             }
@@ -548,8 +549,12 @@ pub(crate) fn describe_io(io: &IoEvent) -> String {
                 .written
                 .map(|hash| format!(", bytes hashing to {hash:#018x}"))
                 .unwrap_or_default();
+            let target = done
+                .target
+                .map(|hash| format!(", to the place hashing to {hash:#018x}"))
+                .unwrap_or_default();
             format!(
-                "I/O result: {} (asked {}{written})",
+                "I/O result: {} (asked {}{written}{target})",
                 done.result.describe(),
                 done.asked
             )

@@ -1224,6 +1224,7 @@ fn trace_with_io(dir: &Path) -> PathBuf {
         IoEvent::Done(IoDone {
             asked,
             written,
+            target: None,
             result,
         })
     };

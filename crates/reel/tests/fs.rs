@@ -287,3 +287,36 @@ fn threads_sharing_one_file_never_miss_their_completions() {
         );
     }
 }
+
+#[test]
+fn a_replay_that_reads_another_file_diverges() {
+    let dir = scratch_dir("another-file");
+    let trace = dir.join("read.reel");
+    std::fs::write(dir.join("one.txt"), b"one").unwrap();
+    let read = |name: &str| fs::read(dir.join(name)).unwrap_or_default();
+    assert_eq!(
+        Runtime::new().record(&trace).run(|| read("one.txt")),
+        b"one"
+    );
+    let same = Replay::from_file(&trace).unwrap().run(|| {
+        read("one.txt");
+    });
+    assert!(same.unwrap().reproduced());
+    let report = Replay::from_file(&trace)
+        .unwrap()
+        .run(|| {
+            read("two.txt");
+        })
+        .unwrap();
+    let reel::ReplayResult::Diverged(divergence) = &report.result else {
+        panic!("the replay did not diverge: {report}");
+    };
+    assert!(
+        divergence.actual.contains("opens a different path")
+            && divergence
+                .expected
+                .contains("the recorded place hashes to 0x"),
+        "{divergence}"
+    );
+    assert!(!divergence.to_string().contains("two.txt"), "{divergence}");
+}

@@ -384,3 +384,88 @@ fn a_unix_socket_echo_is_recorded_and_replays_with_the_socket_gone() {
     assert_eq!(replayed, Some(*b"unix"));
     assert!(!socket.exists(), "the replay bound nothing");
 }
+
+#[test]
+fn a_replay_that_sends_to_another_address_diverges() {
+    let dir = scratch_dir("send-to");
+    let path = dir.join("send_to.reel");
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = peer.local_addr().unwrap();
+    let send = |to: std::net::SocketAddr| {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.send_to(b"x", to).unwrap()
+    };
+    assert_eq!(Runtime::new().record(&path).run(|| send(peer)), 1);
+    let same = Replay::from_file(&path).unwrap().run(|| {
+        send(peer);
+    });
+    assert!(same.unwrap().reproduced());
+    let elsewhere = "10.1.2.3:9".parse().unwrap();
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| {
+            send(elsewhere);
+        })
+        .unwrap();
+    let ReplayResult::Diverged(divergence) = &report.result else {
+        panic!("the replay did not diverge: {report}");
+    };
+    assert!(
+        divergence.actual.contains("sends to a different address")
+            && divergence
+                .expected
+                .contains("the recorded place hashes to 0x"),
+        "{divergence}"
+    );
+    assert!(!divergence.to_string().contains("10.1.2.3"), "{divergence}");
+}
+
+#[test]
+fn a_replay_that_connects_to_another_address_diverges() {
+    let dir = scratch_dir("connect-to");
+    let path = dir.join("connect.reel");
+    let address = closed_port();
+    let connect = |to: std::net::SocketAddr| TcpStream::connect(to).is_ok();
+    assert!(!Runtime::new().record(&path).run(|| connect(address)));
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| {
+            connect("127.0.0.1:9".parse().unwrap());
+        })
+        .unwrap();
+    let ReplayResult::Diverged(divergence) = &report.result else {
+        panic!("the replay did not diverge: {report}");
+    };
+    assert!(
+        divergence
+            .actual
+            .contains("connects to a different address"),
+        "{divergence}"
+    );
+}
+
+#[test]
+fn a_datagram_of_20000_bytes_is_received_whole_and_replayed() {
+    let dir = scratch_dir("datagram");
+    let path = dir.join("datagram.reel");
+    let program = || {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sent: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let to = receiver.local_addr().unwrap();
+        assert_eq!(sender.send_to(&sent, to).unwrap(), sent.len());
+        let mut buffer = vec![0; 65_536];
+        let (received, from) = receiver.recv_from(&mut buffer).unwrap();
+        assert_eq!(from, sender.local_addr().unwrap());
+        assert_eq!(&buffer[..received], &sent[..]);
+        received
+    };
+    assert_eq!(Runtime::new().record(&path).run(program), 20_000);
+    let mut replayed = None;
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| replayed = Some(program()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    assert_eq!(replayed, Some(20_000));
+}

@@ -739,8 +739,7 @@ impl EventDecoder {
     }
 
     /// An I/O event: a result right after an I/O step, within the limits; or the end of a
-    /// wait for I/O, naming a thread that exists, anywhere but right after an I/O step (the
-    /// tag check in [`EventDecoder::chunk`] has made sure of that).
+    /// wait for I/O, naming a thread that exists, anywhere but right after an I/O step.
     fn io(&mut self, payload: &mut Payload<'_>, event_at: usize) -> Result<(), Error> {
         let event: IoEvent = payload.body("an I/O event")?;
         let after_io_step =
@@ -750,17 +749,20 @@ impl EventDecoder {
                 Some("an I/O result that follows no I/O step".to_owned())
             }
             IoEvent::Done(done) => match &done.result {
-                IoResult::Bytes(bytes)
-                | IoResult::Value(bytes)
-                | IoResult::BytesFrom { bytes, .. }
-                    if bytes.len() > crate::MAX_IO_BYTES =>
+                IoResult::Bytes(bytes) | IoResult::BytesFrom { bytes, .. }
+                    if bytes.len() > crate::MAX_DATAGRAM_BYTES =>
                 {
                     Some(format!(
                         "an I/O result of {} bytes, above the limit of {}",
                         bytes.len(),
-                        crate::MAX_IO_BYTES
+                        crate::MAX_DATAGRAM_BYTES
                     ))
                 }
+                IoResult::Value(bytes) if bytes.len() > crate::MAX_IO_BYTES => Some(format!(
+                    "an I/O result's value of {} bytes, above the limit of {}",
+                    bytes.len(),
+                    crate::MAX_IO_BYTES
+                )),
                 IoResult::Addrs(addrs) if addrs.len() > crate::MAX_IO_ADDRS => Some(format!(
                     "a resolution to {} addresses, above the limit of {}",
                     addrs.len(),
@@ -771,6 +773,10 @@ impl EventDecoder {
                 }
                 _ => None,
             },
+            IoEvent::Ready { .. } if after_io_step => Some(
+                "the end of an I/O wait right after an I/O step, where its result must follow"
+                    .to_owned(),
+            ),
             IoEvent::Ready { thread } if *thread as usize >= self.trace.threads.len() => {
                 Some(format!(
                     "the end of an I/O wait of thread {thread}, but only {} threads were spawned",

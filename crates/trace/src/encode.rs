@@ -364,17 +364,22 @@ impl ChunkEncoder {
 
     /// Records an I/O event: the result of the I/O step just recorded, or the end of a
     /// thread's wait for I/O at a decision point. The writer keeps within the limits
-    /// ([`crate::MAX_IO_BYTES`], [`crate::MAX_IO_ADDRS`], [`crate::MAX_STRING_BYTES`]), so
+    /// ([`crate::MAX_DATAGRAM_BYTES`], [`crate::MAX_IO_BYTES`], [`crate::MAX_IO_ADDRS`],
+    /// [`crate::MAX_STRING_BYTES`]), so
     /// the event fits in `MAX_EVENT_BYTES`.
     pub fn io(&mut self, event: &IoEvent) {
         if let IoEvent::Done(done) = event {
             match &done.result {
-                IoResult::Bytes(bytes)
-                | IoResult::Value(bytes)
-                | IoResult::BytesFrom { bytes, .. } => {
+                IoResult::Bytes(bytes) | IoResult::BytesFrom { bytes, .. } => {
+                    assert!(
+                        bytes.len() <= crate::MAX_DATAGRAM_BYTES,
+                        "an I/O result's bytes are bounded"
+                    );
+                }
+                IoResult::Value(bytes) => {
                     assert!(
                         bytes.len() <= crate::MAX_IO_BYTES,
-                        "an I/O result's bytes are bounded"
+                        "an I/O result's value is bounded"
                     );
                 }
                 IoResult::Addrs(addrs) => {

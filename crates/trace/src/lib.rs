@@ -79,6 +79,10 @@ pub const MAX_STRING_BYTES: usize = 4 * 1024;
 /// much in one step.
 pub const MAX_IO_BYTES: usize = 8 * 1024;
 
+/// The most bytes of one datagram an I/O event carries (a datagram's bytes, read whole,
+/// which a later read cannot complete): 64 KiB, the most a UDP datagram holds.
+pub const MAX_DATAGRAM_BYTES: usize = 64 * 1024;
+
 /// The most addresses one resolution records.
 pub const MAX_IO_ADDRS: usize = 64;
 
@@ -92,9 +96,12 @@ pub const MAX_SIGNAL: u32 = 64;
 pub const MAX_CYCLE_THREADS: usize = 1024;
 
 /// The most bytes one event other than a step takes when encoded, its tag included. The
-/// largest is an outcome: two strings (its message and its location's file), a cycle of
-/// 32-bit varints (five bytes each at most), and fewer than 64 bytes of other fields.
-pub const MAX_EVENT_BYTES: usize = 2 * MAX_STRING_BYTES + 5 * MAX_CYCLE_THREADS + 64;
+/// largest is an I/O result with a datagram: its bytes and fewer than 128 bytes of other
+/// fields (an outcome, with two strings, a cycle of 32-bit varints and fewer than 64 bytes
+/// of other fields, is smaller).
+pub const MAX_EVENT_BYTES: usize = MAX_DATAGRAM_BYTES + 128;
+
+const _: () = assert!(2 * MAX_STRING_BYTES + 5 * MAX_CYCLE_THREADS + 64 <= MAX_EVENT_BYTES);
 
 /// Helpers for examples and tests of code that handles traces.
 #[doc(hidden)]

@@ -553,6 +553,10 @@ pub struct IoDone {
     /// The xxh3-64 hash of the bytes a write handed over (none for other operations): a
     /// replay that writes other bytes diverges.
     pub written: Option<u64>,
+    /// The xxh3-64 hash of where the operation went (none for operations that name no
+    /// place): the bytes of the path it opened or named, or the text of the socket address
+    /// it sent to, connected to or bound. A replay that goes elsewhere diverges.
+    pub target: Option<u64>,
     /// What the operation gave the program.
     pub result: IoResult,
 }
@@ -564,11 +568,12 @@ pub enum IoResult {
     Done,
     /// A count: bytes written, a position, a length.
     Count(u64),
-    /// The bytes read (at most [`crate::MAX_IO_BYTES`]).
+    /// The bytes read (at most [`crate::MAX_IO_BYTES`] from a stream or a file, at most
+    /// [`crate::MAX_DATAGRAM_BYTES`] of a datagram).
     Bytes(Vec<u8>),
     /// The bytes of a datagram and its sender.
     BytesFrom {
-        /// The bytes (at most [`crate::MAX_IO_BYTES`]).
+        /// The bytes (at most [`crate::MAX_DATAGRAM_BYTES`]).
         bytes: Vec<u8>,
         /// Who sent them.
         from: std::net::SocketAddr,

@@ -207,6 +207,7 @@ impl Builder {
                 let event = IoEvent::Done(IoDone {
                     asked: steps,
                     written: (steps % 2 == 0).then_some(steps),
+                    target: (steps % 3 == 0).then_some(steps ^ 0x5a5a),
                     result,
                 });
                 self.encoder.io(&event);
@@ -1956,6 +1957,7 @@ fn io_done(asked: u64, written: Option<u64>, result: IoResult) -> IoEvent {
     IoEvent::Done(IoDone {
         asked,
         written,
+        target: written.map(|hash| hash.rotate_left(7)),
         result,
     })
 }
@@ -2038,15 +2040,45 @@ fn damaged_io_events_are_malformed() {
     expect_malformed(&bytes, "an I/O event does not decode");
     let (bytes, _) = with_chunk(&[0x33, 0, 0, 0, 0x94, 0, 5, 0, 42]);
     expect_malformed(&bytes, "an I/O event does not decode");
-    let (bytes, _) = with_chunk(&[0x33, 0, 0, 0, 0x94, 0, 5, 0, 2, 0xff, 0xff, 0x03, 1]);
+    let (bytes, _) = with_chunk(&[0x33, 0, 0, 0, 0x94, 0, 5, 0, 0, 2, 0xff, 0xff, 0x03, 1]);
     expect_malformed(&bytes, "an I/O event does not decode");
-    // Contents above the limit: a reader refuses them by length.
-    let mut body = vec![0x33, 0, 0, 0, 0x94, 0, 0, 0, 2];
-    let length = reel_trace::MAX_IO_BYTES + 1;
-    body.extend([(length & 0x7f) as u8 | 0x80, (length >> 7) as u8]);
-    body.extend(vec![0; length]);
-    let (bytes, _) = with_chunk(&body);
-    expect_malformed(&bytes, "above the limit of 8192");
+    // A target hash cut short.
+    let (bytes, _) = with_chunk(&[0x33, 0, 0, 0, 0x94, 0, 5, 0, 1, 0xff]);
+    expect_malformed(&bytes, "an I/O event does not decode");
+    // Contents above the limits: a reader refuses them by length (a datagram's bytes up to
+    // 64 KiB, a value up to 8 KiB).
+    for (variant, length, limit) in [
+        (2, reel_trace::MAX_DATAGRAM_BYTES + 1, "65536"),
+        (6, reel_trace::MAX_IO_BYTES + 1, "8192"),
+    ] {
+        let mut body = vec![0x33, 0, 0, 0, 0x94, 0, 0, 0, 0, variant];
+        let mut rest = length;
+        while rest >= 0x80 {
+            body.push((rest & 0x7f) as u8 | 0x80);
+            rest >>= 7;
+        }
+        body.push(rest as u8);
+        body.extend(vec![0; length]);
+        let (bytes, _) = with_chunk(&body);
+        expect_malformed(&bytes, &format!("above the limit of {limit}"));
+    }
+    // A datagram at the limit reads.
+    let (bytes, _) = with_events(|encoder| {
+        encoder.step(0, OpKind::IoRead, None, 0);
+        encoder.io(&io_done(
+            1 << 16,
+            None,
+            IoResult::Bytes(vec![7; reel_trace::MAX_DATAGRAM_BYTES]),
+        ));
+    });
+    decode_prefix(&bytes).unwrap();
+    // The end of a wait where the step's result must be.
+    let (bytes, at) = with_events(|encoder| {
+        encoder.step(0, OpKind::IoRead, None, 0);
+        encoder.io(&IoEvent::Ready { thread: 0 });
+    });
+    let error = expect_malformed(&bytes, "the end of an I/O wait right after an I/O step");
+    assert!(error.offset > at, "{error}");
 }
 
 #[test]

@@ -82,8 +82,9 @@ impl OpenOptions {
     fn open_at(&self, path: &Path, location: Caller) -> io::Result<File> {
         let descriptor = Descriptor::new();
         let opened: Arc<Mutex<Option<std::fs::File>>> = Arc::default();
+        let ask = IoAsk::NONE.to_path(path);
         let (options, path, slot) = (self.0.clone(), path.to_owned(), Arc::clone(&opened));
-        let value = descriptor.run(IoOp::Open, IoAsk::NONE, location, move || {
+        let value = descriptor.run(IoOp::Open, ask, location, move || {
             match options.open(path) {
                 Ok(file) => {
                     *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
@@ -157,10 +158,11 @@ impl Metadata {
     /// A step whose job reads metadata; the result is recorded as 13 bytes.
     pub(super) fn recorded(
         descriptor: Descriptor,
+        ask: IoAsk,
         location: Caller,
         job: impl FnOnce() -> io::Result<std::fs::Metadata> + Send + 'static,
     ) -> io::Result<Metadata> {
-        let value = descriptor.run(IoOp::Control, IoAsk::NONE, location, move || {
+        let value = descriptor.run(IoOp::Control, ask, location, move || {
             IoValue::of(job(), |metadata| {
                 use std::os::unix::fs::MetadataExt;
                 let kind = if metadata.is_file() {
@@ -223,10 +225,15 @@ impl File {
     #[track_caller]
     pub fn metadata(&self) -> io::Result<Metadata> {
         let file = self.inner.clone();
-        Metadata::recorded(self.descriptor, Location::caller(), move || match file {
-            Some(file) => file.metadata(),
-            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
-        })
+        Metadata::recorded(
+            self.descriptor,
+            IoAsk::NONE,
+            Location::caller(),
+            move || match file {
+                Some(file) => file.metadata(),
+                None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            },
+        )
     }
 
     /// Flushes the file's data and metadata to the device.

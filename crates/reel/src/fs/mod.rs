@@ -26,6 +26,7 @@ mod file;
 
 use std::ffi::OsString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 
@@ -99,10 +100,11 @@ fn unexpected(value: &IoValue) -> io::Error {
 
 /// A path operation: one step on a new object, `Done` or an error.
 fn path_operation(
+    ask: IoAsk,
     location: Caller,
     job: impl FnOnce() -> io::Result<()> + Send + 'static,
 ) -> io::Result<()> {
-    let value = Descriptor::new().run(IoOp::Control, IoAsk::NONE, location, move || {
+    let value = Descriptor::new().run(IoOp::Control, ask, location, move || {
         IoValue::of(job(), |()| IoValue::Done)
     })?;
     match value {
@@ -151,30 +153,42 @@ pub fn write<P: AsRef<Path>, C: AsRef<[u8]>>(path: P, contents: C) -> io::Result
 #[track_caller]
 pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> {
     let (from, to) = (from.as_ref().to_owned(), to.as_ref().to_owned());
-    path_operation(Location::caller(), move || std::fs::rename(from, to))
+    // Both paths, apart by a zero byte (which no path holds).
+    let mut both = from.as_os_str().as_bytes().to_vec();
+    both.push(0);
+    both.extend_from_slice(to.as_os_str().as_bytes());
+    let ask = IoAsk::NONE.to_target(&both);
+    path_operation(ask, Location::caller(), move || std::fs::rename(from, to))
 }
 
 /// Removes the file at `path`.
 #[track_caller]
 pub fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref().to_owned();
-    path_operation(Location::caller(), move || std::fs::remove_file(path))
+    path_operation(IoAsk::NONE.to_path(&path), Location::caller(), move || {
+        std::fs::remove_file(path)
+    })
 }
 
 /// Creates the directory at `path` and any of its parents that are missing.
 #[track_caller]
 pub fn create_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref().to_owned();
-    path_operation(Location::caller(), move || std::fs::create_dir_all(path))
+    path_operation(IoAsk::NONE.to_path(&path), Location::caller(), move || {
+        std::fs::create_dir_all(path)
+    })
 }
 
 /// The metadata of the file at `path` (following symbolic links).
 #[track_caller]
 pub fn metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
     let path = path.as_ref().to_owned();
-    Metadata::recorded(Descriptor::new(), Location::caller(), move || {
-        std::fs::metadata(path)
-    })
+    Metadata::recorded(
+        Descriptor::new(),
+        IoAsk::NONE.to_path(&path),
+        Location::caller(),
+        move || std::fs::metadata(path),
+    )
 }
 
 /// The entries of the directory at `path`, in the order the OS gives them (recorded, so a
@@ -186,35 +200,39 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
     let descriptor = Descriptor::new();
     let listed = path.clone();
     // One step lists the directory: the names, each ended by a zero byte.
-    let value = descriptor.run(IoOp::Read, IoAsk::NONE, location, move || {
-        let entries = match std::fs::read_dir(&listed) {
-            Ok(entries) => entries,
-            Err(error) => return IoValue::error(&error),
-        };
-        let mut names = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(entry) => {
-                    use std::os::unix::ffi::OsStrExt;
-                    let name = entry.file_name();
-                    if names.len() + name.len() + 1 > MAX_IO_BYTES {
-                        return IoValue::Error(
-                            0,
-                            format!(
-                                "reel records directory listings of up to {MAX_IO_BYTES} bytes \
-                                 of names; {} has more",
-                                listed.display()
-                            ),
-                        );
-                    }
-                    names.extend_from_slice(name.as_bytes());
-                    names.push(0);
-                }
+    let value = descriptor.run(
+        IoOp::Read,
+        IoAsk::NONE.to_path(&path),
+        location,
+        move || {
+            let entries = match std::fs::read_dir(&listed) {
+                Ok(entries) => entries,
                 Err(error) => return IoValue::error(&error),
+            };
+            let mut names = Vec::new();
+            for entry in entries {
+                match entry {
+                    Ok(entry) => {
+                        let name = entry.file_name();
+                        if names.len() + name.len() + 1 > MAX_IO_BYTES {
+                            return IoValue::Error(
+                                0,
+                                format!(
+                                    "reel records directory listings of up to {MAX_IO_BYTES} bytes \
+                                 of names; {} has more",
+                                    listed.display()
+                                ),
+                            );
+                        }
+                        names.extend_from_slice(name.as_bytes());
+                        names.push(0);
+                    }
+                    Err(error) => return IoValue::error(&error),
+                }
             }
-        }
-        IoValue::Value(names)
-    })?;
+            IoValue::Value(names)
+        },
+    )?;
     let IoValue::Value(names) = value else {
         return Err(unexpected(&value));
     };

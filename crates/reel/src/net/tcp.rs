@@ -31,21 +31,28 @@ impl TcpListener {
         each_address(addresses, location, |address| {
             let descriptor = Descriptor::new();
             let mut inner = None;
-            let value = descriptor.operate(IoOp::Open, IoAsk::NONE, 0, None, location, |io| {
-                let mut listener = match mio::net::TcpListener::bind(address) {
-                    Ok(listener) => listener,
-                    Err(error) => return IoValue::error(&error),
-                };
-                let registered = io
-                    .driver()
-                    .and_then(|driver| driver.register(&mut listener, descriptor.object));
-                if let Err(error) = registered {
-                    return IoValue::error(&error);
-                }
-                let local = listener.local_addr();
-                inner = Some(listener);
-                IoValue::of(local, IoValue::Addr)
-            })?;
+            let value = descriptor.operate(
+                IoOp::Open,
+                IoAsk::NONE.to_addr(&address),
+                0,
+                None,
+                location,
+                |io| {
+                    let mut listener = match mio::net::TcpListener::bind(address) {
+                        Ok(listener) => listener,
+                        Err(error) => return IoValue::error(&error),
+                    };
+                    let registered = io
+                        .driver()
+                        .and_then(|driver| driver.register(&mut listener, descriptor.object));
+                    if let Err(error) = registered {
+                        return IoValue::error(&error);
+                    }
+                    let local = listener.local_addr();
+                    inner = Some(listener);
+                    IoValue::of(local, IoValue::Addr)
+                },
+            )?;
             match value {
                 IoValue::Addr(local) => Ok(TcpListener {
                     inner: inner.take(),
@@ -257,7 +264,7 @@ fn connect_one(address: SocketAddr, location: &'static Location<'static>) -> io:
     let mut inner: Option<mio::net::TcpStream> = None;
     let value = descriptor.operate(
         IoOp::Connect,
-        IoAsk::NONE,
+        IoAsk::NONE.to_addr(&address),
         interest::WRITE,
         None,
         location,

@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::sync::Mutex;
 
 use super::{Descriptor, ToSocketAddrs, addr, each_address, no_descriptor, unexpected};
-use crate::runtime::io::{IoAsk, IoValue, MAX_IO_BYTES, interest};
+use crate::runtime::io::{IoAsk, IoValue, MAX_DATAGRAM_BYTES, interest};
 use crate::runtime::vocabulary::IoOp;
 
 /// A UDP socket (std's `UdpSocket`).
@@ -27,21 +27,28 @@ impl UdpSocket {
         each_address(addresses, location, |address| {
             let descriptor = Descriptor::new();
             let mut inner = None;
-            let value = descriptor.operate(IoOp::Open, IoAsk::NONE, 0, None, location, |io| {
-                let mut socket = match mio::net::UdpSocket::bind(address) {
-                    Ok(socket) => socket,
-                    Err(error) => return IoValue::error(&error),
-                };
-                let registered = io
-                    .driver()
-                    .and_then(|driver| driver.register(&mut socket, descriptor.object));
-                if let Err(error) = registered {
-                    return IoValue::error(&error);
-                }
-                let local = socket.local_addr();
-                inner = Some(socket);
-                IoValue::of(local, IoValue::Addr)
-            })?;
+            let value = descriptor.operate(
+                IoOp::Open,
+                IoAsk::NONE.to_addr(&address),
+                0,
+                None,
+                location,
+                |io| {
+                    let mut socket = match mio::net::UdpSocket::bind(address) {
+                        Ok(socket) => socket,
+                        Err(error) => return IoValue::error(&error),
+                    };
+                    let registered = io
+                        .driver()
+                        .and_then(|driver| driver.register(&mut socket, descriptor.object));
+                    if let Err(error) = registered {
+                        return IoValue::error(&error);
+                    }
+                    let local = socket.local_addr();
+                    inner = Some(socket);
+                    IoValue::of(local, IoValue::Addr)
+                },
+            )?;
             match value {
                 IoValue::Addr(local) => Ok(UdpSocket {
                     inner: inner.take(),
@@ -77,14 +84,16 @@ impl UdpSocket {
             .ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
             })?;
-        self.send_with(buffer, location, |socket| socket.send_to(buffer, target))
+        self.send_with(buffer, Some(target), location, |socket| {
+            socket.send_to(buffer, target)
+        })
     }
 
-    /// Receives a datagram into `buffer` (at most 8 KiB of it in one step); returns the
-    /// bytes received and the sender.
+    /// Receives a datagram into `buffer` (at most 64 KiB of it, a datagram's most); returns
+    /// the bytes received and the sender.
     #[track_caller]
     pub fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let asked = buffer.len().min(MAX_IO_BYTES);
+        let asked = buffer.len().min(MAX_DATAGRAM_BYTES);
         let value = self.receive(asked, Location::caller(), true)?;
         match value {
             IoValue::BytesFrom(bytes, from) if bytes.len() <= asked => {
@@ -103,7 +112,7 @@ impl UdpSocket {
         each_address(addresses, location, |address| {
             self.descriptor.operate(
                 IoOp::Connect,
-                IoAsk::NONE,
+                IoAsk::NONE.to_addr(&address),
                 0,
                 None,
                 location,
@@ -123,13 +132,15 @@ impl UdpSocket {
     /// Sends `buffer` to the connected peer; returns the bytes sent.
     #[track_caller]
     pub fn send(&self, buffer: &[u8]) -> io::Result<usize> {
-        self.send_with(buffer, Location::caller(), |socket| socket.send(buffer))
+        self.send_with(buffer, None, Location::caller(), |socket| {
+            socket.send(buffer)
+        })
     }
 
     /// Receives a datagram from the connected peer into `buffer`.
     #[track_caller]
     pub fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
-        let asked = buffer.len().min(MAX_IO_BYTES);
+        let asked = buffer.len().min(MAX_DATAGRAM_BYTES);
         match self.receive(asked, Location::caller(), false)? {
             IoValue::Bytes(bytes) if bytes.len() <= asked => {
                 buffer[..bytes.len()].copy_from_slice(&bytes);
@@ -142,12 +153,16 @@ impl UdpSocket {
     fn send_with(
         &self,
         buffer: &[u8],
+        target: Option<SocketAddr>,
         location: &'static Location<'static>,
         mut send: impl FnMut(&mio::net::UdpSocket) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let value = self.descriptor.operate(
             IoOp::Write,
-            IoAsk::write(buffer),
+            match target {
+                Some(target) => IoAsk::write(buffer).to_addr(&target),
+                None => IoAsk::write(buffer),
+            },
             interest::WRITE,
             None,
             location,

@@ -58,20 +58,27 @@ impl UnixListener {
         let path = path.as_ref().to_owned();
         let descriptor = Descriptor::new();
         let mut inner = None;
-        descriptor.operate(IoOp::Open, IoAsk::NONE, 0, None, location, |io| {
-            let mut listener = match mio::net::UnixListener::bind(&path) {
-                Ok(listener) => listener,
-                Err(error) => return IoValue::error(&error),
-            };
-            let registered = io
-                .driver()
-                .and_then(|driver| driver.register(&mut listener, descriptor.object));
-            if let Err(error) = registered {
-                return IoValue::error(&error);
-            }
-            inner = Some(listener);
-            IoValue::Done
-        })?;
+        descriptor.operate(
+            IoOp::Open,
+            IoAsk::NONE.to_path(&path),
+            0,
+            None,
+            location,
+            |io| {
+                let mut listener = match mio::net::UnixListener::bind(&path) {
+                    Ok(listener) => listener,
+                    Err(error) => return IoValue::error(&error),
+                };
+                let registered = io
+                    .driver()
+                    .and_then(|driver| driver.register(&mut listener, descriptor.object));
+                if let Err(error) = registered {
+                    return IoValue::error(&error);
+                }
+                inner = Some(listener);
+                IoValue::Done
+            },
+        )?;
         Ok(UnixListener {
             inner,
             descriptor,
@@ -166,7 +173,7 @@ impl UnixStream {
         let mut inner: Option<mio::net::UnixStream> = None;
         descriptor.operate(
             IoOp::Connect,
-            IoAsk::NONE,
+            IoAsk::NONE.to_path(&path),
             interest::WRITE,
             None,
             location,

@@ -1,9 +1,10 @@
 //! I/O in the trace: the runtime's I/O operations and results mapped onto the trace's wire
 //! types (`OpKind::Io*`, `IoEvent`, tag 0x94), and back for a replay.
 
-use reel_trace::{IoDone, IoEvent, IoResult, OpKind};
+use reel_trace::{Event, IoDone, IoEvent, IoResult, ObjectKind, OpKind, Trace};
 
 use crate::runtime::io::{IoAsk, IoValue};
+use crate::runtime::seams::Mismatch;
 use crate::runtime::vocabulary::IoOp;
 
 /// The trace's operation kind of an I/O step.
@@ -25,6 +26,7 @@ pub(crate) fn wire_io_done(ask: IoAsk, value: &IoValue) -> IoEvent {
     IoEvent::Done(IoDone {
         asked: ask.asked,
         written: ask.written,
+        target: ask.target,
         result: wire_io_result(value),
     })
 }
@@ -71,9 +73,55 @@ pub(crate) fn describe_io_done(done: &IoDone) -> String {
         .written
         .map(|hash| format!(" (bytes hashing to {hash:#018x})"))
         .unwrap_or_default();
+    let target = done
+        .target
+        .map(|hash| format!(" (to the place hashing to {hash:#018x})"))
+        .unwrap_or_default();
     format!(
-        "an I/O step asking {} bytes{written}: {}",
+        "an I/O step asking {} bytes{written}{target}: {}",
         done.asked,
         done.result.describe()
     )
+}
+
+/// The divergence of an I/O step that asks what the recorded `done` asked but goes elsewhere
+/// (another path or address): `step` is the recorded step it answers. Only hashes are
+/// recorded, so neither side names the place itself.
+pub(crate) fn elsewhere(
+    trace: &Trace,
+    step: Option<&Event>,
+    done: &IoDone,
+    ask: IoAsk,
+) -> Mismatch {
+    let (op, kind) = match step {
+        Some(Event::Step(step)) => (
+            Some(step.op),
+            step.object
+                .and_then(|object| trace.objects.get(object as usize))
+                .copied(),
+        ),
+        _ => (None, None),
+    };
+    let goes = match (op, kind) {
+        (Some(OpKind::IoConnect), _) => "connects to a different address",
+        (Some(OpKind::IoWrite), Some(ObjectKind::Socket)) => "sends to a different address",
+        (Some(OpKind::IoOpen), Some(ObjectKind::Socket)) => "binds a different address",
+        (Some(OpKind::IoOpen), _) => "opens a different path",
+        (_, Some(ObjectKind::Socket)) => "goes to a different address",
+        _ => "names a different path",
+    };
+    let hash = |target: Option<u64>| {
+        target.map_or_else(|| "none".to_owned(), |hash| format!("{hash:#018x}"))
+    };
+    Mismatch::Differs {
+        expected: format!(
+            "{} (the recorded place hashes to {})",
+            describe_io_done(done),
+            hash(done.target)
+        ),
+        actual: format!(
+            "the same I/O step, but it {goes} (hashing to {})",
+            hash(ask.target)
+        ),
+    }
 }

@@ -364,14 +364,19 @@ impl Observer for ReplayChecker {
         let IoEvent::Done(done) = &**io else {
             return Err(self.mismatch());
         };
+        let done = done.clone();
         if done.asked == ask.asked
             && done.written == ask.written
             && super::io::io_value(&done.result) == *value
         {
-            self.cursor += 1;
-            return Ok(());
+            if done.target == ask.target {
+                self.cursor += 1;
+                return Ok(());
+            }
+            let step = self.cursor.checked_sub(1).map(|at| &self.trace.events[at]);
+            return Err(super::io::elsewhere(&self.trace, step, &done, ask));
         }
-        Err(Mismatch::Expected(super::io::describe_io_done(done)))
+        Err(Mismatch::Expected(super::io::describe_io_done(&done)))
     }
 
     fn on_end(&mut self, execution: &mut Execution) -> Result<(), Mismatch> {

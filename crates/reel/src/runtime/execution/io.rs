@@ -6,7 +6,8 @@
 //! # Rules
 //! 1. An I/O operation is a step of [`Op::Io`] on its object (a socket, a file, a job), then
 //!    its result: the oracle's in a replay (which performs no I/O), else what the operation
-//!    did, told to the observers with what the program asked (length, written bytes' hash).
+//!    did, told to the observers with what the program asked (length, written bytes' hash,
+//!    the hash of the path or address it goes to).
 //! 2. A result of [`IoValue::WouldBlock`] makes the program wait on [`Blocker::Io`] (a step)
 //!    and try again; the program never sees it. The readiness it waited for is cleared by
 //!    that result, so only an event after it ends the wait.

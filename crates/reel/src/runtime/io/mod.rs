@@ -16,6 +16,9 @@ use std::net::SocketAddr;
 /// limit for one I/O event.
 pub(crate) const MAX_IO_BYTES: usize = reel_trace::MAX_IO_BYTES;
 
+/// The most bytes one datagram read takes: a datagram is read whole or its rest is lost.
+pub(crate) const MAX_DATAGRAM_BYTES: usize = reel_trace::MAX_DATAGRAM_BYTES;
+
 /// The most addresses a resolution gives.
 pub(crate) const MAX_IO_ADDRS: usize = reel_trace::MAX_IO_ADDRS;
 
@@ -115,6 +118,9 @@ pub(crate) struct IoAsk {
     pub(crate) asked: u64,
     /// xxh3-64 of the bytes a write handed over.
     pub(crate) written: Option<u64>,
+    /// xxh3-64 of where the operation goes: the path it opens or names, the address it
+    /// sends to, connects to or binds.
+    pub(crate) target: Option<u64>,
 }
 
 impl IoAsk {
@@ -122,6 +128,7 @@ impl IoAsk {
     pub(crate) const NONE: IoAsk = IoAsk {
         asked: 0,
         written: None,
+        target: None,
     };
 
     /// A read of up to `asked` bytes.
@@ -129,6 +136,7 @@ impl IoAsk {
         IoAsk {
             asked: asked as u64,
             written: None,
+            target: None,
         }
     }
 
@@ -137,6 +145,26 @@ impl IoAsk {
         IoAsk {
             asked: bytes.len() as u64,
             written: Some(xxhash_rust::xxh3::xxh3_64(bytes)),
+            target: None,
+        }
+    }
+
+    /// This operation, going to the path `path`.
+    pub(crate) fn to_path(self, path: &std::path::Path) -> IoAsk {
+        use std::os::unix::ffi::OsStrExt;
+        self.to_target(path.as_os_str().as_bytes())
+    }
+
+    /// This operation, going to the socket address `address`.
+    pub(crate) fn to_addr(self, address: &std::net::SocketAddr) -> IoAsk {
+        self.to_target(address.to_string().as_bytes())
+    }
+
+    /// This operation, going to where `bytes` name (a path's or an address's bytes).
+    pub(crate) fn to_target(self, bytes: &[u8]) -> IoAsk {
+        IoAsk {
+            target: Some(xxhash_rust::xxh3::xxh3_64(bytes)),
+            ..self
         }
     }
 }

@@ -35,6 +35,48 @@
 //! });
 //! ```
 
+/// `Read` and `Write` for a stream and for a shared reference to it, each a step at its
+/// caller's location, through the stream's own `read_at` and `write_at`.
+macro_rules! stream_read_write {
+    ($stream:ty) => {
+        impl std::io::Read for $stream {
+            #[track_caller]
+            fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+                self.read_at(buffer, std::panic::Location::caller())
+            }
+        }
+
+        impl std::io::Read for &$stream {
+            #[track_caller]
+            fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+                self.read_at(buffer, std::panic::Location::caller())
+            }
+        }
+
+        impl std::io::Write for $stream {
+            #[track_caller]
+            fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+                self.write_at(buffer, std::panic::Location::caller())
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Write for &$stream {
+            #[track_caller]
+            fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+                self.write_at(buffer, std::panic::Location::caller())
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
 mod addr;
 mod tcp;
 mod udp;

@@ -305,38 +305,4 @@ fn connect_one(address: SocketAddr, location: &'static Location<'static>) -> io:
     }
 }
 
-impl Read for TcpStream {
-    #[track_caller]
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        self.read_at(buffer, Location::caller())
-    }
-}
-
-impl Read for &TcpStream {
-    #[track_caller]
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        self.read_at(buffer, Location::caller())
-    }
-}
-
-impl Write for TcpStream {
-    #[track_caller]
-    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        self.write_at(buffer, Location::caller())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    #[track_caller]
-    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        self.write_at(buffer, Location::caller())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+stream_read_write!(TcpStream);

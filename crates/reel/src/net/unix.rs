@@ -287,38 +287,4 @@ impl UnixStream {
     }
 }
 
-impl Read for UnixStream {
-    #[track_caller]
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        self.read_at(buffer, Location::caller())
-    }
-}
-
-impl Read for &UnixStream {
-    #[track_caller]
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        self.read_at(buffer, Location::caller())
-    }
-}
-
-impl Write for UnixStream {
-    #[track_caller]
-    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        self.write_at(buffer, Location::caller())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &UnixStream {
-    #[track_caller]
-    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        self.write_at(buffer, Location::caller())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+stream_read_write!(UnixStream);

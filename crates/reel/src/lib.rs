@@ -94,8 +94,8 @@ pub mod thread;
 pub mod time;
 
 pub use check::{
-    Checker, DEFAULT_MAX_STEPS, MAX_JOBS, MAX_SHARDS, Report, Shard, check_dfs, check_pct,
-    check_random,
+    Checker, DEFAULT_IO_PATIENCE, DEFAULT_MAX_STEPS, MAX_JOBS, MAX_SHARDS, Report, Shard,
+    check_dfs, check_pct, check_random,
 };
 /// `#[reel::test]`: a `#[test]` that explores its body's schedules with [`Checker`] (the
 /// default portfolio unless told otherwise) and fails with the report. Arguments:
@@ -282,6 +282,8 @@ impl Runtime {
                 replays_slices: false,
             },
             fail_on_stall: false,
+            // A plain run waits for I/O as long as it takes.
+            io_patience: None,
         };
         runtime::io::set_helper_threads(self.helper_threads);
         if let Some(enabled) = self.io_uring {

@@ -313,6 +313,8 @@ impl Replay {
                     .any(|event| matches!(event, reel_trace::Event::Preemption { .. })),
             },
             fail_on_stall: false,
+            // A replay performs no I/O: its trace ends the waits.
+            io_patience: None,
         }
     }
 

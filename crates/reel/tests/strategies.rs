@@ -523,3 +523,80 @@ fn a_portfolio_trace_names_its_member_and_replays_after_the_executions_before_it
     assert_eq!(field(&replayed, "message"), field(&recorded, "message"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A thread that polls a channel with `try_recv` in a loop, asking another thread for work
+/// each time round (std's `test_recv_try_iter`): the loop waits for the other thread as a
+/// spin loop does.
+fn polling_requester() {
+    use reel::sync::mpsc::channel;
+    let (request_tx, request_rx) = channel();
+    let (response_tx, response_rx) = channel();
+    let requester = thread::spawn(move || {
+        let mut count = 0;
+        loop {
+            for x in response_rx.try_iter() {
+                count += x;
+                if count == 6 {
+                    return count;
+                }
+            }
+            request_tx.send(()).unwrap();
+        }
+    });
+    for _ in request_rx.iter() {
+        if response_tx.send(2).is_err() {
+            break;
+        }
+    }
+    assert_eq!(requester.join().unwrap(), 6);
+}
+
+/// A `try_lock` retried in a loop until the holder lets go.
+fn try_lock_loop() {
+    let lock = Arc::new(Mutex::new(0));
+    let holder = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || {
+            let mut guard = lock.lock().unwrap();
+            for _ in 0..3 {
+                thread::yield_now();
+            }
+            *guard += 1;
+        })
+    };
+    loop {
+        if let Ok(mut guard) = lock.try_lock() {
+            *guard += 1;
+            break;
+        }
+    }
+    holder.join().unwrap();
+}
+
+#[test]
+fn a_failed_try_operation_retried_in_a_loop_lets_the_other_threads_run() {
+    // Without the yield a failed try operation counts as, PCT and POS keep the polling
+    // thread on top (its priority never changes) until the step bound: std's test failed
+    // under PCT for every seed.
+    for strategy in SAMPLING {
+        for seed in 0..10 {
+            for (name, program) in [
+                ("polling requester", polling_requester as fn()),
+                ("try_lock loop", try_lock_loop),
+            ] {
+                let report = Checker::new()
+                    .strategy(Strategy::parse(strategy))
+                    .seed(seed)
+                    .iterations(30)
+                    .max_steps(20_000)
+                    .record(false)
+                    .run(program);
+                assert!(
+                    !report.found(),
+                    "{name} under {strategy}, seed {seed}: {report}"
+                );
+                assert_eq!(report.iterations, 30, "{name} under {strategy}: {report}");
+            }
+        }
+    }
+}

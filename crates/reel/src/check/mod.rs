@@ -30,6 +30,10 @@ use crate::signal::explore::SignalExplorer;
 /// Default bound on the steps of one explored execution.
 pub const DEFAULT_MAX_STEPS: u64 = 100_000;
 
+/// How long every thread of an execution may wait for I/O before the execution is a
+/// deadlock, by default ([`Checker::io_patience`]).
+pub const DEFAULT_IO_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Explores schedules of a closure and returns a [`Report`]; see [`check_random`],
 /// [`check_pct`] and [`check_dfs`] for the panicking shorthands.
 ///
@@ -58,6 +62,7 @@ pub struct Checker {
     signals: Vec<crate::signal::c_int>,
     stall_threshold: Option<std::time::Duration>,
     fail_on_stall: bool,
+    io_patience: Option<std::time::Duration>,
 }
 
 impl Default for Checker {
@@ -89,6 +94,7 @@ impl Checker {
                 crate::runtime::watchdog::DEFAULT_STALL_MS,
             )),
             fail_on_stall: false,
+            io_patience: Some(DEFAULT_IO_PATIENCE),
         }
     }
 
@@ -248,6 +254,17 @@ impl Checker {
     /// the system call or "computing", and where.
     pub fn fail_on_stall(mut self, fail: bool) -> Checker {
         self.fail_on_stall = fail;
+        self
+    }
+
+    /// How long, in real time, every thread of an execution may wait for I/O (a socket, a
+    /// file operation, a [`spawn_blocking`](crate::task::spawn_blocking) job) before the
+    /// execution is reported as a [`Deadlock`](crate::FailureKind::Deadlock): two threads
+    /// that each read from the other before writing wait for ever, and an exploration must
+    /// not. Default 5 s; while a file operation or a helper job is in flight (a slow
+    /// `fsync`, a long job), 15 times as long. `None` waits for ever.
+    pub fn io_patience(mut self, patience: Option<std::time::Duration>) -> Checker {
+        self.io_patience = patience;
         self
     }
 
@@ -459,6 +476,7 @@ impl Checker {
                 replays_slices: false,
             },
             fail_on_stall: self.fail_on_stall,
+            io_patience: self.io_patience,
         };
         let signals = SignalExplorer::new(&self.signals, seed)
             .unwrap_or_else(|error| panic!("reel: Checker::signal: {error}"));

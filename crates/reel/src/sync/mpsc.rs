@@ -182,8 +182,10 @@ impl<T> Channel<T> {
             state.queue.push_back((ticket, message));
             Ok(())
         });
-        if outcome.is_ok() {
-            self.wake_all();
+        match outcome {
+            Ok(()) => self.wake_all(),
+            Err(TrySendError::Full(_)) => execution::spin_hint(),
+            Err(TrySendError::Disconnected(_)) => {}
         }
         outcome
     }
@@ -247,8 +249,10 @@ impl<T> Channel<T> {
             None if self.disconnected_from_senders() => Err(TryRecvError::Disconnected),
             None => Err(TryRecvError::Empty),
         });
-        if outcome.is_ok() {
-            self.wake_all();
+        match outcome {
+            Ok(_) => self.wake_all(),
+            Err(TryRecvError::Empty) => execution::spin_hint(),
+            Err(TryRecvError::Disconnected) => {}
         }
         outcome
     }

@@ -89,6 +89,7 @@ impl<T: ?Sized> Mutex<T> {
             }
         });
         let Some((poisoned, generation)) = acquired else {
+            execution::spin_hint();
             return Err(TryLockError::WouldBlock);
         };
         if self.data_lock.try_acquire(generation).is_err() {
@@ -99,6 +100,7 @@ impl<T: ?Sized> Mutex<T> {
                 state.owner = None;
                 state.owner_location = None;
             });
+            execution::spin_hint();
             return Err(TryLockError::WouldBlock);
         }
         super::poison_result(poisoned, self.new_guard(location)).map_err(TryLockError::from)

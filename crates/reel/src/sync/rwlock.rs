@@ -254,6 +254,7 @@ impl RawRwLock {
     fn try_lock(&self, mode: Mode, location: &'static std::panic::Location<'static>) -> bool {
         execution::object_point(&self.object, ObjectKind::RwLock, Self::op(mode), location);
         let (object, Attempt::Acquired, generation) = self.attempt(mode, location) else {
+            execution::spin_hint();
             return false;
         };
         if self.data_lock.try_acquire(generation).is_ok() {
@@ -262,6 +263,7 @@ impl RawRwLock {
         // Another execution on another kernel thread has the data now: as busy as a lock
         // held here.
         execution::with(|execution| Self::let_go(execution, object, mode));
+        execution::spin_hint();
         false
     }
 

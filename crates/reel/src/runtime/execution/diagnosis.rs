@@ -5,7 +5,7 @@
 use std::panic::Location as StdLocation;
 
 use super::super::failure::{BlockedThread, Failure, FailureKind, Location, StepRecord};
-use super::super::vocabulary::{ObjectId, Op};
+use super::super::vocabulary::{Blocker, ObjectId, Op};
 use super::Execution;
 use super::threads::ThreadState;
 
@@ -194,9 +194,27 @@ impl Execution {
             .map(|thread| self.describe_wait(thread))
             .collect();
         let current = self.current;
+        // Threads whose I/O did not come while every thread waited (only an exploration
+        // gives up on them: `io.rs`, rule 5).
+        let waiting_for_io = (0..self.threads.len())
+            .filter(|&thread| {
+                matches!(
+                    self.threads[thread].state,
+                    ThreadState::Blocked {
+                        on: Blocker::Io(_),
+                        ..
+                    }
+                )
+            })
+            .count();
         let message = match (kind, cycle.len()) {
             (FailureKind::PartialDeadlock, count) => format!(
                 "{count} threads wait for each other in a cycle while other threads can still run"
+            ),
+            (_, 0) if waiting_for_io > 0 => format!(
+                "every thread is blocked; {waiting_for_io} of them {} for I/O or a helper \
+                 job that did not end in time",
+                if waiting_for_io == 1 { "waits" } else { "wait" }
             ),
             (_, 0) => "every thread is blocked and nothing can wake them".to_owned(),
             (_, count) => {

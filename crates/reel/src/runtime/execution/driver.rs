@@ -99,6 +99,7 @@ pub(crate) fn run_execution(
         slicing: false,
         slice_ticks: 0,
         priorities_differ: false,
+        spun: false,
     });
     {
         let mut execution = cell.borrow_mut();

@@ -21,12 +21,20 @@
 //! 4. When every thread waits and some wait for I/O, the idle wait is the driver's: one
 //!    wait that ends at the earliest of a descriptor ready, a helper's completion, a signal
 //!    (the self-pipe, while the program subscribes to OS signals) and the next timer. Under
-//!    a virtual clock, a due timer or a planned signal does not wait for I/O: the driver
-//!    only looks.
+//!    a virtual clock, a planned signal does not wait for I/O (the driver only looks), and
+//!    a timer waits only for a file operation or a helper job in flight (a wait on
+//!    [`interest::DONE`]), at most as long in real time as it has left in virtual time: a
+//!    job that a peer's answer needs then comes before the timeout that would give up on it,
+//!    as it would in real time, and a socket that nobody writes to does not hold time up.
+//! 5. Patience (`ExecutionConfig::io_patience`, exploration only): when every thread waits,
+//!    some for I/O, no timer is set and nothing has come for that long (fifteen times that
+//!    long while a file operation or a helper job is in flight), the execution is a
+//!    deadlock: two threads that each read from the other before writing wait for ever, and
+//!    an exploration must go on. A plain run waits as long as it takes.
 
 use std::io;
 use std::panic::Location as StdLocation;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::super::io::driver::IoDriver;
 use super::super::io::{IoAsk, IoValue, helper_threads, interest};
@@ -38,6 +46,10 @@ use super::threads::ThreadState;
 use super::{Execution, with};
 
 type Location = &'static StdLocation<'static>;
+
+/// How many times the patience (rule 5) a wait lasts while a file operation or a helper job
+/// is in flight: an `fsync` or a long job is slow, not stuck.
+const JOB_PATIENCE_FACTOR: u32 = 15;
 
 /// The execution's I/O state.
 #[derive(Default)]
@@ -245,6 +257,14 @@ impl Execution {
         )
     }
 
+    /// Whether a thread waits for a file operation or a helper job in flight.
+    fn job_in_flight(&self) -> bool {
+        self.io
+            .waiting
+            .iter()
+            .any(|&(_, _, wanted)| wanted & interest::DONE != 0)
+    }
+
     /// Whether a thread waits for I/O (stale entries of threads whose wait timed out are
     /// dropped here).
     fn waits_for_io(&mut self) -> bool {
@@ -351,11 +371,18 @@ impl Execution {
         }
         // Planned signals still to come arrive when every thread waits: first only look.
         let mut only_look = self.planned_arrivals() > 0;
+        let idle_since = Instant::now();
         loop {
             let real = matches!(self.clock, super::super::clock::Clock::Real);
+            let in_flight = self.job_in_flight();
             let timeout = match self.timers.first() {
                 _ if only_look => Some(Duration::ZERO),
-                None => None,
+                None => self.config.io_patience.map(|patience| {
+                    let factor = if in_flight { JOB_PATIENCE_FACTOR } else { 1 };
+                    patience
+                        .saturating_mul(factor)
+                        .saturating_sub(idle_since.elapsed())
+                }),
                 Some(&(deadline, _)) if real => {
                     let now = self.clock.now_nanos();
                     if deadline <= now {
@@ -363,6 +390,11 @@ impl Execution {
                     }
                     Some(Duration::from_nanos(deadline - now))
                 }
+                // Virtual time: the timer waits for a job in flight as long as it has left.
+                Some(&(deadline, _)) if in_flight => Some(
+                    Duration::from_nanos(deadline.saturating_sub(self.clock.now_nanos()))
+                        .saturating_sub(idle_since.elapsed()),
+                ),
                 Some(_) => Some(Duration::ZERO),
             };
             let signal_mask = self.signals.os_mask();
@@ -414,8 +446,13 @@ impl Execution {
                 }
                 continue;
             }
-            if timeout == Some(Duration::ZERO) && !self.timers.is_empty() {
-                return None; // Virtual time: the timers fire.
+            if timeout == Some(Duration::ZERO) {
+                if !self.timers.is_empty() {
+                    return None; // Virtual time: the timers fire.
+                }
+                if self.config.io_patience.is_some() {
+                    return None; // Patience ran out (rule 5): a deadlock, unless a signal comes.
+                }
             }
         }
     }

@@ -52,7 +52,7 @@ pub(crate) use io::{IoState, io_object, io_register, io_step, io_wait};
 pub(crate) use objects::{ObjectCell, ObjectState};
 pub(crate) use signals::{Raise, SignalPlan, SignalSource};
 pub(crate) use step::{
-    Blocking, block_at, fail_current, object_point, schedule_point, schedule_point_at,
+    Blocking, block_at, fail_current, object_point, schedule_point, schedule_point_at, spin_hint,
     update_then_point, wait, yield_point,
 };
 pub(crate) use threads::{
@@ -99,6 +99,9 @@ pub(crate) struct ExecutionConfig {
     pub(crate) watch: WatchSettings,
     /// Whether a stall the watchdog reports is a failure of the execution.
     pub(crate) fail_on_stall: bool,
+    /// How long every thread may wait for I/O before the execution is a deadlock (`None`:
+    /// for ever, as a plain run's server waits for its clients); see `io.rs`, rule 5.
+    pub(crate) io_patience: Option<std::time::Duration>,
 }
 
 /// The state of one execution. Reached through the kernel thread's `CURRENT` pointer.
@@ -172,6 +175,10 @@ pub(crate) struct Execution {
     slice_ticks: u32,
     /// Whether threads have different priorities (strict priority, no fast path).
     priorities_differ: bool,
+    /// The current thread's last operation failed without waiting (a `try_recv` on an
+    /// empty channel, a `try_lock` on a held lock): its next decision counts as a yield for
+    /// a strategy, as a retry loop waits for another thread (see [`spin_hint`]).
+    spun: bool,
 }
 
 thread_local! {

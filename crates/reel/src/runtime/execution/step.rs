@@ -58,6 +58,16 @@ pub(crate) fn yield_point(op: Op) {
     schedule_point_at(op, None, true, StdLocation::caller());
 }
 
+/// The current thread's operation failed without waiting (a `try_recv` on an empty
+/// channel, a `try_lock` on a held lock): a program that retries it in a loop waits for
+/// another thread, as a spin loop does, so under a strategy the thread's next decision
+/// counts as a yield (the thread asked to let others run). Without that, a strategy that
+/// keeps a thread's priority (PCT, POS) runs the retry loop until the step bound. A plain
+/// run's policy is unchanged: it keeps the thread running, as an OS thread would.
+pub(crate) fn spin_hint() {
+    with(|execution| execution.spun = !execution.keeps_running && execution.fires_own_timers);
+}
+
 /// A scheduling point at `location`.
 pub(crate) fn schedule_point_at(
     op: Op,
@@ -373,6 +383,8 @@ impl Execution {
         {
             return action;
         }
+        // A failed try operation's retry counts as a yield (see `spin_hint`).
+        let yielding = yielding || std::mem::take(&mut self.spun);
         if yielding {
             self.poll_io_at_yield();
         }

@@ -1,0 +1,144 @@
+//! Waits for I/O under exploration: a wait that can never end is a deadlock after the
+//! checker's patience, a slow helper job is not, and a virtual timer waits for a job in
+//! flight as long as it has left.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reel::net::{TcpListener, TcpStream};
+use reel::sync::mpsc;
+use reel::{Checker, FailureKind, Replay, thread};
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("reel-io-waits-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Two ends of a loopback connection each read before they write: neither read can end.
+fn both_read_first() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0; 4];
+        stream.read_exact(&mut request).unwrap();
+        stream.write_all(b"pong").unwrap();
+    });
+    let mut client = TcpStream::connect(address).unwrap();
+    let mut reply = [0; 4];
+    client.read_exact(&mut reply).unwrap();
+    client.write_all(b"ping").unwrap();
+    server.join().unwrap();
+}
+
+#[test]
+fn threads_that_each_wait_to_read_first_are_a_deadlock_after_the_patience() {
+    let dir = scratch_dir("deadlock");
+    let patience = Duration::from_millis(200);
+    let started = Instant::now();
+    let report = Checker::new()
+        .random()
+        .seed(1)
+        .iterations(5)
+        .jobs(1)
+        .io_patience(Some(patience))
+        .trace_dir(&dir)
+        .run(both_read_first);
+    let failure = report.failure.clone().expect("the reads never end");
+    assert_eq!(failure.kind, FailureKind::Deadlock, "{report}");
+    assert!(
+        failure
+            .message
+            .contains("2 of them wait for I/O or a helper job that did not end in time"),
+        "{report}"
+    );
+    assert!(started.elapsed() >= patience, "the exploration waited");
+    // The trace replays to the same deadlock, with no network and no waiting.
+    let path = report.trace.clone().expect("the trace was saved");
+    let replayed = Replay::from_file(&path)
+        .unwrap()
+        .run(both_read_first)
+        .unwrap();
+    assert!(replayed.reproduced(), "{replayed}");
+    let again = replayed.failure.expect("the replay deadlocks too");
+    assert_eq!(again.kind, FailureKind::Deadlock);
+    assert_eq!(again.step, failure.step);
+    assert_eq!(again.message, failure.message);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_helper_job_slower_than_the_patience_is_not_a_deadlock() {
+    // While a job is in flight the wait lasts fifteen times the patience.
+    let report = Checker::new()
+        .random()
+        .seed(2)
+        .iterations(2)
+        .jobs(1)
+        .record(false)
+        .io_patience(Some(Duration::from_millis(40)))
+        .run(|| {
+            let value = reel::task::spawn_blocking(|| {
+                std::thread::sleep(Duration::from_millis(150));
+                7
+            });
+            assert_eq!(value, 7);
+        });
+    assert!(!report.found(), "{report}");
+}
+
+#[test]
+fn a_virtual_timeout_waits_for_a_helper_job_in_flight() {
+    // The answer comes from a helper job that takes real time; the receiver's timeout is
+    // virtual. Without waiting for the job, virtual time would jump to the timeout at once.
+    let report = Checker::new()
+        .random()
+        .seed(3)
+        .iterations(10)
+        .jobs(1)
+        .record(false)
+        .run(|| {
+            let (sender, receiver) = mpsc::channel();
+            let worker = thread::spawn(move || {
+                let answer = reel::task::spawn_blocking(|| {
+                    std::thread::sleep(Duration::from_millis(20));
+                    42
+                });
+                sender.send(answer).unwrap();
+            });
+            let answer = receiver
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the answer comes before the timeout");
+            assert_eq!(answer, 42);
+            worker.join().unwrap();
+        });
+    assert!(!report.found(), "{report}");
+}
+
+#[test]
+fn a_virtual_timeout_shorter_than_the_job_still_fires() {
+    // The timer waits only as long as it has left: the job takes longer, so it fires.
+    let report = Checker::new()
+        .random()
+        .seed(4)
+        .iterations(3)
+        .jobs(1)
+        .record(false)
+        .run(|| {
+            let (sender, receiver) = mpsc::channel();
+            let worker = thread::spawn(move || {
+                let answer = reel::task::spawn_blocking(|| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    42
+                });
+                let _ = sender.send(answer);
+            });
+            let waited = receiver.recv_timeout(Duration::from_millis(10));
+            assert!(waited.is_err(), "the job takes longer than the timeout");
+            worker.join().unwrap();
+        });
+    assert!(!report.found(), "{report}");
+}

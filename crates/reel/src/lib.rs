@@ -284,6 +284,7 @@ impl Runtime {
             fail_on_stall: false,
             // A plain run waits for I/O as long as it takes.
             io_patience: None,
+            io_timing: None,
         };
         runtime::io::set_helper_threads(self.helper_threads);
         if let Some(enabled) = self.io_uring {

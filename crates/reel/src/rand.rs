@@ -164,8 +164,12 @@ pub fn fill(bytes: &mut [u8]) {
 /// not the schedulers'.
 const EXPLORATION_SALT: u64 = 0x7265_656c_7261_6e64; // "reelrand"
 
-/// The settings of execution `iteration` of an exploration with `seed`: its random seed is
-/// a function of both, so the same exploration draws the same numbers.
+/// Mixed into an exploration's seed for the draws that time its I/O.
+const IO_TIMING_SALT: u64 = 0x7265_656c_696f_7469; // "reeliot" and a byte
+
+/// The settings of execution `iteration` of an exploration with `seed`: its random seed,
+/// and the seed that times its I/O when it is timed, are functions of both, so the same
+/// exploration draws the same numbers.
 pub(crate) fn for_iteration(
     config: &ExecutionConfig,
     seed: u64,
@@ -173,5 +177,8 @@ pub(crate) fn for_iteration(
 ) -> ExecutionConfig {
     let mut config = config.clone();
     config.random_seed = Some(mix_seed(seed ^ EXPLORATION_SALT, iteration));
+    if config.io_timing.is_some() {
+        config.io_timing = Some(mix_seed(seed ^ IO_TIMING_SALT, iteration));
+    }
     config
 }

@@ -315,6 +315,7 @@ impl Replay {
             fail_on_stall: false,
             // A replay performs no I/O: its trace ends the waits.
             io_patience: None,
+            io_timing: None,
         }
     }
 

@@ -1,13 +1,15 @@
 //! Waits for I/O under exploration: a wait that can never end is a deadlock after the
-//! checker's patience, a slow helper job is not, and a virtual timer waits for a job in
-//! flight as long as it has left.
+//! checker's patience, a slow helper job is not, a virtual timer waits for a job in flight
+//! as long as it has left, and the end of a wait lands among other threads' steps.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::{Arc as StdArc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use reel::net::{TcpListener, TcpStream};
-use reel::sync::mpsc;
+use reel::sync::atomic::{AtomicUsize, Ordering};
+use reel::sync::{Arc, mpsc};
 use reel::{Checker, FailureKind, Replay, thread};
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -141,4 +143,62 @@ fn a_virtual_timeout_shorter_than_the_job_still_fires() {
             worker.join().unwrap();
         });
     assert!(!report.found(), "{report}");
+}
+
+/// The stepper's steps in [`read_among_steps`].
+const STEPS: usize = 60;
+
+/// Main reads a byte that a peer outside the runtime sends after a while, as another green
+/// thread counts, a millisecond per step; main notes how far the count got when its read
+/// ended.
+fn read_among_steps(seen: &StdMutex<Vec<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        std::thread::sleep(Duration::from_millis(15));
+        stream.write_all(b"x").unwrap();
+    });
+    let (mut stream, _) = listener.accept().unwrap();
+    let counter = Arc::new(AtomicUsize::new(0));
+    let stepper = {
+        let counter = Arc::clone(&counter);
+        thread::spawn(move || {
+            for _ in 0..STEPS {
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let mut byte = [0];
+    stream.read_exact(&mut byte).unwrap();
+    let count = counter.load(Ordering::SeqCst);
+    stepper.join().unwrap();
+    peer.join().unwrap();
+    seen.lock().unwrap().push(count);
+}
+
+#[test]
+fn exploration_delivers_an_io_end_in_the_middle_of_another_threads_steps() {
+    // Without drawn timing the driver is asked only when no thread can run or one yields,
+    // so the read would end only after the stepper's last step, in every execution.
+    let seen = StdArc::new(StdMutex::new(Vec::new()));
+    let report = {
+        let seen = StdArc::clone(&seen);
+        Checker::new()
+            .random()
+            .seed(6)
+            .iterations(6)
+            .jobs(1)
+            .record(false)
+            .stall_threshold(None)
+            .run(move || read_among_steps(&seen))
+    };
+    assert!(!report.found(), "{report}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 6);
+    assert!(
+        seen.iter().any(|&count| count > 0 && count < STEPS),
+        "the read ended amid the stepper's steps in some execution: {seen:?}"
+    );
 }

@@ -477,6 +477,9 @@ impl Checker {
             },
             fail_on_stall: self.fail_on_stall,
             io_patience: self.io_patience,
+            // DFS's schedules must repeat for it to extend their prefixes: no drawn timing.
+            // Every other strategy's executions draw their own (`rand::for_iteration`).
+            io_timing: (!matches!(strategy, Strategy::Dfs { .. })).then_some(seed),
         };
         let signals = SignalExplorer::new(&self.signals, seed)
             .unwrap_or_else(|error| panic!("reel: Checker::signal: {error}"));

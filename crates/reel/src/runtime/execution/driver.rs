@@ -104,6 +104,8 @@ pub(crate) fn run_execution(
     {
         let mut execution = cell.borrow_mut();
         let settings = execution.config.watch;
+        let timing = execution.config.io_timing;
+        execution.io.time_with(timing);
         execution.watchdog = watchdog::for_this_thread(settings);
         // Without its watchdog a time slice never runs out.
         execution.slicing = (settings.time_slice.is_some() && execution.watchdog.is_some())

@@ -31,10 +31,21 @@
 //!    long while a file operation or a helper job is in flight), the execution is a
 //!    deadlock: two threads that each read from the other before writing wait for ever, and
 //!    an exploration must go on. A plain run waits as long as it takes.
+//! 6. Timing (`ExecutionConfig::io_timing`, sampling explorations only): the strategy's
+//!    seed, not only the kernel, decides when a wait ends. At a decision where some thread
+//!    waits for I/O, the driver is also asked (only looking) at one decision in
+//!    [`POLL_ONE_IN`], drawn; and each end it reports is held back a drawn number of steps,
+//!    up to [`MOST_HELD_STEPS`], while other threads can run (when none can, it is
+//!    delivered at once). So an I/O completion lands anywhere among the other threads'
+//!    steps, not always at the first decision after the kernel. DFS, whose schedules must
+//!    repeat for its prefixes, and replays deliver ends as rule 3 says.
 
 use std::io;
 use std::panic::Location as StdLocation;
 use std::time::{Duration, Instant};
+
+use rand_core::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
 
 use super::super::io::driver::IoDriver;
 use super::super::io::{IoAsk, IoValue, helper_threads, interest};
@@ -46,6 +57,11 @@ use super::threads::ThreadState;
 use super::{Execution, with};
 
 type Location = &'static StdLocation<'static>;
+
+/// Under rule 6 the driver is asked at one decision in this many, drawn.
+const POLL_ONE_IN: u64 = 4;
+/// Under rule 6 an end of a wait is held back at most this many steps.
+const MOST_HELD_STEPS: u64 = 16;
 
 /// How many times the patience (rule 5) a wait lasts while a file operation or a helper job
 /// is in flight: an `fsync` or a long job is slow, not stuck.
@@ -61,13 +77,34 @@ pub(crate) struct IoState {
     ready: Vec<u8>,
     /// Threads waiting for I/O: (thread, object, the readiness it waits for).
     waiting: Vec<(usize, ObjectId, u8)>,
-    /// Threads whose wait ended, to be delivered at the next decision (rule 3).
-    due: Vec<usize>,
+    /// Waits that ended, to be delivered at a decision (rule 3): (thread, the object it
+    /// waits on, the first step at which it may be delivered: rule 6 holds some back).
+    due: Vec<(usize, ObjectId, u64)>,
+    /// Rule 6's draws, when the exploration times I/O.
+    timing: Option<Pcg64Mcg>,
     /// The driver's report of one wait.
     reported: Vec<(usize, u8)>,
 }
 
 impl IoState {
+    /// Draws of rule 6 from `seed`; `None` delivers ends as rule 3 says.
+    pub(crate) fn time_with(&mut self, seed: Option<u64>) {
+        self.timing = seed.map(Pcg64Mcg::seed_from_u64);
+    }
+
+    /// A number below `bound` drawn for rule 6, or 0 without its draws.
+    fn draw(&mut self, bound: u64) -> u64 {
+        self.timing.as_mut().map_or(0, |timing| {
+            ((u128::from(timing.next_u64()) * u128::from(bound)) >> 64) as u64
+        })
+    }
+
+    /// Whether the execution has a driver (it did I/O).
+    #[inline]
+    pub(super) fn has_driver(&self) -> bool {
+        self.driver.is_some()
+    }
+
     /// The driver, made on first use.
     pub(crate) fn driver(&mut self) -> io::Result<&mut IoDriver> {
         if self.driver.is_none() {
@@ -106,21 +143,25 @@ impl IoState {
         }
     }
 
-    /// Notes what the driver reported; the waits it ends become due (rule 3).
-    fn note_reported(&mut self) {
+    /// Notes what the driver reported at `step`; the waits it ends become due (rule 3),
+    /// some held back (rule 6).
+    fn note_reported(&mut self, step: u64) {
         for (index, bits) in std::mem::take(&mut self.reported) {
             if self.ready.len() <= index {
                 self.ready.resize(index + 1, 0);
             }
             self.ready[index] |= bits;
-            let due = &mut self.due;
-            self.waiting.retain(|&(thread, object, wanted)| {
-                let ends = object.index() == index && wanted & bits != 0;
-                if ends {
-                    due.push(thread);
+            let mut position = 0;
+            while position < self.waiting.len() {
+                let (thread, object, wanted) = self.waiting[position];
+                if object.index() == index && wanted & bits != 0 {
+                    self.waiting.swap_remove(position);
+                    let held = self.draw(MOST_HELD_STEPS + 1);
+                    self.due.push((thread, object, step + held));
+                } else {
+                    position += 1;
                 }
-                !ends
-            });
+            }
         }
     }
 }
@@ -186,8 +227,10 @@ fn wait_until(
     let blocking = with(|execution| {
         let current = execution.current;
         execution.io.waiting.retain(|waiter| waiter.0 != current);
+        execution.io.due.retain(|waiter| waiter.0 != current);
         if execution.fires_own_timers && ready_now(&mut execution.io) {
-            execution.io.due.push(current);
+            let step = execution.step;
+            execution.io.due.push((current, object, step));
         } else {
             execution.io.waiting.push((current, object, readiness));
         }
@@ -284,16 +327,23 @@ impl Execution {
             self.io.due.clear();
             return None;
         }
+        // Held ends (rule 6) wait while another thread can run.
+        let hold = !self.runnable.is_empty();
+        let step = self.step;
         let mut due = std::mem::take(&mut self.io.due);
         due.sort_unstable();
-        due.dedup();
-        for thread in due {
+        due.dedup_by_key(|waiter| waiter.0);
+        for (thread, object, from) in due {
+            if hold && from > step {
+                self.io.due.push((thread, object, from));
+                continue;
+            }
             if matches!(
                 self.threads[thread].state,
                 ThreadState::Blocked {
-                    on: Blocker::Io(_),
+                    on: Blocker::Io(on),
                     ..
-                }
+                } if on == object
             ) && let Some(action) = self.deliver_io_ready(ThreadId::from_index(thread))
             {
                 return Some(action);
@@ -308,12 +358,19 @@ impl Execution {
         !self.io.due.is_empty()
     }
 
-    /// A yielding thread lets the driver look for ready descriptors (rule 3).
-    pub(super) fn poll_io_at_yield(&mut self) {
-        if self.fires_own_timers && self.io.driver.is_some() && self.waits_for_io() {
-            let driver = self.io.driver.as_mut().expect("checked above");
+    /// A yielding thread lets the driver look for ready descriptors (rule 3), as does one
+    /// decision in [`POLL_ONE_IN`] under rule 6. Only called once the execution has a
+    /// driver.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn poll_io_at_decision(&mut self, yielding: bool) {
+        if !self.fires_own_timers || !self.waits_for_io() {
+            return;
+        }
+        if yielding || (self.io.timing.is_some() && self.io.draw(POLL_ONE_IN) == 0) {
+            let driver = self.io.driver.as_mut().expect("the caller checked");
             driver.wait(Some(Duration::ZERO), None, &mut self.io.reported);
-            self.io.note_reported();
+            self.io.note_reported(self.step);
         }
     }
 
@@ -425,7 +482,7 @@ impl Execution {
             if signalled {
                 os_signals::drain_pipe();
             }
-            self.io.note_reported();
+            self.io.note_reported(self.step);
             if let Some(action) = self.deliver_due_io() {
                 return Some(Some(action));
             }

@@ -102,6 +102,9 @@ pub(crate) struct ExecutionConfig {
     /// How long every thread may wait for I/O before the execution is a deadlock (`None`:
     /// for ever, as a plain run's server waits for its clients); see `io.rs`, rule 5.
     pub(crate) io_patience: Option<std::time::Duration>,
+    /// The seed of the draws that time I/O under exploration (`io.rs`, rule 6); `None`
+    /// delivers the end of each wait at the first decision after the driver saw it.
+    pub(crate) io_timing: Option<u64>,
 }
 
 /// The state of one execution. Reached through the kernel thread's `CURRENT` pointer.

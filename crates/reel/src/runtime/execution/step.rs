@@ -385,8 +385,8 @@ impl Execution {
         }
         // A failed try operation's retry counts as a yield (see `spin_hint`).
         let yielding = yielding || std::mem::take(&mut self.spun);
-        if yielding {
-            self.poll_io_at_yield();
+        if self.io.has_driver() {
+            self.poll_io_at_decision(yielding);
         }
         if self.io_due()
             && let Some(action) = self.deliver_due_io()

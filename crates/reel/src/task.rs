@@ -4,7 +4,9 @@
 //! A helper job is an I/O operation of the runtime (`runtime/execution/io.rs`): its
 //! submission and its completion are steps whose results the trace records, so a replay
 //! ends the wait where the recording did. The job's value itself cannot be recorded (it is
-//! any type), so in a replay the closure runs on the replaying thread, at the submission.
+//! any type), so in a replay the closure runs again where the recording's job had
+//! finished (at the step that takes its completion, so what it waited for has happened), on
+//! a kernel thread of its own that the replay waits for (with a kernel thread's stack).
 
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,9 +51,9 @@ where
 
 /// Runs `job` as a helper job recorded as steps of `op`: submitted (a step), waited for,
 /// finished (a step, whose value `finish` gives once the job ran). In a replay, whose values
-/// come from the trace, the job runs here at the submission when `run_in_replay` (its effect
-/// is not in the trace), else never. Returns the finishing step's value (an error when the
-/// job could not be submitted).
+/// come from the trace, the job runs at the finishing step when `run_in_replay` (its effect
+/// is not in the trace), on a kernel thread the replay waits for, else never. Returns the
+/// finishing step's value (an error when the job could not be submitted).
 pub(crate) fn run_job<J>(
     op: IoOp,
     location: &'static Location<'static>,
@@ -70,12 +72,10 @@ where
             Err(error) => IoValue::error(&error),
         }
     });
-    if let Some(job) = job.take()
-        && value == IoValue::WouldBlock
-        && run_in_replay
-    {
-        job(); // A replay: the recording submitted it here.
-    }
+    // Still here after a submission that would wait: a replay, which submitted nothing.
+    let replayed = job
+        .take()
+        .filter(|_| value == IoValue::WouldBlock && run_in_replay);
     while value == IoValue::WouldBlock {
         execution::io_wait(object, interest::DONE, None, location);
         value = execution::io_step(op, object, generation, IoAsk::NONE, location, |io| {
@@ -86,7 +86,24 @@ where
             }
         });
     }
+    if let Some(job) = replayed
+        && value.as_error().is_none()
+    {
+        run_replayed(job);
+    }
     value
+}
+
+/// Runs a replayed job where the recording's had finished, on a kernel thread of its own
+/// (a job may need more stack than a green thread has: its body must never be inlined into
+/// the green thread's frame), and waits for it.
+fn run_replayed(job: impl FnOnce() + Send + 'static) {
+    let thread = std::thread::Builder::new()
+        .name("reel-replayed-job".to_owned())
+        .spawn(job)
+        .unwrap_or_else(|error| panic!("reel: cannot start a thread to replay a job: {error}"));
+    // The job catches its own panics (`spawn_blocking`): a join error has nothing left.
+    drop(thread.join());
 }
 
 /// How a ring's completion (the result, a count or `-errno`, and a read's bytes) becomes a

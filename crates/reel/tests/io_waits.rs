@@ -202,3 +202,45 @@ fn exploration_delivers_an_io_end_in_the_middle_of_another_threads_steps() {
         "the read ended amid the stepper's steps in some execution: {seen:?}"
     );
 }
+
+/// A helper job that waits for a green thread's work (a std channel that another green
+/// thread sends into after the job was submitted), and one that needs a kernel thread's
+/// stack.
+fn job_waits_for_a_green_thread() -> usize {
+    let (sender, receiver) = std::sync::mpsc::channel::<usize>();
+    let waiter = thread::spawn(move || {
+        reel::task::spawn_blocking(move || {
+            receiver
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the green thread sends")
+                * 2
+        })
+    });
+    let sender_thread = thread::spawn(move || sender.send(21).unwrap());
+    sender_thread.join().unwrap();
+    let doubled = waiter.join().unwrap();
+    let deep = reel::task::spawn_blocking(|| {
+        // More than a green thread's 256 KiB stack.
+        let buffer = std::hint::black_box([1u8; 600 * 1024]);
+        buffer.iter().map(|&byte| usize::from(byte)).sum::<usize>()
+    });
+    doubled + deep
+}
+
+#[test]
+fn a_replayed_job_runs_where_the_recorded_one_finished_on_a_kernel_thread() {
+    let dir = scratch_dir("replayed-job");
+    let path = dir.join("job.reel");
+    let recorded = reel::Runtime::new()
+        .record(&path)
+        .run(job_waits_for_a_green_thread);
+    assert_eq!(recorded, 42 + 600 * 1024);
+    // At its submission the job would wait for a send that comes later: the replay runs it
+    // where the recording's had finished.
+    let replayed = Replay::from_file(&path)
+        .unwrap()
+        .run(|| assert_eq!(job_waits_for_a_green_thread(), 42 + 600 * 1024))
+        .unwrap();
+    assert!(replayed.reproduced(), "{replayed}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use reel::fs::{self, File, OpenOptions};
+
+mod child;
 use reel::reel_trace::{self, OpKind};
 use reel::{Replay, Runtime};
 
@@ -49,11 +51,29 @@ fn file_program(dir: &Path) -> String {
         .collect();
     names.sort();
     let missing = File::open(&path).unwrap_err().kind();
+    // Errors as std gives them: a name taken, a path that is not there, a file open for
+    // nothing (std refuses that one itself), a zero byte in a path (these two have no errno:
+    // the trace keeps their message, and they come back as `Other`).
+    let taken = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(sub.join("big.bin"))
+        .unwrap_err()
+        .kind();
+    let no_metadata = fs::metadata(&path).unwrap_err().kind();
+    let no_access = OpenOptions::new().open(&path).unwrap_err().kind();
+    let zero_byte = fs::remove_file("a\0b").unwrap_err().kind();
     fs::remove_file(sub.join("renamed.txt")).unwrap();
     fs::remove_file(sub.join("big.bin")).unwrap();
-    let is_dir = fs::metadata(&sub).unwrap().is_dir();
+    let not_removed = fs::remove_file(sub.join("big.bin")).unwrap_err().kind();
+    let not_renamed = fs::rename(&path, sub.join("other.txt")).unwrap_err().kind();
+    fs::create_dir(sub.join("made")).unwrap();
+    let made = fs::metadata(sub.join("made")).unwrap();
+    let made_again = fs::create_dir(sub.join("made")).unwrap_err().kind();
+    let is_dir = fs::metadata(&sub).unwrap().is_dir() && made.is_dir() && !made.is_file();
     format!(
-        "{text:?} {} {} {length} {} {names:?} {missing:?} {is_dir}",
+        "{text:?} {} {} {length} {} {names:?} {missing:?} {is_dir} {taken:?} {no_metadata:?} \
+         {no_access:?} {zero_byte:?} {not_removed:?} {not_renamed:?} {made_again:?}",
         String::from_utf8_lossy(&word),
         String::from_utf8_lossy(&head),
         read_back == big
@@ -61,7 +81,8 @@ fn file_program(dir: &Path) -> String {
 }
 
 const EXPECTED: &str = "\"first line\\nsecond line\\n\" line FIRST 11 true \
-     [\"big.bin\", \"renamed.txt\"] NotFound true";
+     [\"big.bin\", \"renamed.txt\"] NotFound true AlreadyExists NotFound Other Other \
+     NotFound NotFound AlreadyExists";
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -319,4 +340,141 @@ fn a_replay_that_reads_another_file_diverges() {
         "{divergence}"
     );
     assert!(!divergence.to_string().contains("two.txt"), "{divergence}");
+}
+
+/// Writes and reads at the file's position up to and past a size limit of 10 bytes (a full
+/// write, a short one, a refused one), through `file`; returns each count or errno and the
+/// position after it.
+fn position_program(mut file: impl Read + Write + Seek + FileExt) -> String {
+    let mut seen = Vec::new();
+    let mut note = |what: std::io::Result<usize>, file: &mut dyn SeekPosition| {
+        let outcome = match what {
+            Ok(count) => count.to_string(),
+            Err(error) => format!("errno {:?}", error.raw_os_error()),
+        };
+        seen.push(format!("{outcome}@{}", file.position()));
+    };
+    let written = file.write(b"01234");
+    note(written, &mut file);
+    // 11 bytes, 5 of which fit under the limit: a short write.
+    let written = file.write(b"56789abcdef");
+    note(written, &mut file);
+    // At the limit: refused (EFBIG), the position stays.
+    let written = file.write(b"x");
+    note(written, &mut file);
+    // At an offset: the position stays where it is.
+    let written = file.write_at(b"Q", 2);
+    note(written, &mut file);
+    file.seek(SeekFrom::Start(0)).unwrap();
+    let mut buffer = [0; 4];
+    let read = file.read(&mut buffer);
+    note(read, &mut file);
+    let read = file.read_at(&mut buffer, 6);
+    note(read, &mut file);
+    let mut rest = Vec::new();
+    let read = file.read_to_end(&mut rest);
+    note(read, &mut file);
+    seen.push(String::from_utf8_lossy(&rest).into_owned());
+    seen.join(" ")
+}
+
+/// The file position, as `seek(SeekFrom::Current(0))` gives it.
+trait SeekPosition {
+    fn position(&mut self) -> u64;
+}
+
+impl<T: Seek> SeekPosition for T {
+    fn position(&mut self) -> u64 {
+        self.stream_position().unwrap()
+    }
+}
+
+/// The child of the position test (never run on its own): lowers its file size limit to
+/// 10 bytes, then runs [`position_program`] on std's File, on reel's through io_uring and
+/// on reel's through the helper threads.
+#[test]
+#[ignore = "a child process of the file position test"]
+fn child_writes_past_its_file_size_limit() {
+    let Some(dir) = std::env::var_os("REEL_FS_LIMIT_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for the calls to fill and read; ignoring SIGXFSZ
+    // makes a write past the limit fail with EFBIG rather than end the process.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit), 0);
+        limit.rlim_cur = 10;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    for append in [false, true] {
+        let mode = if append { "append" } else { "write" };
+        let of_std = std::fs::OpenOptions::new()
+            .read(true)
+            .write(!append)
+            .append(append)
+            .create_new(true)
+            .open(dir.join(format!("std-{mode}")))
+            .unwrap();
+        println!("std {mode}: {}", position_program(of_std));
+        for uring in [true, false] {
+            let path = dir.join(format!("reel-{uring}-{mode}"));
+            let (seen, backend) = Runtime::new().io_uring(uring).run(move || {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(!append)
+                    .append(append)
+                    .create_new(true)
+                    .open(&path)
+                    .unwrap();
+                (position_program(file), fs::backend())
+            });
+            println!("{backend} {mode}: {seen}");
+        }
+    }
+}
+
+#[test]
+fn writes_at_the_file_position_leave_it_where_std_does() {
+    let dir = scratch_dir("position");
+    let output = child::child_test(
+        "child_writes_past_its_file_size_limit",
+        "REEL_FS_LIMIT_MARKER",
+    )
+    .env("REEL_FS_LIMIT_DIR", &dir)
+    .arg("--test-threads=1")
+    .stdin(Stdio::null())
+    .stderr(Stdio::inherit())
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "the child failed: {output:?}");
+    let output = String::from_utf8(output.stdout).unwrap();
+    eprintln!("{output}");
+    // A full write, a short one (to the limit), a refused one (EFBIG), one at an offset,
+    // then reads.
+    assert_eq!(
+        printed(&output, "std write: "),
+        "5@5 5@10 errno Some(27)@10 1@10 4@4 4@4 6@10 456789"
+    );
+    // Appending, the write at an offset appends too (and is refused at the limit).
+    assert_eq!(
+        printed(&output, "std append: "),
+        "5@5 5@10 errno Some(27)@10 errno Some(27)@10 4@4 4@4 6@10 456789"
+    );
+    let uring_available = Runtime::new().run(fs::backend) == "io_uring";
+    for mode in ["write", "append"] {
+        let of_std = printed(&output, &format!("std {mode}: "));
+        assert_eq!(printed(&output, &format!("helper threads {mode}: ")), of_std);
+        if uring_available {
+            assert_eq!(printed(&output, &format!("io_uring {mode}: ")), of_std);
+        }
+    }
+    if !uring_available {
+        eprintln!("io_uring is not available here: only the helper threads were checked");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,11 +8,11 @@
 //! (statx), renames, removals and `create_dir`, each where the kernel's io_uring has the
 //! operation (the ring is probed when it is made); on the helper threads go the rest
 //! (`set_len`, seeks, `read_dir`, `create_dir_all`), and everything where io_uring is
-//! unavailable or turned off ([`backend`]). Every
-//! operation is a step on its file's object whose result is recorded (the bytes read, the
-//! counts written, positions, metadata, directory entries, errors with their errno), so a
-//! replay performs none of it: a replay of a run that wrote and read files works with the
-//! //! files deleted. A read takes at most 8 KiB in one step, as any read may.
+//! unavailable or turned off ([`backend`]). Every operation is a step on its file's object
+//! whose result is recorded (the bytes read, the counts written, positions, metadata,
+//! directory entries, errors with their errno), the same whichever path ran it, so a replay
+//! performs none of it: a replay of a run that wrote and read files works with the files
+//! deleted. A read takes at most 8 KiB in one step, as any read may.
 //!
 //! ```
 //! use std::io::{Read, Write};

@@ -133,38 +133,36 @@ impl OpenOptions {
         let ask = IoAsk::NONE.to_path(path);
         // On the ring where std's flags are known and the path is one open(2) takes; else
         // (and where the kernel's io_uring cannot open) std opens it on a helper thread.
-        let ring = self
-            .flags()
-            .zip(c_path(path))
-            .map(|(flags, c_path)| {
-                let slot = Arc::clone(&opened);
-                let op = RingOp::Open {
-                    path: c_path,
-                    flags,
-                    mode: CREATE_MODE,
-                };
-                let value: RingValue = Box::new(move |result, _| {
-                    if result < 0 {
-                        return IoValue::Error(-result, String::new());
-                    }
-                    // SAFETY: the ring's open made this descriptor and gives it to this
-                    // completion alone: the File is its only owner.
-                    let file = unsafe { std::fs::File::from_raw_fd(result) };
-                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
-                    IoValue::Done
-                });
-                (op, value)
-            });
-        let (options, path, slot) = (self.std_options(), path.to_owned(), Arc::clone(&opened));
-        let value = descriptor.run_on_ring(IoOp::Open, ask, location, ring, move || {
-            match options.open(path) {
-                Ok(file) => {
-                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
-                    IoValue::Done
+        let ring = self.flags().zip(c_path(path)).map(|(flags, c_path)| {
+            let slot = Arc::clone(&opened);
+            let op = RingOp::Open {
+                path: c_path,
+                flags,
+                mode: CREATE_MODE,
+            };
+            let value: RingValue = Box::new(move |result, _| {
+                if result < 0 {
+                    return IoValue::Error(-result, String::new());
                 }
-                Err(error) => IoValue::error(&error),
-            }
-        })?;
+                // SAFETY: the ring's open made this descriptor and gives it to this
+                // completion alone: the File is its only owner.
+                let file = unsafe { std::fs::File::from_raw_fd(result) };
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
+                IoValue::Done
+            });
+            (op, value)
+        });
+        let (options, path, slot) = (self.std_options(), path.to_owned(), Arc::clone(&opened));
+        let value =
+            descriptor.run_on_ring(IoOp::Open, ask, location, ring, move || {
+                match options.open(path) {
+                    Ok(file) => {
+                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
+                        IoValue::Done
+                    }
+                    Err(error) => IoValue::error(&error),
+                }
+            })?;
         if value != IoValue::Done {
             return Err(unexpected(&value));
         }
@@ -248,9 +246,7 @@ impl Metadata {
                     return IoValue::Error(-result, String::new());
                 }
                 match statx_of(&bytes) {
-                    Some(status) => {
-                        Metadata::value(status.stx_size, u32::from(status.stx_mode))
-                    }
+                    Some(status) => Metadata::value(status.stx_size, u32::from(status.stx_mode)),
                     None => IoValue::Error(0, "reel: a statx gave no status".to_owned()),
                 }
             });
@@ -352,9 +348,12 @@ impl File {
 
     fn sync(&self, data_only: bool, location: Caller) -> io::Result<()> {
         let file = self.inner.clone();
-        let ring = file
-            .clone()
-            .map(|file| (RingOp::Sync { file, data_only }, Box::new(count_of) as RingValue));
+        let ring = file.clone().map(|file| {
+            (
+                RingOp::Sync { file, data_only },
+                Box::new(count_of) as RingValue,
+            )
+        });
         let value =
             self.descriptor
                 .run_on_ring(

@@ -359,8 +359,7 @@ impl Ring {
                 entry
             }
             RingOp::Unlink { path } => {
-                let entry =
-                    opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr()).build();
+                let entry = opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr()).build();
                 flight._paths.push(path);
                 entry
             }

@@ -103,7 +103,7 @@ struct InFlight {
     /// The paths the kernel reads.
     _paths: Vec<CString>,
     /// The file, open until the completion is reaped.
-    _file: Option<Arc<std::fs::File>>,
+    file: Option<Arc<std::fs::File>>,
     output: Output,
     /// For a read or write at the file's position: the position it started at and the bytes
     /// asked, to put the position right after a short transfer ([`fix_position`]).
@@ -265,7 +265,7 @@ impl Ring {
         let mut flight = InFlight {
             buffer: Vec::new(),
             _paths: Vec::new(),
-            _file: None,
+            file: None,
             output: Output::Nothing,
             at_position: None,
         };
@@ -285,7 +285,7 @@ impl Ring {
                 )
                 .offset(offset.unwrap_or(u64::MAX))
                 .build();
-                flight._file = Some(file);
+                flight.file = Some(file);
                 entry
             }
             RingOp::Write {
@@ -304,7 +304,7 @@ impl Ring {
                 )
                 .offset(offset.unwrap_or(u64::MAX))
                 .build();
-                flight._file = Some(file);
+                flight.file = Some(file);
                 entry
             }
             RingOp::Sync { file, data_only } => {
@@ -316,7 +316,7 @@ impl Ring {
                 let entry = opcode::Fsync::new(types::Fd(file.as_raw_fd()))
                     .flags(flags)
                     .build();
-                flight._file = Some(file);
+                flight.file = Some(file);
                 entry
             }
             RingOp::Open { path, flags, mode } => {
@@ -344,7 +344,7 @@ impl Ring {
                 .mask(libc::STATX_BASIC_STATS)
                 .build();
                 flight._paths.push(path);
-                flight._file = file;
+                flight.file = file;
                 entry
             }
             RingOp::Rename { from, to } => {
@@ -380,7 +380,7 @@ impl Ring {
         // SAFETY: the entry points into `flight`'s buffer and paths, whose heap allocations
         // stay where they are (the Vec and the CStrings are moved into the map, not their
         // bytes) and are freed only when the completion is reaped (or, at drop, after it
-        // is, or never); the file it names stays open through `flight._file` just as long.
+        // is, or never); the file it names stays open through `flight.file` just as long.
         let pushed = unsafe { self.ring.submission().push(&entry) };
         if pushed.is_err() {
             return Err(io::Error::other("the io_uring submission queue is full"));
@@ -412,7 +412,7 @@ impl Ring {
             .collect();
         for (token, result) in completions {
             if let Some(mut flight) = self.in_flight.remove(&token) {
-                if let (Some((start, asked)), Some(file)) = (flight.at_position, &flight._file) {
+                if let (Some((start, asked)), Some(file)) = (flight.at_position, &flight.file) {
                     fix_position(file, start, asked, result);
                 }
                 match flight.output {

@@ -529,3 +529,85 @@ impl Drop for Ring {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(text: &str) -> CString {
+        CString::new(text).unwrap()
+    }
+
+    #[test]
+    fn without_a_probe_only_fsync_runs_on_the_ring() {
+        let Ok(mut ring) = Ring::new() else {
+            return; // No io_uring here: nothing to ask.
+        };
+        let file = Arc::new(std::fs::File::open("/dev/null").unwrap());
+        let sync = RingOp::Sync {
+            file: Arc::clone(&file),
+            data_only: false,
+        };
+        let open = RingOp::Open {
+            path: path("/dev/null"),
+            flags: libc::O_RDONLY,
+            mode: 0,
+        };
+        let read = RingOp::Read {
+            file,
+            len: 1,
+            offset: None,
+        };
+        assert!(ring.supports(&sync));
+        ring.probe = None;
+        assert!(ring.supports(&sync));
+        assert!(!ring.supports(&open));
+        assert!(!ring.supports(&read));
+        ring.probe = Some(Box::new(Probe::new())); // Empty: the kernel said nothing.
+        assert!(ring.supports(&sync));
+        assert!(!ring.supports(&open));
+    }
+
+    /// How many of this process's descriptors are open on `path`.
+    fn descriptors_open_on(path: &std::path::Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter(|target| target == path)
+            .count()
+    }
+
+    #[test]
+    fn an_open_nobody_takes_is_closed_with_the_ring() {
+        let Ok(mut ring) = Ring::new() else {
+            return;
+        };
+        let file = std::env::temp_dir().join(format!("reel-ring-open-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let open = RingOp::Open {
+            path: CString::new(file.to_str().unwrap()).unwrap(),
+            flags: libc::O_RDONLY | libc::O_CLOEXEC,
+            mode: 0,
+        };
+        if !ring.supports(&open) {
+            let _ = std::fs::remove_file(&file);
+            return; // An older kernel: opens go to the helper pool.
+        }
+        let token = ring.submit(open).unwrap();
+        let mut polls = 0;
+        while !ring.reap().contains(&token) {
+            polls += 1;
+            assert!(polls < 10_000, "the open did not complete");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(ring.completed[&token].result >= 0, "the open failed");
+        assert_eq!(descriptors_open_on(&file), 1);
+        drop(ring);
+        assert_eq!(
+            descriptors_open_on(&file),
+            0,
+            "the descriptor is still open"
+        );
+        std::fs::remove_file(&file).unwrap();
+    }
+}

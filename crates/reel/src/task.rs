@@ -106,15 +106,16 @@ fn run_replayed(job: impl FnOnce() + Send + 'static) {
     drop(thread.join());
 }
 
-/// How a ring's completion (the result, a count or `-errno`, and a read's bytes) becomes a
-/// value.
-pub(crate) type RingValue = fn(i32, Vec<u8>) -> IoValue;
+/// How a ring's completion (the result, a count, a descriptor or `-errno`, and what the
+/// operation gave) becomes a value; called once, on the runtime's kernel thread, when the
+/// completion is taken (an open takes ownership of its descriptor here).
+pub(crate) type RingValue = Box<dyn FnOnce(i32, Vec<u8>) -> IoValue>;
 
 /// Runs a file operation as one operation `op` on `object` (of execution `generation`),
 /// asking `ask`: a step that submits it (to the io_uring as `ring`'s operation, where there
 /// is one and `ring` is given, else `job` to a helper thread), a wait, a step whose result
-/// is its value (for a ring's completion, what `ring`'s [`RingValue`] makes of it). A replay runs nothing: both results come from the trace, whichever path the
-/// recording took. Returns the value (an error when it could not be submitted).
+/// is its value (for a ring's completion, what `ring`'s [`RingValue`] makes of it). A replay
+/// runs nothing: both results come from the trace, whichever path the recording took. Returns the value (an error when it could not be submitted).
 pub(crate) fn run_on_helper(
     op: IoOp,
     object: crate::runtime::vocabulary::ObjectId,
@@ -134,7 +135,7 @@ pub(crate) fn run_on_helper(
         };
         *job_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
     });
-    let (mut ring, ring_value) = match ring {
+    let (mut ring, mut ring_value) = match ring {
         Some((op, value)) => (Some(op), Some(value)),
         None => (None, None),
     };
@@ -176,8 +177,10 @@ pub(crate) fn run_on_helper(
                     .driver()
                     .ok()
                     .and_then(|driver| driver.ring_completion(token))
-                    .zip(ring_value)
-                    .map(|((result, bytes), value)| value(result, bytes)),
+                    .map(|(result, bytes)| {
+                        let value = ring_value.take().expect("a completion is taken once");
+                        value(result, bytes)
+                    }),
                 None => slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
             };
             finished.unwrap_or(IoValue::WouldBlock) // Another operation of the object finished.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use reel::fs::{self, File, OpenOptions};
+
+mod child;
 use reel::reel_trace::{self, OpKind};
 use reel::{Replay, Runtime};
 
@@ -49,11 +51,29 @@ fn file_program(dir: &Path) -> String {
         .collect();
     names.sort();
     let missing = File::open(&path).unwrap_err().kind();
+    // Errors as std gives them: a name taken, a path that is not there, a file open for
+    // nothing (std refuses that one itself), a zero byte in a path (these two have no errno:
+    // the trace keeps their message, and they come back as `Other`).
+    let taken = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(sub.join("big.bin"))
+        .unwrap_err()
+        .kind();
+    let no_metadata = fs::metadata(&path).unwrap_err().kind();
+    let no_access = OpenOptions::new().open(&path).unwrap_err().kind();
+    let zero_byte = fs::remove_file("a\0b").unwrap_err().kind();
     fs::remove_file(sub.join("renamed.txt")).unwrap();
     fs::remove_file(sub.join("big.bin")).unwrap();
-    let is_dir = fs::metadata(&sub).unwrap().is_dir();
+    let not_removed = fs::remove_file(sub.join("big.bin")).unwrap_err().kind();
+    let not_renamed = fs::rename(&path, sub.join("other.txt")).unwrap_err().kind();
+    fs::create_dir(sub.join("made")).unwrap();
+    let made = fs::metadata(sub.join("made")).unwrap();
+    let made_again = fs::create_dir(sub.join("made")).unwrap_err().kind();
+    let is_dir = fs::metadata(&sub).unwrap().is_dir() && made.is_dir() && !made.is_file();
     format!(
-        "{text:?} {} {} {length} {} {names:?} {missing:?} {is_dir}",
+        "{text:?} {} {} {length} {} {names:?} {missing:?} {is_dir} {taken:?} {no_metadata:?} \
+         {no_access:?} {zero_byte:?} {not_removed:?} {not_renamed:?} {made_again:?}",
         String::from_utf8_lossy(&word),
         String::from_utf8_lossy(&head),
         read_back == big
@@ -61,7 +81,8 @@ fn file_program(dir: &Path) -> String {
 }
 
 const EXPECTED: &str = "\"first line\\nsecond line\\n\" line FIRST 11 true \
-     [\"big.bin\", \"renamed.txt\"] NotFound true";
+     [\"big.bin\", \"renamed.txt\"] NotFound true AlreadyExists NotFound Other Other \
+     NotFound NotFound AlreadyExists";
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -319,4 +340,422 @@ fn a_replay_that_reads_another_file_diverges() {
         "{divergence}"
     );
     assert!(!divergence.to_string().contains("two.txt"), "{divergence}");
+}
+
+/// Writes and reads at the file's position up to and past a size limit of 10 bytes (a full
+/// write, a short one, a refused one), through `file`; returns each count or errno and the
+/// position after it.
+fn position_program(mut file: impl Read + Write + Seek + FileExt) -> String {
+    let mut seen = Vec::new();
+    let mut note = |what: std::io::Result<usize>, file: &mut dyn SeekPosition| {
+        let outcome = match what {
+            Ok(count) => count.to_string(),
+            Err(error) => format!("errno {:?}", error.raw_os_error()),
+        };
+        seen.push(format!("{outcome}@{}", file.position()));
+    };
+    let written = file.write(b"01234");
+    note(written, &mut file);
+    // 11 bytes, 5 of which fit under the limit: a short write.
+    let written = file.write(b"56789abcdef");
+    note(written, &mut file);
+    // At the limit: refused (EFBIG), the position stays.
+    let written = file.write(b"x");
+    note(written, &mut file);
+    // At an offset: the position stays where it is.
+    let written = file.write_at(b"Q", 2);
+    note(written, &mut file);
+    file.seek(SeekFrom::Start(0)).unwrap();
+    let mut buffer = [0; 4];
+    let read = file.read(&mut buffer);
+    note(read, &mut file);
+    let read = file.read_at(&mut buffer, 6);
+    note(read, &mut file);
+    let mut rest = Vec::new();
+    let read = file.read_to_end(&mut rest);
+    note(read, &mut file);
+    seen.push(String::from_utf8_lossy(&rest).into_owned());
+    seen.join(" ")
+}
+
+/// The file position, as `seek(SeekFrom::Current(0))` gives it.
+trait SeekPosition {
+    fn position(&mut self) -> u64;
+}
+
+impl<T: Seek> SeekPosition for T {
+    fn position(&mut self) -> u64 {
+        self.stream_position().unwrap()
+    }
+}
+
+/// The child of the position test (never run on its own): lowers its file size limit to
+/// 10 bytes, then runs [`position_program`] on std's File, on reel's through io_uring and
+/// on reel's through the helper threads.
+#[test]
+#[ignore = "a child process of the file position test"]
+fn child_writes_past_its_file_size_limit() {
+    let Some(dir) = std::env::var_os("REEL_FS_LIMIT_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for the calls to fill and read; ignoring SIGXFSZ
+    // makes a write past the limit fail with EFBIG rather than end the process.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit), 0);
+        limit.rlim_cur = 10;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    for append in [false, true] {
+        let mode = if append { "append" } else { "write" };
+        let of_std = std::fs::OpenOptions::new()
+            .read(true)
+            .write(!append)
+            .append(append)
+            .create_new(true)
+            .open(dir.join(format!("std-{mode}")))
+            .unwrap();
+        println!("std {mode}: {}", position_program(of_std));
+        for uring in [true, false] {
+            let path = dir.join(format!("reel-{uring}-{mode}"));
+            let (seen, backend) = Runtime::new().io_uring(uring).run(move || {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(!append)
+                    .append(append)
+                    .create_new(true)
+                    .open(&path)
+                    .unwrap();
+                (position_program(file), fs::backend())
+            });
+            println!("{backend} {mode}: {seen}");
+        }
+    }
+}
+
+#[test]
+fn writes_at_the_file_position_leave_it_where_std_does() {
+    let dir = scratch_dir("position");
+    let output = child::child_test(
+        "child_writes_past_its_file_size_limit",
+        "REEL_FS_LIMIT_MARKER",
+    )
+    .env("REEL_FS_LIMIT_DIR", &dir)
+    .arg("--test-threads=1")
+    .stdin(Stdio::null())
+    .stderr(Stdio::inherit())
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "the child failed: {output:?}");
+    let output = String::from_utf8(output.stdout).unwrap();
+    eprintln!("{output}");
+    // A full write, a short one (to the limit), a refused one (EFBIG), one at an offset,
+    // then reads.
+    assert_eq!(
+        printed(&output, "std write: "),
+        "5@5 5@10 errno Some(27)@10 1@10 4@4 4@4 6@10 456789"
+    );
+    // Appending, the write at an offset appends too (and is refused at the limit).
+    assert_eq!(
+        printed(&output, "std append: "),
+        "5@5 5@10 errno Some(27)@10 errno Some(27)@10 4@4 4@4 6@10 456789"
+    );
+    let uring_available = Runtime::new().run(fs::backend) == "io_uring";
+    for mode in ["write", "append"] {
+        let of_std = printed(&output, &format!("std {mode}: "));
+        assert_eq!(
+            printed(&output, &format!("helper threads {mode}: ")),
+            of_std
+        );
+        if uring_available {
+            assert_eq!(printed(&output, &format!("io_uring {mode}: ")), of_std);
+        }
+    }
+    if !uring_available {
+        eprintln!("io_uring is not available here: only the helper threads were checked");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Makes a directory and a file under `dir`, writes, syncs, reads, stats, renames and
+/// removes it; returns what it saw.
+fn traced_program(dir: &Path) -> String {
+    let sub = dir.join("sub");
+    fs::create_dir(&sub).unwrap();
+    let path = sub.join("data.txt");
+    let mut file = File::create(&path).unwrap();
+    file.write_all(b"hello, ring").unwrap();
+    file.sync_all().unwrap();
+    file.sync_data().unwrap();
+    let length = file.metadata().unwrap().len();
+    drop(file);
+    let text = fs::read_to_string(&path).unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    file.write_at(b"H", 0).unwrap();
+    let mut head = [0; 5];
+    file.read_at(&mut head, 0).unwrap();
+    drop(file);
+    let moved = sub.join("moved.txt");
+    fs::rename(&path, &moved).unwrap();
+    let is_file = fs::metadata(&moved).unwrap().is_file();
+    fs::remove_file(&moved).unwrap();
+    let gone = fs::metadata(&moved).unwrap_err().kind();
+    format!(
+        "{length} {text} {} {is_file} {gone:?}",
+        String::from_utf8_lossy(&head)
+    )
+}
+
+const TRACED_EXPECTED: &str = "11 hello, ring Hello true NotFound";
+
+/// The child of the strace test (never run on its own): runs [`traced_program`] under
+/// REEL_FS_TRACED_DIR.
+#[test]
+#[ignore = "a child process of the strace test"]
+fn child_runs_the_traced_program() {
+    let Some(dir) = std::env::var_os("REEL_FS_TRACED_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let (result, backend) = reel::run(move || (traced_program(&dir), fs::backend()));
+    println!("backend {backend}");
+    println!("result {result}");
+}
+
+/// The system calls the strace test watches.
+const WATCHED: &str = "openat,open,read,write,pwrite64,pread64,rename,renameat,renameat2,\
+                       unlink,unlinkat,statx,newfstatat,fsync,fdatasync,mkdir,mkdirat,close";
+
+/// One system call strace reported: its name and its whole text.
+#[derive(Debug)]
+struct Syscall {
+    name: String,
+    text: String,
+}
+
+impl Syscall {
+    /// The first argument, when it is a number (a descriptor).
+    fn first_fd(&self) -> Option<i64> {
+        let arguments = &self.text[self.text.find('(')? + 1..];
+        let end = arguments.find([',', ')'])?;
+        arguments[..end].trim().parse().ok()
+    }
+
+    /// The result, when it is a number.
+    fn result(&self) -> Option<i64> {
+        let at = self.text.rfind(") = ")?;
+        self.text[at + 4..].split_whitespace().next()?.parse().ok()
+    }
+}
+
+/// The system calls in strace's output (`-f -o`: each line starts with the thread's id; a
+/// call interrupted by another thread's is split into an unfinished and a resumed line).
+fn syscalls(output: &str) -> Vec<Syscall> {
+    let mut unfinished: std::collections::HashMap<String, String> = Default::default();
+    let mut calls = Vec::new();
+    for line in output.lines() {
+        let (pid, text) = line.split_once(' ').unwrap_or(("", line));
+        let text = text.trim_start();
+        let text = if let Some(begun) = text.strip_suffix("<unfinished ...>") {
+            unfinished.insert(pid.to_owned(), begun.to_owned());
+            continue;
+        } else if let Some(rest) = text.strip_prefix("<... ") {
+            let rest = rest.split_once("resumed>").map_or(rest, |(_, rest)| rest);
+            format!("{}{rest}", unfinished.remove(pid).unwrap_or_default())
+        } else {
+            text.to_owned()
+        };
+        if let Some(open) = text.find('(') {
+            let name = text[..open].to_owned();
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                calls.push(Syscall { name, text });
+            }
+        }
+    }
+    calls
+}
+
+/// The io_uring opcode of the operation that a system call of the program stands for.
+fn opcode_of(syscall: &str) -> Option<u8> {
+    use io_uring::opcode;
+    Some(match syscall {
+        "openat" | "open" => opcode::OpenAt::CODE,
+        "read" | "pread64" => opcode::Read::CODE,
+        "write" | "pwrite64" => opcode::Write::CODE,
+        "rename" | "renameat" | "renameat2" => opcode::RenameAt::CODE,
+        "unlink" | "unlinkat" => opcode::UnlinkAt::CODE,
+        "statx" | "newfstatat" => opcode::Statx::CODE,
+        "fsync" | "fdatasync" => opcode::Fsync::CODE,
+        "mkdir" | "mkdirat" => opcode::MkDirAt::CODE,
+        _ => return None,
+    })
+}
+
+/// Runs [`traced_program`] in a child under strace, with io_uring on or off; returns the
+/// watched system calls that name `dir` (or a descriptor opened under it), and the child's
+/// output.
+fn traced_run(dir: &Path, uring: bool) -> (Vec<Syscall>, String) {
+    let files = dir.join(if uring { "uring" } else { "helpers" });
+    std::fs::create_dir_all(&files).unwrap();
+    let log = dir.join(format!("strace-{uring}.txt"));
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .arg("-e")
+        .arg(format!("trace={WATCHED}"))
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "child_runs_the_traced_program", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("REEL_FS_TRACED_DIR", &files)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("REEL_") {
+            command.env_remove(name);
+        }
+    }
+    if !uring {
+        command.env("REEL_IO_URING", "0");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "the traced child failed: {output:?}"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(printed(&stdout, "result "), TRACED_EXPECTED);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let files = files.to_str().unwrap();
+    let mut descriptors = std::collections::HashSet::new();
+    let mut program = Vec::new();
+    for call in syscalls(&log) {
+        let fd = call.first_fd();
+        if call.name == "close" {
+            if let Some(fd) = fd {
+                descriptors.remove(&fd);
+            }
+            continue;
+        }
+        let names_files = call.text.contains(files);
+        if names_files
+            && (call.name == "openat" || call.name == "open")
+            && let Some(fd) = call.result().filter(|&fd| fd >= 0)
+        {
+            descriptors.insert(fd);
+        }
+        if names_files || fd.is_some_and(|fd| descriptors.contains(&fd)) {
+            program.push(call);
+        }
+    }
+    (program, stdout)
+}
+
+#[test]
+fn on_io_uring_no_system_call_touches_the_programs_files() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("strace is not installed: nothing checked");
+        return;
+    }
+    let dir = scratch_dir("strace");
+    // The helper threads make the system calls themselves: strace sees them (which shows
+    // it would see the program's calls if they were made).
+    let (on_helpers, stdout) = traced_run(&dir, false);
+    assert_eq!(printed(&stdout, "backend "), "helper threads");
+    eprintln!("on the helper threads: {:#?}", on_helpers);
+    for expected in [
+        "openat",
+        "write",
+        "fsync",
+        "fdatasync",
+        "read",
+        "statx",
+        "unlink",
+    ] {
+        assert!(
+            on_helpers.iter().any(|call| call.name == expected),
+            "no {expected} of the program's files was seen on the helper threads"
+        );
+    }
+    assert!(
+        on_helpers
+            .iter()
+            .any(|call| call.name.starts_with("rename"))
+    );
+    assert!(on_helpers.iter().any(|call| call.name.starts_with("mkdir")));
+    // What the kernel's io_uring can do, as the runtime's ring asks it.
+    let probe = io_uring::IoUring::new(4).ok().map(|ring| {
+        let mut probe = io_uring::Probe::new();
+        let probed = ring.submitter().register_probe(&mut probe).is_ok();
+        (probe, probed)
+    });
+    let Some((probe, probed)) = probe else {
+        eprintln!("io_uring is not available here: only the helper threads were checked");
+        return;
+    };
+    let supported =
+        |code: u8| code == io_uring::opcode::Fsync::CODE || (probed && probe.is_supported(code));
+    let (on_ring, stdout) = traced_run(&dir, true);
+    assert_eq!(printed(&stdout, "backend "), "io_uring");
+    eprintln!("on io_uring: {:#?}", on_ring);
+    let mut made_anyway = Vec::new();
+    for call in &on_ring {
+        match opcode_of(&call.name) {
+            Some(code) if !supported(code) => eprintln!(
+                "this kernel's io_uring has no opcode {code}: {} ran on a helper thread",
+                call.name
+            ),
+            _ => made_anyway.push(&call.text),
+        }
+    }
+    assert!(
+        made_anyway.is_empty(),
+        "system calls on the program's files, with io_uring on: {made_anyway:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How many of this process's descriptors are open on `path`.
+fn descriptors_open_on(path: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
+/// On io_uring, an open whose completion its thread never takes (the run ended first) has its
+/// descriptor closed with the ring. (On the helper threads the opened file is handed to the
+/// waiting thread's state, which an abandoned thread leaks with everything else it holds.)
+#[test]
+fn a_file_opened_on_io_uring_for_a_thread_the_run_abandons_is_closed() {
+    let dir = scratch_dir("abandoned-open");
+    let path = dir.join("opened.txt");
+    std::fs::write(&path, b"contents").unwrap();
+    if Runtime::new().run(fs::backend) != "io_uring" {
+        eprintln!("io_uring is not available here: nothing to check");
+        return;
+    }
+    for _ in 0..10 {
+        let path = path.clone();
+        Runtime::new().io_uring(true).run(move || {
+            reel::thread::spawn(move || {
+                let file = File::open(&path).unwrap();
+                reel::thread::yield_now();
+                drop(file);
+            });
+            // The other thread submits its open and waits for it; the run ends.
+            reel::thread::yield_now();
+        });
+    }
+    assert_eq!(descriptors_open_on(&path), 0);
 }

@@ -1,13 +1,16 @@
-//! [`File`], [`OpenOptions`] and [`Metadata`]: each operation one recorded step, run on a
-//! helper thread.
+//! [`File`], [`OpenOptions`] and [`Metadata`]: each operation one recorded step, run on the
+//! io_uring where the kernel has its operation, else on a helper thread.
 
+use std::ffi::CString;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::panic::Location;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Caller, Descriptor, unexpected};
-use crate::runtime::io::uring::RingOp;
+use crate::runtime::io::uring::{RingOp, statx_of};
 use crate::runtime::io::{IoAsk, IoValue, MAX_IO_BYTES};
 use crate::runtime::vocabulary::IoOp;
 use crate::task::RingValue;
@@ -22,54 +25,58 @@ pub struct File {
 }
 
 /// How to open a file (std's `OpenOptions`).
-#[derive(Clone, Debug)]
-pub struct OpenOptions(std::fs::OpenOptions);
-
-impl Default for OpenOptions {
-    fn default() -> OpenOptions {
-        OpenOptions::new()
-    }
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    read: bool,
+    write: bool,
+    append: bool,
+    truncate: bool,
+    create: bool,
+    create_new: bool,
 }
+
+/// The permission bits a created file asks for (the umask takes its share), as std's.
+const CREATE_MODE: u32 = 0o666;
 
 impl OpenOptions {
     /// Options with every flag off.
     pub fn new() -> OpenOptions {
-        OpenOptions(std::fs::OpenOptions::new())
+        OpenOptions::default()
     }
 
     /// Opens for reading.
     pub fn read(&mut self, read: bool) -> &mut OpenOptions {
-        self.0.read(read);
+        self.read = read;
         self
     }
 
     /// Opens for writing.
     pub fn write(&mut self, write: bool) -> &mut OpenOptions {
-        self.0.write(write);
+        self.write = write;
         self
     }
 
     /// Opens for appending.
     pub fn append(&mut self, append: bool) -> &mut OpenOptions {
-        self.0.append(append);
+        self.append = append;
         self
     }
 
     /// Truncates the file to 0 bytes.
     pub fn truncate(&mut self, truncate: bool) -> &mut OpenOptions {
-        self.0.truncate(truncate);
+        self.truncate = truncate;
         self
     }
 
     /// Creates the file if it does not exist.
     pub fn create(&mut self, create: bool) -> &mut OpenOptions {
-        self.0.create(create);
+        self.create = create;
         self
     }
 
     /// Creates the file, failing if it exists.
     pub fn create_new(&mut self, create_new: bool) -> &mut OpenOptions {
-        self.0.create_new(create_new);
+        self.create_new = create_new;
         self
     }
 
@@ -79,20 +86,83 @@ impl OpenOptions {
         self.open_at(path.as_ref(), Location::caller())
     }
 
+    /// These options as std's.
+    fn std_options(&self) -> std::fs::OpenOptions {
+        let mut options = std::fs::OpenOptions::new();
+        options
+            .read(self.read)
+            .write(self.write)
+            .append(self.append)
+            .truncate(self.truncate)
+            .create(self.create)
+            .create_new(self.create_new);
+        options
+    }
+
+    /// The open(2) flags std opens with for these options; `None` for a combination std
+    /// refuses (no access mode; creating or truncating without write access; truncating an
+    /// append without `create_new`), whose error std itself then gives.
+    fn flags(&self) -> Option<i32> {
+        let access = match (self.read, self.write, self.append) {
+            (true, false, false) => libc::O_RDONLY,
+            (false, true, false) => libc::O_WRONLY,
+            (true, true, false) => libc::O_RDWR,
+            (false, _, true) => libc::O_WRONLY | libc::O_APPEND,
+            (true, _, true) => libc::O_RDWR | libc::O_APPEND,
+            (false, false, false) => return None,
+        };
+        if !self.write && !self.append && (self.truncate || self.create || self.create_new) {
+            return None;
+        }
+        if self.append && self.truncate && !self.create_new {
+            return None;
+        }
+        let creation = match (self.create, self.truncate, self.create_new) {
+            (false, false, false) => 0,
+            (true, false, false) => libc::O_CREAT,
+            (false, true, false) => libc::O_TRUNC,
+            (true, true, false) => libc::O_CREAT | libc::O_TRUNC,
+            (_, _, true) => libc::O_CREAT | libc::O_EXCL,
+        };
+        Some(libc::O_CLOEXEC | access | creation)
+    }
+
     fn open_at(&self, path: &Path, location: Caller) -> io::Result<File> {
         let descriptor = Descriptor::new();
         let opened: Arc<Mutex<Option<std::fs::File>>> = Arc::default();
         let ask = IoAsk::NONE.to_path(path);
-        let (options, path, slot) = (self.0.clone(), path.to_owned(), Arc::clone(&opened));
-        let value = descriptor.run(IoOp::Open, ask, location, move || {
-            match options.open(path) {
-                Ok(file) => {
-                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
-                    IoValue::Done
+        // On the ring where std's flags are known and the path is one open(2) takes; else
+        // (and where the kernel's io_uring cannot open) std opens it on a helper thread.
+        let ring = self.flags().zip(c_path(path)).map(|(flags, c_path)| {
+            let slot = Arc::clone(&opened);
+            let op = RingOp::Open {
+                path: c_path,
+                flags,
+                mode: CREATE_MODE,
+            };
+            let value: RingValue = Box::new(move |result, _| {
+                if result < 0 {
+                    return IoValue::Error(-result, String::new());
                 }
-                Err(error) => IoValue::error(&error),
-            }
-        })?;
+                // SAFETY: the ring's open made this descriptor and gives it to this
+                // completion alone: the File is its only owner.
+                let file = unsafe { std::fs::File::from_raw_fd(result) };
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
+                IoValue::Done
+            });
+            (op, value)
+        });
+        let (options, path, slot) = (self.std_options(), path.to_owned(), Arc::clone(&opened));
+        let value =
+            descriptor.run_on_ring(IoOp::Open, ask, location, ring, move || {
+                match options.open(path) {
+                    Ok(file) => {
+                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
+                        IoValue::Done
+                    }
+                    Err(error) => IoValue::error(&error),
+                }
+            })?;
         if value != IoValue::Done {
             return Err(unexpected(&value));
         }
@@ -103,6 +173,12 @@ impl OpenOptions {
             .map(Arc::new);
         Ok(File { inner, descriptor })
     }
+}
+
+/// `path` as the kernel takes it; `None` when it holds a zero byte (std then gives its
+/// error from a helper thread).
+pub(super) fn c_path(path: &Path) -> Option<CString> {
+    CString::new(path.as_os_str().as_bytes()).ok()
 }
 
 /// A file's metadata, as recorded (std's `Metadata` cannot be made from a trace).
@@ -155,29 +231,31 @@ impl Metadata {
         self.mode & 0o222 == 0
     }
 
-    /// A step whose job reads metadata; the result is recorded as 13 bytes.
+    /// A step that reads metadata, on the ring as `ring`'s statx where it can, else by `job`
+    /// on a helper thread; the result is recorded as 13 bytes either way.
     pub(super) fn recorded(
         descriptor: Descriptor,
         ask: IoAsk,
         location: Caller,
+        ring: Option<RingOp>,
         job: impl FnOnce() -> io::Result<std::fs::Metadata> + Send + 'static,
     ) -> io::Result<Metadata> {
-        let value = descriptor.run(IoOp::Control, ask, location, move || {
+        let ring = ring.map(|op| {
+            let value: RingValue = Box::new(|result, bytes| {
+                if result < 0 {
+                    return IoValue::Error(-result, String::new());
+                }
+                match statx_of(&bytes) {
+                    Some(status) => Metadata::value(status.stx_size, u32::from(status.stx_mode)),
+                    None => IoValue::Error(0, "reel: a statx gave no status".to_owned()),
+                }
+            });
+            (op, value)
+        });
+        let value = descriptor.run_on_ring(IoOp::Control, ask, location, ring, move || {
             IoValue::of(job(), |metadata| {
                 use std::os::unix::fs::MetadataExt;
-                let kind = if metadata.is_file() {
-                    KIND_FILE
-                } else if metadata.is_dir() {
-                    KIND_DIR
-                } else if metadata.is_symlink() {
-                    KIND_SYMLINK
-                } else {
-                    KIND_OTHER
-                };
-                let mut bytes = metadata.len().to_le_bytes().to_vec();
-                bytes.push(kind);
-                bytes.extend_from_slice(&metadata.mode().to_le_bytes());
-                IoValue::Value(bytes)
+                Metadata::value(metadata.len(), metadata.mode())
             })
         })?;
         match &value {
@@ -188,6 +266,21 @@ impl Metadata {
             }),
             _ => Err(unexpected(&value)),
         }
+    }
+
+    /// The recorded value of metadata: the length (8 bytes), the kind (from the file type
+    /// bits of `mode`, 1 byte) and `mode` (`st_mode`, 4 bytes), little-endian.
+    fn value(len: u64, mode: u32) -> IoValue {
+        let kind = match mode & libc::S_IFMT {
+            libc::S_IFREG => KIND_FILE,
+            libc::S_IFDIR => KIND_DIR,
+            libc::S_IFLNK => KIND_SYMLINK,
+            _ => KIND_OTHER,
+        };
+        let mut bytes = len.to_le_bytes().to_vec();
+        bytes.push(kind);
+        bytes.extend_from_slice(&mode.to_le_bytes());
+        IoValue::Value(bytes)
     }
 }
 
@@ -225,10 +318,15 @@ impl File {
     #[track_caller]
     pub fn metadata(&self) -> io::Result<Metadata> {
         let file = self.inner.clone();
+        let ring = file.clone().map(|file| RingOp::Stat {
+            file: Some(file),
+            path: CString::default(),
+        });
         Metadata::recorded(
             self.descriptor,
             IoAsk::NONE,
             Location::caller(),
+            ring,
             move || match file {
                 Some(file) => file.metadata(),
                 None => Err(io::Error::from_raw_os_error(libc::EBADF)),
@@ -250,9 +348,12 @@ impl File {
 
     fn sync(&self, data_only: bool, location: Caller) -> io::Result<()> {
         let file = self.inner.clone();
-        let ring = file
-            .clone()
-            .map(|file| (RingOp::Sync { file, data_only }, count_of as RingValue));
+        let ring = file.clone().map(|file| {
+            (
+                RingOp::Sync { file, data_only },
+                Box::new(count_of) as RingValue,
+            )
+        });
         let value =
             self.descriptor
                 .run_on_ring(
@@ -324,7 +425,7 @@ impl File {
                 len: asked,
                 offset,
             };
-            (op, bytes_of as RingValue)
+            (op, Box::new(bytes_of) as RingValue)
         });
         let value = self.descriptor.run_on_ring(
             IoOp::Read,
@@ -373,7 +474,7 @@ impl File {
                 bytes: bytes.clone(),
                 offset,
             };
-            (op, count_of as RingValue)
+            (op, Box::new(count_of) as RingValue)
         });
         let value = self.descriptor.run_on_ring(
             IoOp::Write,

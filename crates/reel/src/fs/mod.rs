@@ -1,13 +1,18 @@
 //! Files with std's signatures: [`File`], [`OpenOptions`], [`Metadata`], [`ReadDir`] and
-//! [`read`], [`read_to_string`], [`write()`], [`rename`], [`remove_file`],
+//! [`read`], [`read_to_string`], [`write()`], [`rename`], [`remove_file`], [`create_dir`],
 //! [`create_dir_all`], [`read_dir`], [`metadata`].
 //!
-//! No file operation blocks the runtime's kernel thread: each runs on a helper thread (the
-//! runtime's bounded pool) while the calling green thread waits and the others run. Every
-//! operation is a step on its file's object whose result is recorded (the bytes read, the
-//! counts written, positions, metadata, directory entries, errors with their errno), so a
-//! replay performs none of it: a replay of a run that wrote and read files works with the
-//! files deleted. A read takes at most 8 KiB in one step, as any read may.
+//! No file operation blocks the runtime's kernel thread: each is submitted to the runtime's
+//! io_uring or runs on a helper thread (the runtime's bounded pool) while the calling green
+//! thread waits and the others run. On io_uring go opens, reads, writes, syncs, metadata
+//! (statx), renames, removals and `create_dir`, each where the kernel's io_uring has the
+//! operation (the ring is probed when it is made); on the helper threads go the rest
+//! (`set_len`, seeks, `read_dir`, `create_dir_all`), and everything where io_uring is
+//! unavailable or turned off ([`backend`]). Every operation is a step on its file's object
+//! whose result is recorded (the bytes read, the counts written, positions, metadata,
+//! directory entries, errors with their errno), the same whichever path ran it, so a replay
+//! performs none of it: a replay of a run that wrote and read files works with the files
+//! deleted. A read takes at most 8 KiB in one step, as any read may.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -44,6 +49,7 @@ use crate::runtime::execution::{self, ObjectId};
 use crate::runtime::io::uring::RingOp;
 use crate::runtime::io::{IoAsk, IoValue, MAX_IO_BYTES};
 use crate::runtime::vocabulary::{IoOp, ObjectKind};
+use crate::task::RingValue;
 
 type Caller = &'static Location<'static>;
 
@@ -78,7 +84,7 @@ impl Descriptor {
         op: IoOp,
         ask: IoAsk,
         location: Caller,
-        ring: Option<(RingOp, crate::task::RingValue)>,
+        ring: Option<(RingOp, RingValue)>,
         job: impl FnOnce() -> IoValue + Send + 'static,
     ) -> io::Result<IoValue> {
         let value =
@@ -98,18 +104,30 @@ fn unexpected(value: &IoValue) -> io::Error {
     ))
 }
 
-/// A path operation: one step on a new object, `Done` or an error.
+/// A path operation: one step on a new object, `Done` or an error; on the ring as `ring`
+/// where it can, else by `job` on a helper thread.
 fn path_operation(
     ask: IoAsk,
     location: Caller,
+    ring: Option<RingOp>,
     job: impl FnOnce() -> io::Result<()> + Send + 'static,
 ) -> io::Result<()> {
-    let value = Descriptor::new().run(IoOp::Control, ask, location, move || {
+    let ring = ring.map(|op| (op, Box::new(done_of) as RingValue));
+    let value = Descriptor::new().run_on_ring(IoOp::Control, ask, location, ring, move || {
         IoValue::of(job(), |()| IoValue::Done)
     })?;
     match value {
         IoValue::Done => Ok(()),
         other => Err(unexpected(&other)),
+    }
+}
+
+/// The value of a ring's path operation: done, or its error.
+fn done_of(result: i32, _bytes: Vec<u8>) -> IoValue {
+    if result < 0 {
+        IoValue::Error(-result, String::new())
+    } else {
+        IoValue::Done
     }
 }
 
@@ -158,35 +176,67 @@ pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> 
     both.push(0);
     both.extend_from_slice(to.as_os_str().as_bytes());
     let ask = IoAsk::NONE.to_target(&both);
-    path_operation(ask, Location::caller(), move || std::fs::rename(from, to))
+    let ring = file::c_path(&from)
+        .zip(file::c_path(&to))
+        .map(|(from, to)| RingOp::Rename { from, to });
+    path_operation(ask, Location::caller(), ring, move || {
+        std::fs::rename(from, to)
+    })
 }
 
 /// Removes the file at `path`.
 #[track_caller]
 pub fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref().to_owned();
-    path_operation(IoAsk::NONE.to_path(&path), Location::caller(), move || {
-        std::fs::remove_file(path)
-    })
+    let ring = file::c_path(&path).map(|path| RingOp::Unlink { path });
+    path_operation(
+        IoAsk::NONE.to_path(&path),
+        Location::caller(),
+        ring,
+        move || std::fs::remove_file(path),
+    )
 }
 
-/// Creates the directory at `path` and any of its parents that are missing.
+/// Creates the directory at `path` (its parent must exist).
+#[track_caller]
+pub fn create_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    // std's mode for a new directory (the umask takes its share).
+    let ring = file::c_path(&path).map(|path| RingOp::MkDir { path, mode: 0o777 });
+    path_operation(
+        IoAsk::NONE.to_path(&path),
+        Location::caller(),
+        ring,
+        move || std::fs::create_dir(path),
+    )
+}
+
+/// Creates the directory at `path` and any of its parents that are missing (one step, on a
+/// helper thread: std's walk up and down the path is several system calls).
 #[track_caller]
 pub fn create_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref().to_owned();
-    path_operation(IoAsk::NONE.to_path(&path), Location::caller(), move || {
-        std::fs::create_dir_all(path)
-    })
+    path_operation(
+        IoAsk::NONE.to_path(&path),
+        Location::caller(),
+        None,
+        move || std::fs::create_dir_all(path),
+    )
 }
 
 /// The metadata of the file at `path` (following symbolic links).
 #[track_caller]
 pub fn metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
     let path = path.as_ref().to_owned();
+    let ring = file::c_path(&path).map(|c_path| RingOp::Stat {
+        file: None,
+        path: c_path,
+    });
     Metadata::recorded(
         Descriptor::new(),
         IoAsk::NONE.to_path(&path),
         Location::caller(),
+        ring,
         move || std::fs::metadata(path),
     )
 }

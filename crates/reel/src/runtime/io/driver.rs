@@ -97,9 +97,9 @@ impl IoDriver {
         }))
     }
 
-    /// Submits a file operation of `object` to the io_uring, when io_uring may be used here;
-    /// `None` when not (the caller runs it on a helper thread), else the submission's
-    /// token or the error of submitting it.
+    /// Submits a file operation of `object` to the io_uring, when io_uring may be used here
+    /// and its kernel supports `op`; `None` when not (the caller runs it on a helper thread),
+    /// else the submission's token or the error of submitting it.
     pub(crate) fn submit_to_ring(
         &mut self,
         object: ObjectId,
@@ -118,6 +118,9 @@ impl IoDriver {
             self.ring = Some(ring);
         }
         let ring = self.ring.as_mut().expect("made above");
+        if !ring.supports(&op) {
+            return None;
+        }
         let submitted = ring.submit(op);
         if let Ok(token) = submitted {
             self.ring_objects.insert(token, object.index());
@@ -125,8 +128,9 @@ impl IoDriver {
         Some(submitted)
     }
 
-    /// The completion of the ring's submission `token`, once it came: the result (a count,
-    /// or `-errno`) and a read's bytes.
+    /// The completion of the ring's submission `token`, once it came: the result (a count, a
+    /// descriptor the caller now owns, or `-errno`) and what it gave (a read's bytes, a
+    /// statx).
     pub(crate) fn ring_completion(&mut self, token: u64) -> Option<(i32, Vec<u8>)> {
         self.ring.as_mut()?.take(token)
     }

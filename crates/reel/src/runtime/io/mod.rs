@@ -2,10 +2,12 @@
 //! driver that waits for descriptors, helper jobs, signals and timers in one wait
 //! (`driver.rs`), and the bounded pool of helper kernel threads for calls that cannot be made
 //! non-blocking (`pool.rs`), and the io_uring that file operations use where the kernel
-//! allows it (`uring.rs`). The execution's use of them is `execution/io.rs`.
+//! allows it (`uring.rs`, with `position.rs` keeping the file position as read(2) and
+//! write(2) would). The execution's use of them is `execution/io.rs`.
 
 pub(crate) mod driver;
 pub(crate) mod pool;
+mod position;
 pub(crate) mod uring;
 
 use std::cell::Cell;

@@ -1,20 +1,26 @@
-//! File reads, writes and syncs through io_uring, when the kernel allows it (a container may
-//! forbid it: the probe fails and file operations run on the helper pool instead). The
-//! ring's descriptor is registered with the driver's poll, so a completion ends the idle
-//! wait like a ready socket; each submission owns its buffer and keeps its file open until
-//! its completion is reaped.
+//! File operations through io_uring, when the kernel allows it (a container may forbid it:
+//! making a ring fails and file operations run on the helper pool instead). Each ring is
+//! probed once when it is made, and an operation the kernel's io_uring lacks
+//! ([`Ring::supports`]) runs on the helper pool too. The ring's descriptor is registered with
+//! the driver's poll, so a completion ends the idle wait like a ready socket; each submission
+//! owns what the kernel reads or writes (buffers, paths, a statx buffer) and keeps its file
+//! open until its completion is reaped; a descriptor an open gave that nobody took is closed
+//! when the ring is dropped.
 //!
 //! The trace does not say which path ran: both give the same steps and results.
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use io_uring::{IoUring, opcode, types};
+use io_uring::{IoUring, Probe, opcode, types};
+
+use super::position::{fix_position, position};
 
 /// Submissions the ring holds at once.
 const RING_ENTRIES: u32 = 64;
@@ -42,14 +48,87 @@ pub(crate) enum RingOp {
         file: Arc<std::fs::File>,
         data_only: bool,
     },
+    /// Open `path` (relative to the working directory) with `flags` and `mode`, as openat(2):
+    /// the result is the new descriptor, which the taker of the completion owns.
+    Open {
+        path: CString,
+        flags: i32,
+        mode: u32,
+    },
+    /// The status (statx(2)) of `file`, or of the path `path` (following symbolic links)
+    /// when there is no file: the completion's bytes are a `libc::statx` ([`statx_of`]).
+    Stat {
+        file: Option<Arc<std::fs::File>>,
+        path: CString,
+    },
+    /// Rename `from` to `to`, as rename(2).
+    Rename { from: CString, to: CString },
+    /// Remove the file at `path`, as unlink(2).
+    Unlink { path: CString },
+    /// Make the directory `path` with `mode`, as mkdir(2).
+    MkDir { path: CString, mode: u32 },
 }
 
-/// A submission in flight: what keeps its buffer and its file alive.
+impl RingOp {
+    /// The io_uring opcode that runs it.
+    fn code(&self) -> u8 {
+        match self {
+            RingOp::Read { .. } => opcode::Read::CODE,
+            RingOp::Write { .. } => opcode::Write::CODE,
+            RingOp::Sync { .. } => opcode::Fsync::CODE,
+            RingOp::Open { .. } => opcode::OpenAt::CODE,
+            RingOp::Stat { .. } => opcode::Statx::CODE,
+            RingOp::Rename { .. } => opcode::RenameAt::CODE,
+            RingOp::Unlink { .. } => opcode::UnlinkAt::CODE,
+            RingOp::MkDir { .. } => opcode::MkDirAt::CODE,
+        }
+    }
+}
+
+/// What a completion gives besides its result.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// The buffer's first `result` bytes (a read).
+    Bytes,
+    /// The whole buffer when the result is 0 (a statx).
+    Whole,
+    /// A descriptor (the result), closed if nobody takes the completion (an open).
+    Descriptor,
+    /// Nothing.
+    Nothing,
+}
+
+/// A submission in flight: what keeps its buffer, its paths and its file alive.
 struct InFlight {
-    /// The read's buffer, or the write's bytes.
+    /// The read's buffer, the write's bytes, or the statx buffer.
     buffer: Vec<u8>,
+    /// The paths the kernel reads.
+    _paths: Vec<CString>,
     /// The file, open until the completion is reaped.
-    _file: Arc<std::fs::File>,
+    file: Option<Arc<std::fs::File>>,
+    output: Output,
+    /// For a read or write at the file's position: the position it started at and the bytes
+    /// asked, to put the position right after a short transfer (`position.rs`).
+    at_position: Option<(i64, usize)>,
+}
+
+/// A completion reaped and not yet taken.
+struct Completion {
+    /// The count, descriptor or 0, or `-errno`.
+    result: i32,
+    /// What the operation gave (see [`Output`]).
+    bytes: Vec<u8>,
+    /// Whether the result is a descriptor that is closed unless taken.
+    descriptor: bool,
+}
+
+/// The `statx` a ring's [`RingOp::Stat`] gave, from its completion's bytes.
+pub(crate) fn statx_of(bytes: &[u8]) -> Option<libc::statx> {
+    (bytes.len() == size_of::<libc::statx>()).then(|| {
+        // SAFETY: `bytes` holds exactly one `libc::statx` (plain integers, valid for any
+        // bit pattern) as the kernel wrote it; the read does not assume alignment.
+        unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<libc::statx>()) }
+    })
 }
 
 /// One execution's ring.
@@ -58,8 +137,11 @@ pub(crate) struct Ring {
     ring: ManuallyDrop<IoUring>,
     next_token: u64,
     in_flight: HashMap<u64, InFlight>,
-    /// Completions reaped and not yet taken: (result, the read's bytes).
-    completed: HashMap<u64, (i32, Vec<u8>)>,
+    /// Completions reaped and not yet taken.
+    completed: HashMap<u64, Completion>,
+    /// What the kernel's io_uring does, asked once when the ring was made (`None`: the
+    /// kernel could not say).
+    probe: Option<Box<Probe>>,
     /// Tokens of completions reaped but not yet returned by [`Ring::reap`].
     reaped: Vec<u64>,
 }
@@ -109,14 +191,33 @@ pub(crate) fn backend() -> &'static str {
 }
 
 impl Ring {
+    /// A ring, probed for what its kernel supports.
     pub(crate) fn new() -> io::Result<Ring> {
+        let ring = IoUring::new(RING_ENTRIES)?;
+        let mut probe = Box::new(Probe::new());
+        let probe = match ring.submitter().register_probe(&mut probe) {
+            Ok(()) => Some(probe),
+            Err(_) => None, // Before 5.6: only what every ring has (fsync).
+        };
         Ok(Ring {
-            ring: ManuallyDrop::new(IoUring::new(RING_ENTRIES)?),
+            ring: ManuallyDrop::new(ring),
             next_token: 0,
             in_flight: HashMap::new(),
             completed: HashMap::new(),
+            probe,
             reaped: Vec::new(),
         })
+    }
+
+    /// Whether this ring can run `op`: its opcode is one the probe found (fsync, older than
+    /// the probe, is always there). What it cannot run goes to the helper pool.
+    pub(crate) fn supports(&self, op: &RingOp) -> bool {
+        let code = op.code();
+        code == opcode::Fsync::CODE
+            || self
+                .probe
+                .as_ref()
+                .is_some_and(|probe| probe.is_supported(code))
     }
 
     /// The ring's descriptor, for the driver's poll.
@@ -128,12 +229,22 @@ impl Ring {
     pub(crate) fn submit(&mut self, op: RingOp) -> io::Result<u64> {
         let token = self.next_token;
         self.next_token += 1;
-        let (in_flight, entry) = match op {
+        let mut flight = InFlight {
+            buffer: Vec::new(),
+            _paths: Vec::new(),
+            file: None,
+            output: Output::Nothing,
+            at_position: None,
+        };
+        // Each entry points into `flight`'s heap allocations (the buffer, the paths' bytes),
+        // which do not move when `flight` does.
+        let entry = match op {
             RingOp::Read { file, len, offset } => {
-                let mut flight = InFlight {
-                    buffer: vec![0; len],
-                    _file: Arc::clone(&file),
-                };
+                flight.buffer = vec![0; len];
+                flight.output = Output::Bytes;
+                if offset.is_none() {
+                    flight.at_position = position(&file).map(|start| (start, len));
+                }
                 let entry = opcode::Read::new(
                     types::Fd(file.as_raw_fd()),
                     flight.buffer.as_mut_ptr(),
@@ -141,17 +252,18 @@ impl Ring {
                 )
                 .offset(offset.unwrap_or(u64::MAX))
                 .build();
-                (flight, entry)
+                flight.file = Some(file);
+                entry
             }
             RingOp::Write {
                 file,
                 bytes,
                 offset,
             } => {
-                let flight = InFlight {
-                    buffer: bytes,
-                    _file: Arc::clone(&file),
-                };
+                flight.buffer = bytes;
+                if offset.is_none() {
+                    flight.at_position = position(&file).map(|start| (start, flight.buffer.len()));
+                }
                 let entry = opcode::Write::new(
                     types::Fd(file.as_raw_fd()),
                     flight.buffer.as_ptr(),
@@ -159,7 +271,8 @@ impl Ring {
                 )
                 .offset(offset.unwrap_or(u64::MAX))
                 .build();
-                (flight, entry)
+                flight.file = Some(file);
+                entry
             }
             RingOp::Sync { file, data_only } => {
                 let flags = if data_only {
@@ -170,13 +283,59 @@ impl Ring {
                 let entry = opcode::Fsync::new(types::Fd(file.as_raw_fd()))
                     .flags(flags)
                     .build();
-                (
-                    InFlight {
-                        buffer: Vec::new(),
-                        _file: file,
-                    },
-                    entry,
+                flight.file = Some(file);
+                entry
+            }
+            RingOp::Open { path, flags, mode } => {
+                flight.output = Output::Descriptor;
+                let entry = opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+                    .flags(flags)
+                    .mode(mode)
+                    .build();
+                flight._paths.push(path);
+                entry
+            }
+            RingOp::Stat { file, path } => {
+                flight.buffer = vec![0; size_of::<libc::statx>()];
+                flight.output = Output::Whole;
+                let (dirfd, flags) = match &file {
+                    Some(file) => (file.as_raw_fd(), libc::AT_EMPTY_PATH),
+                    None => (libc::AT_FDCWD, 0),
+                };
+                let entry = opcode::Statx::new(
+                    types::Fd(dirfd),
+                    path.as_ptr(),
+                    flight.buffer.as_mut_ptr().cast::<types::statx>(),
                 )
+                .flags(flags)
+                .mask(libc::STATX_BASIC_STATS)
+                .build();
+                flight._paths.push(path);
+                flight.file = file;
+                entry
+            }
+            RingOp::Rename { from, to } => {
+                let entry = opcode::RenameAt::new(
+                    types::Fd(libc::AT_FDCWD),
+                    from.as_ptr(),
+                    types::Fd(libc::AT_FDCWD),
+                    to.as_ptr(),
+                )
+                .build();
+                flight._paths.extend([from, to]);
+                entry
+            }
+            RingOp::Unlink { path } => {
+                let entry = opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr()).build();
+                flight._paths.push(path);
+                entry
+            }
+            RingOp::MkDir { path, mode } => {
+                let entry = opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+                    .mode(mode)
+                    .build();
+                flight._paths.push(path);
+                entry
             }
         };
         let entry = entry.user_data(token);
@@ -185,15 +344,15 @@ impl Ring {
             self.collect();
             submitted?;
         }
-        // SAFETY: the entry points into `in_flight.buffer`, whose heap allocation stays
-        // where it is (the Vec is moved into the map, not its buffer) and is freed only
-        // when the completion is reaped (or, at drop, after it is, or never); the file it
-        // names stays open through `in_flight._file` just as long.
+        // SAFETY: the entry points into `flight`'s buffer and paths, whose heap allocations
+        // stay where they are (the Vec and the CStrings are moved into the map, not their
+        // bytes) and are freed only when the completion is reaped (or, at drop, after it
+        // is, or never); the file it names stays open through `flight.file` just as long.
         let pushed = unsafe { self.ring.submission().push(&entry) };
         if pushed.is_err() {
             return Err(io::Error::other("the io_uring submission queue is full"));
         }
-        self.in_flight.insert(token, in_flight);
+        self.in_flight.insert(token, flight);
         // Pushed: the kernel will run it whatever this says. A failed submit leaves it
         // queued; `flush` (before each wait of the driver) or the next submit sends it.
         let _ = self.ring.submit();
@@ -220,9 +379,20 @@ impl Ring {
             .collect();
         for (token, result) in completions {
             if let Some(mut flight) = self.in_flight.remove(&token) {
-                let read = usize::try_from(result).unwrap_or(0);
-                flight.buffer.truncate(read);
-                self.completed.insert(token, (result, flight.buffer));
+                if let (Some((start, asked)), Some(file)) = (flight.at_position, &flight.file) {
+                    fix_position(file, start, asked, result);
+                }
+                match flight.output {
+                    Output::Bytes => flight.buffer.truncate(usize::try_from(result).unwrap_or(0)),
+                    Output::Whole if result == 0 => {}
+                    Output::Whole | Output::Descriptor | Output::Nothing => flight.buffer.clear(),
+                }
+                let completion = Completion {
+                    result,
+                    bytes: flight.buffer,
+                    descriptor: flight.output == Output::Descriptor,
+                };
+                self.completed.insert(token, completion);
                 self.reaped.push(token);
             }
         }
@@ -240,10 +410,24 @@ impl Ring {
         self.completed.contains_key(&token)
     }
 
-    /// The completion of `token`, once reaped: the result (bytes, or `-errno`) and a read's
-    /// bytes.
+    /// The completion of `token`, once reaped: the result (a count, a descriptor the caller
+    /// now owns, or `-errno`) and what the operation gave (a read's bytes, a statx).
     pub(crate) fn take(&mut self, token: u64) -> Option<(i32, Vec<u8>)> {
-        self.completed.remove(&token)
+        self.completed
+            .remove(&token)
+            .map(|completion| (completion.result, completion.bytes))
+    }
+
+    /// Closes the descriptors of the opens whose completions nobody took (their waiting
+    /// threads were abandoned when the execution ended).
+    fn close_untaken(&mut self) {
+        for (_, completion) in self.completed.drain() {
+            if completion.descriptor && completion.result >= 0 {
+                // SAFETY: the descriptor was opened by this ring's open and handed to
+                // nobody: this is its only owner.
+                unsafe { libc::close(completion.result) };
+            }
+        }
     }
 }
 
@@ -297,7 +481,9 @@ impl Drop for Ring {
         // What is in flight may never complete by itself (a read of a FIFO or a terminal
         // nobody writes to): cancel it, and wait for the completions, since until then the
         // kernel may still write into the buffers.
-        if self.in_flight.is_empty() || self.cancel_all() {
+        let cancelled = self.in_flight.is_empty() || self.cancel_all();
+        self.close_untaken();
+        if cancelled {
             // SAFETY: nothing is in flight any more (every buffer the kernel was given has
             // its completion), and `self.ring` is not used after this.
             unsafe { ManuallyDrop::drop(&mut self.ring) };
@@ -308,5 +494,87 @@ impl Drop for Ring {
                 std::mem::forget(flight);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(text: &str) -> CString {
+        CString::new(text).unwrap()
+    }
+
+    #[test]
+    fn without_a_probe_only_fsync_runs_on_the_ring() {
+        let Ok(mut ring) = Ring::new() else {
+            return; // No io_uring here: nothing to ask.
+        };
+        let file = Arc::new(std::fs::File::open("/dev/null").unwrap());
+        let sync = RingOp::Sync {
+            file: Arc::clone(&file),
+            data_only: false,
+        };
+        let open = RingOp::Open {
+            path: path("/dev/null"),
+            flags: libc::O_RDONLY,
+            mode: 0,
+        };
+        let read = RingOp::Read {
+            file,
+            len: 1,
+            offset: None,
+        };
+        assert!(ring.supports(&sync));
+        ring.probe = None;
+        assert!(ring.supports(&sync));
+        assert!(!ring.supports(&open));
+        assert!(!ring.supports(&read));
+        ring.probe = Some(Box::new(Probe::new())); // Empty: the kernel said nothing.
+        assert!(ring.supports(&sync));
+        assert!(!ring.supports(&open));
+    }
+
+    /// How many of this process's descriptors are open on `path`.
+    fn descriptors_open_on(path: &std::path::Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter(|target| target == path)
+            .count()
+    }
+
+    #[test]
+    fn an_open_nobody_takes_is_closed_with_the_ring() {
+        let Ok(mut ring) = Ring::new() else {
+            return;
+        };
+        let file = std::env::temp_dir().join(format!("reel-ring-open-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let open = RingOp::Open {
+            path: CString::new(file.to_str().unwrap()).unwrap(),
+            flags: libc::O_RDONLY | libc::O_CLOEXEC,
+            mode: 0,
+        };
+        if !ring.supports(&open) {
+            let _ = std::fs::remove_file(&file);
+            return; // An older kernel: opens go to the helper pool.
+        }
+        let token = ring.submit(open).unwrap();
+        let mut polls = 0;
+        while !ring.reap().contains(&token) {
+            polls += 1;
+            assert!(polls < 10_000, "the open did not complete");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(ring.completed[&token].result >= 0, "the open failed");
+        assert_eq!(descriptors_open_on(&file), 1);
+        drop(ring);
+        assert_eq!(
+            descriptors_open_on(&file),
+            0,
+            "the descriptor is still open"
+        );
+        std::fs::remove_file(&file).unwrap();
     }
 }

@@ -60,7 +60,11 @@ fn full_device_program() -> (Failure, &'static str) {
 }
 
 fn check_full_device(uring: bool) {
-    let dir = scratch_dir(if uring { "enospc-uring" } else { "enospc-helpers" });
+    let dir = scratch_dir(if uring {
+        "enospc-uring"
+    } else {
+        "enospc-helpers"
+    });
     let path = dir.join("enospc.reel");
     let (recorded, backend) = Runtime::new()
         .io_uring(uring)
@@ -122,7 +126,10 @@ fn child_writes_past_its_file_size_limit() {
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid rlimit to write to.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) }, 0);
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) },
+        0
+    );
     limit.rlim_cur = SIZE_LIMIT_BYTES as libc::rlim_t;
     // SAFETY: `limit` is a valid rlimit; lowering the soft limit needs no privilege.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) }, 0);
@@ -138,11 +145,19 @@ fn child_writes_past_its_file_size_limit() {
 }
 
 fn check_file_size_limit(uring: bool) {
-    let dir = scratch_dir(if uring { "efbig-uring" } else { "efbig-helpers" });
+    let dir = scratch_dir(if uring {
+        "efbig-uring"
+    } else {
+        "efbig-helpers"
+    });
     let trace = dir.join("efbig.reel");
     let file = dir.join("limited.bin");
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writes_past_its_file_size_limit", "--ignored"])
+        .args([
+            "--exact",
+            "child_writes_past_its_file_size_limit",
+            "--ignored",
+        ])
         .args(["--nocapture", "--test-threads=1"])
         .env("REEL_IO_ERRORS_TRACE", &trace)
         .env("REEL_IO_ERRORS_FILE", &file)
@@ -211,7 +226,10 @@ const MARKER: &[u8; 40] = b"reel I/O payload marker, 40 bytes long..";
 /// Reads a file holding [`MARKER`], in one read.
 fn marker_program(path: &Path) -> Vec<u8> {
     let mut bytes = vec![0; 64];
-    let read = reel::fs::File::open(path).unwrap().read(&mut bytes).unwrap();
+    let read = reel::fs::File::open(path)
+        .unwrap()
+        .read(&mut bytes)
+        .unwrap();
     bytes.truncate(read);
     bytes
 }
@@ -254,9 +272,7 @@ fn a_damaged_io_result_is_a_typed_error_naming_the_io_event() {
     let file = dir.join("marker.txt");
     std::fs::write(&file, MARKER).unwrap();
     assert_eq!(
-        Runtime::new()
-            .record(&path)
-            .run(|| marker_program(&file)),
+        Runtime::new().record(&path).run(|| marker_program(&file)),
         MARKER
     );
     let mut bytes = std::fs::read(&path).unwrap();

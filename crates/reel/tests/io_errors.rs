@@ -126,13 +126,12 @@ fn child_writes_past_its_file_size_limit() {
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid rlimit to write to.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) },
-        0
-    );
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) };
+    assert_eq!(got, 0);
     limit.rlim_cur = SIZE_LIMIT_BYTES as libc::rlim_t;
     // SAFETY: `limit` is a valid rlimit; lowering the soft limit needs no privilege.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) }, 0);
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) };
+    assert_eq!(set, 0);
     let (filled, (errno, kind), backend) = Runtime::new()
         .io_uring(uring == "1")
         .record(PathBuf::from(trace))

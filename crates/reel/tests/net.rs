@@ -629,3 +629,73 @@ fn a_unix_datagram_above_the_trace_limit_fails_with_emsgsize_and_replays() {
     assert!(report.reproduced(), "{report}");
     assert_eq!(replayed, Some(expected));
 }
+
+#[test]
+fn a_unix_datagram_sender_waits_while_the_receivers_queue_is_full() {
+    use reel::net::UnixDatagram;
+    let dir = scratch_dir("unix-datagram-full");
+    // More datagrams than a receiver queues by default (net.unix.max_dgram_qlen, 10 on Linux
+    // unless raised), sent before the receiver reads any: the sender waits, the receiver
+    // runs, and every datagram arrives in order, through a connected pair and through paths.
+    const DATAGRAMS: u32 = 64;
+    let path = dir.join("receiver.sock");
+    let trace_path = dir.join("full.reel");
+    let (pair_received, path_received) = Runtime::new().record(&trace_path).run(|| {
+        let exchange = |sender: UnixDatagram,
+                        receiver: UnixDatagram,
+                        send: fn(&UnixDatagram, &[u8], &Path) -> std::io::Result<usize>,
+                        to: PathBuf| {
+            let sending = reel::thread::spawn(move || {
+                for number in 0..DATAGRAMS {
+                    send(&sender, &number.to_le_bytes(), &to).unwrap();
+                }
+            });
+            let mut received = Vec::new();
+            let mut buffer = [0; 8];
+            reel::thread::yield_now();
+            for _ in 0..DATAGRAMS {
+                let count = receiver.recv(&mut buffer).unwrap();
+                received.push(u32::from_le_bytes(buffer[..count].try_into().unwrap()));
+            }
+            sending.join().unwrap();
+            received
+        };
+        let (one, other) = UnixDatagram::pair().unwrap();
+        let pair = exchange(
+            one,
+            other,
+            |socket, bytes, _| socket.send(bytes),
+            PathBuf::new(),
+        );
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        let sender = UnixDatagram::unbound().unwrap();
+        let paths = exchange(
+            sender,
+            receiver,
+            |socket, bytes, to| socket.send_to(bytes, to),
+            path.clone(),
+        );
+        (pair, paths)
+    });
+    let expected: Vec<u32> = (0..DATAGRAMS).collect();
+    assert_eq!(pair_received, expected);
+    assert_eq!(path_received, expected);
+    // The trace shows the waits: sends that would have blocked.
+    let trace = reel_trace::read_file(&trace_path).unwrap();
+    let mut previous = None;
+    let mut blocked_sends = 0;
+    for event in &trace.events {
+        match event {
+            Event::Step(step) => previous = Some(step.op),
+            Event::Io(io) => {
+                if let (IoEvent::Done(done), Some(OpKind::IoWrite)) = (&**io, previous)
+                    && done.result == IoResult::WouldBlock
+                {
+                    blocked_sends += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(blocked_sends >= 2, "both senders waited: {blocked_sends}");
+}

@@ -631,7 +631,7 @@ fn a_unix_datagram_above_the_trace_limit_fails_with_emsgsize_and_replays() {
 }
 
 #[test]
-fn a_unix_datagram_sender_waits_while_the_receivers_queue_is_full() {
+fn a_unix_datagram_sender_waits_while_the_receivers_queue_is_full_and_replays() {
     use reel::net::UnixDatagram;
     let dir = scratch_dir("unix-datagram-full");
     // More datagrams than a receiver queues by default (net.unix.max_dgram_qlen, 10 on Linux
@@ -640,7 +640,7 @@ fn a_unix_datagram_sender_waits_while_the_receivers_queue_is_full() {
     const DATAGRAMS: u32 = 64;
     let path = dir.join("receiver.sock");
     let trace_path = dir.join("full.reel");
-    let (pair_received, path_received) = Runtime::new().record(&trace_path).run(|| {
+    let program = || {
         let exchange = |sender: UnixDatagram,
                         receiver: UnixDatagram,
                         send: fn(&UnixDatagram, &[u8], &Path) -> std::io::Result<usize>,
@@ -676,10 +676,18 @@ fn a_unix_datagram_sender_waits_while_the_receivers_queue_is_full() {
             path.clone(),
         );
         (pair, paths)
-    });
+    };
     let expected: Vec<u32> = (0..DATAGRAMS).collect();
-    assert_eq!(pair_received, expected);
-    assert_eq!(path_received, expected);
+    let recorded = Runtime::new().record(&trace_path).run(program);
+    assert_eq!(recorded, (expected.clone(), expected));
+    std::fs::remove_file(&path).unwrap();
+    let mut replayed = None;
+    let report = Replay::from_file(&trace_path)
+        .unwrap()
+        .run(|| replayed = Some(program()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    assert_eq!(replayed, Some(recorded));
     // The trace shows the waits: sends that would have blocked.
     let trace = reel_trace::read_file(&trace_path).unwrap();
     let mut previous = None;

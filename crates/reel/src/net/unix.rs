@@ -314,6 +314,26 @@ impl UnixStream {
 stream_read_write!(UnixStream);
 
 /// A Unix-domain datagram socket (std's `UnixDatagram`).
+///
+/// ```
+/// use reel::net::UnixDatagram;
+///
+/// let reply = reel::run(|| {
+///     let (client, server) = UnixDatagram::pair().unwrap();
+///     let serving = reel::thread::spawn(move || {
+///         let mut request = [0; 16];
+///         let length = server.recv(&mut request).unwrap();
+///         request[..length].make_ascii_uppercase();
+///         server.send(&request[..length]).unwrap();
+///     });
+///     client.send(b"datagram").unwrap();
+///     let mut reply = [0; 16];
+///     let length = client.recv(&mut reply).unwrap();
+///     serving.join().unwrap();
+///     reply[..length].to_vec()
+/// });
+/// assert_eq!(reply, b"DATAGRAM");
+/// ```
 #[derive(Debug)]
 pub struct UnixDatagram {
     /// The socket; `None` in a replay, which performs no I/O.

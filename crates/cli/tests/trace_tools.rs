@@ -1404,3 +1404,71 @@ fn preemptions_and_stalls_are_shown_counted_and_exported() {
         && event["args"]["syscall"] == "fsync"
         && event["args"]["location"] == "src/log.rs:31:9"));
 }
+
+/// CRC-32 (IEEE), as the format's frames use it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn a_damaged_io_result_is_refused_by_every_subcommand_naming_the_event() {
+    let dir = TempDir::new("damaged-io");
+    let good = trace_with_io(&dir.0);
+    let mut bytes = std::fs::read(&good).unwrap();
+    // The 5 bytes read are the result `Bytes` (variant 2), its length, then the bytes.
+    let at = bytes
+        .windows(5)
+        .position(|window| window == b"hello")
+        .expect("the bytes read are in the trace");
+    assert_eq!(&bytes[at - 2..at], &[2, 5]);
+    // Damage behind a valid checksum: a result variant that does not exist.
+    bytes[at - 2] = 99;
+    let mut start = reel_trace::MAGIC.len() + 2;
+    let (frame, length) = loop {
+        let length = u32::from_le_bytes(bytes[start..start + 4].try_into().unwrap()) as usize;
+        if start + 8 + length > at {
+            break (start, length);
+        }
+        start += 8 + length;
+    };
+    let crc = crc32(&bytes[frame + 8..frame + 8 + length]);
+    bytes[frame + 4..frame + 8].copy_from_slice(&crc.to_le_bytes());
+    let damaged = dir.file("damaged-io.reel", &bytes);
+    let damaged_arg = damaged.to_string_lossy().into_owned();
+    let good_arg = good.to_string_lossy().into_owned();
+    let forms: [Vec<&str>; 6] = [
+        vec!["show", &damaged_arg],
+        vec!["stats", &damaged_arg],
+        vec!["export", &damaged_arg, "--format", "chrome"],
+        vec!["diff", &good_arg, &damaged_arg],
+        vec!["replay", &damaged_arg],
+        vec!["debug", &damaged_arg, "--batch"],
+    ];
+    for args in forms {
+        let output = reel(&args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "reel {args:?}: {message}");
+        assert!(
+            message.starts_with("reel: error:") || message.starts_with("error:"),
+            "reel {args:?}: {message}"
+        );
+        assert!(
+            message.contains(&damaged_arg)
+                && message.contains("malformed event in chunk")
+                && message.contains("an I/O event does not decode"),
+            "reel {args:?} names the file and the damaged I/O event: {message}"
+        );
+        assert!(!message.contains("panicked"), "{message}");
+    }
+}

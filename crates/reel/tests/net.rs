@@ -469,3 +469,241 @@ fn a_datagram_of_20000_bytes_is_received_whole_and_replayed() {
     assert!(report.reproduced(), "{report}");
     assert_eq!(replayed, Some(20_000));
 }
+
+#[test]
+fn a_unix_datagram_pair_sends_and_receives_whole_datagrams() {
+    use reel::net::UnixDatagram;
+    let (sent, received, peer_unnamed, pending) = reel::run(|| {
+        let (one, other) = UnixDatagram::pair().unwrap();
+        let receiver = reel::thread::spawn(move || {
+            let mut received = Vec::new();
+            let mut buffer = [0; 64];
+            for _ in 0..3 {
+                let count = other.recv(&mut buffer).unwrap();
+                received.push(buffer[..count].to_vec());
+            }
+            other.send(b"done").unwrap();
+            received
+        });
+        let mut sent = 0;
+        for message in [&b"first"[..], b"", b"third datagram"] {
+            sent += one.send(message).unwrap();
+        }
+        let received = receiver.join().unwrap();
+        let mut reply = [0; 8];
+        let count = one.recv(&mut reply).unwrap();
+        assert_eq!(&reply[..count], b"done");
+        let peer_unnamed = one.peer_addr().unwrap().is_unnamed();
+        let pending = one.take_error().unwrap().is_none();
+        one.shutdown(std::net::Shutdown::Both).unwrap();
+        (sent, received, peer_unnamed, pending)
+    });
+    assert_eq!(sent, 19);
+    assert_eq!(
+        received,
+        vec![b"first".to_vec(), Vec::new(), b"third datagram".to_vec()],
+        "each datagram arrives whole and apart, the empty one too"
+    );
+    assert!(peer_unnamed && pending);
+}
+
+/// A server bound to `dir/server.sock` answers each datagram to its sender (a client bound
+/// to `dir/client.sock`) with it reversed; returns the replies and the addresses seen: the
+/// server's own, the senders it saw, and the client's peer once connected.
+fn unix_datagram_program(dir: &Path) -> (Vec<Vec<u8>>, Vec<PathBuf>) {
+    use reel::net::UnixDatagram;
+    let server_path = dir.join("server.sock");
+    let client_path = dir.join("client.sock");
+    let server = UnixDatagram::bind(&server_path).unwrap();
+    let mut seen = vec![
+        server
+            .local_addr()
+            .unwrap()
+            .as_pathname()
+            .unwrap()
+            .to_owned(),
+    ];
+    let answering = reel::thread::spawn(move || {
+        let mut buffer = [0; 32];
+        let mut senders = Vec::new();
+        for _ in 0..2 {
+            let (count, from) = server.recv_from(&mut buffer).unwrap();
+            let from = from.as_pathname().expect("the client is bound").to_owned();
+            let reply: Vec<u8> = buffer[..count].iter().rev().copied().collect();
+            assert_eq!(server.send_to(&reply, &from).unwrap(), reply.len());
+            senders.push(from);
+        }
+        (server, senders)
+    });
+    let client = UnixDatagram::bind(&client_path).unwrap();
+    let mut replies = Vec::new();
+    for message in [&b"ping"[..], b"datagram"] {
+        assert_eq!(
+            client.send_to(message, &server_path).unwrap(),
+            message.len()
+        );
+        let mut buffer = [0; 32];
+        let (count, from) = client.recv_from(&mut buffer).unwrap();
+        assert_eq!(from.as_pathname(), Some(server_path.as_path()));
+        replies.push(buffer[..count].to_vec());
+    }
+    let (server, senders) = answering.join().unwrap();
+    seen.extend(senders);
+    client.connect(&server_path).unwrap();
+    seen.push(
+        client
+            .peer_addr()
+            .unwrap()
+            .as_pathname()
+            .unwrap()
+            .to_owned(),
+    );
+    drop(server);
+    (replies, seen)
+}
+
+#[test]
+fn unix_datagrams_go_to_paths_and_name_their_senders() {
+    let dir = scratch_dir("unix-datagram");
+    let (replies, seen) = reel::run(|| unix_datagram_program(&dir));
+    assert_eq!(replies, vec![b"gnip".to_vec(), b"margatad".to_vec()]);
+    let server = dir.join("server.sock");
+    let client = dir.join("client.sock");
+    assert_eq!(seen, vec![server.clone(), client.clone(), client, server]);
+}
+
+#[test]
+fn unix_datagrams_are_recorded_and_replay_with_the_sockets_gone() {
+    let dir = scratch_dir("unix-datagram-replay");
+    let path = dir.join("unix_datagram.reel");
+    let recorded = Runtime::new()
+        .record(&path)
+        .run(|| unix_datagram_program(&dir));
+    for socket in ["server.sock", "client.sock"] {
+        std::fs::remove_file(dir.join(socket)).unwrap();
+    }
+    let trace = reel_trace::read_file(&path).unwrap();
+    let (read, written) = io_bytes(&trace);
+    assert_eq!(
+        (read, written),
+        (24, 24),
+        "two requests and two replies each way"
+    );
+    let mut replayed = None;
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| replayed = Some(unix_datagram_program(&dir)))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    assert_eq!(replayed, Some(recorded));
+    assert!(
+        !dir.join("server.sock").exists() && !dir.join("client.sock").exists(),
+        "the replay bound nothing"
+    );
+}
+
+#[test]
+fn a_unix_datagram_above_the_trace_limit_fails_with_emsgsize_and_replays() {
+    use reel::net::UnixDatagram;
+    let dir = scratch_dir("unix-datagram-emsgsize");
+    let path = dir.join("emsgsize.reel");
+    let program = || {
+        let (one, other) = UnixDatagram::pair().unwrap();
+        let too_big = vec![7; 65_537];
+        let error = one.send(&too_big).unwrap_err();
+        let unsent = other.take_error().unwrap().is_none();
+        let at_limit = one.send(&too_big[..65_536]).unwrap();
+        let mut buffer = vec![0; 70_000];
+        let received = other.recv(&mut buffer).unwrap();
+        assert!(unsent);
+        (error.raw_os_error(), at_limit, received)
+    };
+    let expected = (Some(libc::EMSGSIZE), 65_536, 65_536);
+    assert_eq!(reel::run(program), expected, "nothing is truncated");
+    assert_eq!(Runtime::new().record(&path).run(program), expected);
+    let mut replayed = None;
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| replayed = Some(program()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    assert_eq!(replayed, Some(expected));
+}
+
+#[test]
+fn a_unix_datagram_sender_waits_while_the_receivers_queue_is_full_and_replays() {
+    use reel::net::UnixDatagram;
+    let dir = scratch_dir("unix-datagram-full");
+    // More datagrams than a receiver queues by default (net.unix.max_dgram_qlen, 10 on Linux
+    // unless raised), sent before the receiver reads any: the sender waits, the receiver
+    // runs, and every datagram arrives in order, through a connected pair and through paths.
+    const DATAGRAMS: u32 = 64;
+    let path = dir.join("receiver.sock");
+    let trace_path = dir.join("full.reel");
+    let program = || {
+        let exchange = |sender: UnixDatagram,
+                        receiver: UnixDatagram,
+                        send: fn(&UnixDatagram, &[u8], &Path) -> std::io::Result<usize>,
+                        to: PathBuf| {
+            let sending = reel::thread::spawn(move || {
+                for number in 0..DATAGRAMS {
+                    send(&sender, &number.to_le_bytes(), &to).unwrap();
+                }
+            });
+            let mut received = Vec::new();
+            let mut buffer = [0; 8];
+            reel::thread::yield_now();
+            for _ in 0..DATAGRAMS {
+                let count = receiver.recv(&mut buffer).unwrap();
+                received.push(u32::from_le_bytes(buffer[..count].try_into().unwrap()));
+            }
+            sending.join().unwrap();
+            received
+        };
+        let (one, other) = UnixDatagram::pair().unwrap();
+        let pair = exchange(
+            one,
+            other,
+            |socket, bytes, _| socket.send(bytes),
+            PathBuf::new(),
+        );
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        let sender = UnixDatagram::unbound().unwrap();
+        let paths = exchange(
+            sender,
+            receiver,
+            |socket, bytes, to| socket.send_to(bytes, to),
+            path.clone(),
+        );
+        (pair, paths)
+    };
+    let expected: Vec<u32> = (0..DATAGRAMS).collect();
+    let recorded = Runtime::new().record(&trace_path).run(program);
+    assert_eq!(recorded, (expected.clone(), expected));
+    std::fs::remove_file(&path).unwrap();
+    let mut replayed = None;
+    let report = Replay::from_file(&trace_path)
+        .unwrap()
+        .run(|| replayed = Some(program()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    assert_eq!(replayed, Some(recorded));
+    // The trace shows the waits: sends that would have blocked.
+    let trace = reel_trace::read_file(&trace_path).unwrap();
+    let mut previous = None;
+    let mut blocked_sends = 0;
+    for event in &trace.events {
+        match event {
+            Event::Step(step) => previous = Some(step.op),
+            Event::Io(io) => {
+                if let (IoEvent::Done(done), Some(OpKind::IoWrite)) = (&**io, previous)
+                    && done.result == IoResult::WouldBlock
+                {
+                    blocked_sends += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(blocked_sends >= 2, "both senders waited: {blocked_sends}");
+}

@@ -1,5 +1,5 @@
 //! Networking with std's signatures: [`TcpListener`], [`TcpStream`], [`UdpSocket`],
-//! [`ToSocketAddrs`], and Unix-domain [`UnixListener`] and [`UnixStream`]
+//! [`ToSocketAddrs`], and Unix-domain [`UnixListener`], [`UnixStream`] and [`UnixDatagram`]
 //! (`std::os::unix::net`'s), on non-blocking sockets registered with the runtime's I/O
 //! driver.
 //!
@@ -91,7 +91,7 @@ pub use addr::ToSocketAddrs;
 pub use std::net::Shutdown;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
-pub use unix::{UnixIncoming, UnixListener, UnixStream};
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
 
 use crate::runtime::execution::{self, IoState, ObjectId};
 use crate::runtime::io::{IoAsk, IoValue, MAX_IO_BYTES, interest};

@@ -1,9 +1,15 @@
-//! Unix-domain stream sockets: [`UnixListener`] and [`UnixStream`], with the signatures of
-//! `std::os::unix::net`'s.
+//! Unix-domain sockets: [`UnixListener`] and [`UnixStream`] (streams) and [`UnixDatagram`],
+//! with the signatures of `std::os::unix::net`'s.
 //!
 //! Addresses are recorded as paths (empty for an unnamed socket). A replay gives an unnamed
 //! address back as std makes one, from a socket bound to nothing: the one thing a replay
 //! asks of the OS here, and no I/O.
+//!
+//! A datagram is sent whole or not at all: one larger than the trace's datagram limit
+//! (`MAX_DATAGRAM_BYTES`, 64 KiB) fails with `EMSGSIZE`, as one larger than the OS allows
+//! does, since a receiver could not be given it whole. `recv_from` is two steps: the read,
+//! whose result holds the datagram, then the sender's address, recorded as a path like any
+//! other address here.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -15,7 +21,7 @@ use std::time::Duration;
 
 use super::{Caller, Descriptor, Timeout, no_descriptor, stream_read, stream_write, unexpected};
 use crate::runtime::execution;
-use crate::runtime::io::{IoAsk, IoValue, interest};
+use crate::runtime::io::{IoAsk, IoValue, MAX_DATAGRAM_BYTES, interest};
 use crate::runtime::vocabulary::IoOp;
 
 /// An address as the trace holds it: its path's bytes, empty when it has none.
@@ -39,6 +45,49 @@ fn address_of(value: &IoValue) -> io::Result<SocketAddr> {
         }
         other => Err(unexpected(other)),
     }
+}
+
+/// An address step of `descriptor`: `address` asks the OS (`None` in a replay, which has no
+/// socket); the result is recorded as a path ([`address_value`]).
+fn address_step(
+    descriptor: Descriptor,
+    location: Caller,
+    mut address: impl FnMut() -> Option<io::Result<SocketAddr>>,
+) -> io::Result<SocketAddr> {
+    let value = descriptor.operate(
+        IoOp::Control,
+        IoAsk::NONE,
+        0,
+        None,
+        location,
+        |_| match address() {
+            Some(Ok(address)) => address_value(&address),
+            Some(Err(error)) => IoValue::error(&error),
+            None => no_descriptor(),
+        },
+    )?;
+    address_of(&value)
+}
+
+/// A shutdown step of `descriptor`: `shutdown` does it (`None` in a replay).
+fn shutdown_step(
+    descriptor: Descriptor,
+    location: Caller,
+    mut shutdown: impl FnMut() -> Option<io::Result<()>>,
+) -> io::Result<()> {
+    descriptor
+        .operate(
+            IoOp::Control,
+            IoAsk::NONE,
+            0,
+            None,
+            location,
+            |_| match shutdown() {
+                Some(result) => IoValue::of(result, |()| IoValue::Done),
+                None => no_descriptor(),
+            },
+        )
+        .map(drop)
 }
 
 /// A Unix-domain socket server (std's `UnixListener`).
@@ -211,53 +260,28 @@ impl UnixStream {
     /// The address of this end (a step).
     #[track_caller]
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.address(Location::caller(), |stream| stream.local_addr())
+        let inner = self.inner.as_ref();
+        address_step(self.descriptor, Location::caller(), || {
+            inner.map(mio::net::UnixStream::local_addr)
+        })
     }
 
     /// The address of the other end (a step).
     #[track_caller]
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.address(Location::caller(), |stream| stream.peer_addr())
-    }
-
-    fn address(
-        &self,
-        location: Caller,
-        address: impl Fn(&mio::net::UnixStream) -> io::Result<SocketAddr>,
-    ) -> io::Result<SocketAddr> {
-        let value = self.descriptor.operate(
-            IoOp::Control,
-            IoAsk::NONE,
-            0,
-            None,
-            location,
-            |_| match &self.inner {
-                Some(stream) => match address(stream) {
-                    Ok(address) => address_value(&address),
-                    Err(error) => IoValue::error(&error),
-                },
-                None => no_descriptor(),
-            },
-        )?;
-        address_of(&value)
+        let inner = self.inner.as_ref();
+        address_step(self.descriptor, Location::caller(), || {
+            inner.map(mio::net::UnixStream::peer_addr)
+        })
     }
 
     /// Shuts down the reading, the writing or both halves of the connection.
     #[track_caller]
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.descriptor
-            .operate(
-                IoOp::Control,
-                IoAsk::NONE,
-                0,
-                None,
-                Location::caller(),
-                |_| match &self.inner {
-                    Some(stream) => IoValue::of(stream.shutdown(how), |()| IoValue::Done),
-                    None => no_descriptor(),
-                },
-            )
-            .map(drop)
+        let inner = self.inner.as_ref();
+        shutdown_step(self.descriptor, Location::caller(), || {
+            inner.map(|stream| stream.shutdown(how))
+        })
     }
 
     /// Sets how long a read waits before it fails with `WouldBlock` (`None`: forever).
@@ -288,3 +312,324 @@ impl UnixStream {
 }
 
 stream_read_write!(UnixStream);
+
+/// A Unix-domain datagram socket (std's `UnixDatagram`).
+///
+/// ```
+/// use reel::net::UnixDatagram;
+///
+/// let reply = reel::run(|| {
+///     let (client, server) = UnixDatagram::pair().unwrap();
+///     let serving = reel::thread::spawn(move || {
+///         let mut request = [0; 16];
+///         let length = server.recv(&mut request).unwrap();
+///         request[..length].make_ascii_uppercase();
+///         server.send(&request[..length]).unwrap();
+///     });
+///     client.send(b"datagram").unwrap();
+///     let mut reply = [0; 16];
+///     let length = client.recv(&mut reply).unwrap();
+///     serving.join().unwrap();
+///     reply[..length].to_vec()
+/// });
+/// assert_eq!(reply, b"DATAGRAM");
+/// ```
+#[derive(Debug)]
+pub struct UnixDatagram {
+    /// The socket; `None` in a replay, which performs no I/O.
+    inner: Option<mio::net::UnixDatagram>,
+    descriptor: Descriptor,
+    read_timeout: Timeout,
+    write_timeout: Timeout,
+}
+
+impl UnixDatagram {
+    fn new(inner: Option<mio::net::UnixDatagram>, descriptor: Descriptor) -> UnixDatagram {
+        UnixDatagram {
+            inner,
+            descriptor,
+            read_timeout: Timeout::new(),
+            write_timeout: Timeout::new(),
+        }
+    }
+
+    /// Makes a socket with `open` in an open step (to `path`, when it names one).
+    fn open(
+        path: Option<&Path>,
+        location: Caller,
+        mut open: impl FnMut() -> io::Result<mio::net::UnixDatagram>,
+    ) -> io::Result<UnixDatagram> {
+        let descriptor = Descriptor::new();
+        let mut inner = None;
+        let ask = match path {
+            Some(path) => IoAsk::NONE.to_path(path),
+            None => IoAsk::NONE,
+        };
+        descriptor.operate(IoOp::Open, ask, 0, None, location, |io| {
+            let mut socket = match open() {
+                Ok(socket) => socket,
+                Err(error) => return IoValue::error(&error),
+            };
+            let registered = io
+                .driver()
+                .and_then(|driver| driver.register(&mut socket, descriptor.object));
+            if let Err(error) = registered {
+                return IoValue::error(&error);
+            }
+            inner = Some(socket);
+            IoValue::Done
+        })?;
+        Ok(UnixDatagram::new(inner, descriptor))
+    }
+
+    /// Binds a socket to `path` (which must not exist).
+    #[track_caller]
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
+        let path = path.as_ref();
+        UnixDatagram::open(Some(path), Location::caller(), || {
+            mio::net::UnixDatagram::bind(path)
+        })
+    }
+
+    /// A socket bound to no address.
+    #[track_caller]
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        UnixDatagram::open(None, Location::caller(), mio::net::UnixDatagram::unbound)
+    }
+
+    /// Two sockets connected to each other, neither bound to an address (one step, on the
+    /// first).
+    #[track_caller]
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let first = Descriptor::new();
+        let second = Descriptor::new();
+        let mut pair = None;
+        first.operate(IoOp::Open, IoAsk::NONE, 0, None, Location::caller(), |io| {
+            let (mut one, mut other) = match mio::net::UnixDatagram::pair() {
+                Ok(pair) => pair,
+                Err(error) => return IoValue::error(&error),
+            };
+            let registered = io.driver().and_then(|driver| {
+                driver.register(&mut one, first.object)?;
+                driver.register(&mut other, second.object)
+            });
+            if let Err(error) = registered {
+                return IoValue::error(&error);
+            }
+            pair = Some((one, other));
+            IoValue::Done
+        })?;
+        let (one, other) = pair.unzip();
+        Ok((
+            UnixDatagram::new(one, first),
+            UnixDatagram::new(other, second),
+        ))
+    }
+
+    /// Connects the socket to the socket at `path`: `send` and `recv` then talk to it only.
+    #[track_caller]
+    pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        let path = path.as_ref();
+        self.descriptor
+            .operate(
+                IoOp::Connect,
+                IoAsk::NONE.to_path(path),
+                0,
+                None,
+                Location::caller(),
+                |_| match &self.inner {
+                    Some(socket) => IoValue::of(socket.connect(path), |()| IoValue::Done),
+                    None => no_descriptor(),
+                },
+            )
+            .map(drop)
+    }
+
+    /// The address the socket is bound to (a step).
+    #[track_caller]
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let inner = self.inner.as_ref();
+        address_step(self.descriptor, Location::caller(), || {
+            inner.map(mio::net::UnixDatagram::local_addr)
+        })
+    }
+
+    /// The address of the socket it is connected to (a step).
+    #[track_caller]
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let inner = self.inner.as_ref();
+        address_step(self.descriptor, Location::caller(), || {
+            inner.map(mio::net::UnixDatagram::peer_addr)
+        })
+    }
+
+    /// Sends `buffer` as one datagram to the connected socket; returns the bytes sent. A
+    /// datagram larger than 64 KiB fails with `EMSGSIZE` and sends nothing.
+    #[track_caller]
+    pub fn send(&self, buffer: &[u8]) -> io::Result<usize> {
+        self.send_with(buffer, IoAsk::write(buffer), Location::caller(), |socket| {
+            socket.send(buffer)
+        })
+    }
+
+    /// Sends `buffer` as one datagram to the socket at `path`; returns the bytes sent. A
+    /// datagram larger than 64 KiB fails with `EMSGSIZE` and sends nothing.
+    #[track_caller]
+    pub fn send_to<P: AsRef<Path>>(&self, buffer: &[u8], path: P) -> io::Result<usize> {
+        let path = path.as_ref();
+        let ask = IoAsk::write(buffer).to_path(path);
+        self.send_with(buffer, ask, Location::caller(), |socket| {
+            socket.send_to(buffer, path)
+        })
+    }
+
+    /// Receives a datagram into `buffer` (at most 64 KiB of it; the rest of a longer one is
+    /// lost, as with std); returns the bytes received.
+    #[track_caller]
+    pub fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.receive(buffer, Location::caller(), |socket, bytes| {
+            socket.recv(bytes)
+        })
+    }
+
+    /// Receives a datagram into `buffer` as [`UnixDatagram::recv`] does; returns the bytes
+    /// received and the sender's address (a second step, whose result is that address).
+    #[track_caller]
+    pub fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let location = Location::caller();
+        let mut sender = None;
+        let received = self.receive(buffer, location, |socket, bytes| {
+            let (received, from) = socket.recv_from(bytes)?;
+            sender = Some(from);
+            Ok(received)
+        })?;
+        let sender = address_step(self.descriptor, location, || {
+            self.inner.as_ref().map(|_| {
+                sender
+                    .clone()
+                    .ok_or_else(|| io::Error::other("reel: no sender was received"))
+            })
+        })?;
+        Ok((received, sender))
+    }
+
+    /// Shuts down the reading, the writing or both halves of the socket.
+    #[track_caller]
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let inner = self.inner.as_ref();
+        shutdown_step(self.descriptor, Location::caller(), || {
+            inner.map(|socket| socket.shutdown(how))
+        })
+    }
+
+    /// The socket's pending error (`SO_ERROR`), cleared as it is taken (a step).
+    #[track_caller]
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let value = self.descriptor.operate(
+            IoOp::Control,
+            IoAsk::NONE,
+            0,
+            None,
+            Location::caller(),
+            |_| match &self.inner {
+                // The pending error is a count: its errno, 0 for none.
+                Some(socket) => IoValue::of(socket.take_error(), |pending| {
+                    IoValue::Count(
+                        pending.and_then(|error| error.raw_os_error()).unwrap_or(0) as u64
+                    )
+                }),
+                None => no_descriptor(),
+            },
+        )?;
+        match value {
+            IoValue::Count(0) => Ok(None),
+            IoValue::Count(errno) => match i32::try_from(errno) {
+                Ok(errno) => Ok(Some(io::Error::from_raw_os_error(errno))),
+                Err(_) => Err(unexpected(&value)),
+            },
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sets how long a receive waits before it fails with `WouldBlock` (`None`: forever).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout.set(timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.read_timeout.get())
+    }
+
+    /// Sets how long a send waits before it fails with `WouldBlock` (`None`: forever).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.write_timeout.set(timeout)
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.write_timeout.get())
+    }
+
+    fn send_with(
+        &self,
+        buffer: &[u8],
+        ask: IoAsk,
+        location: Caller,
+        mut send: impl FnMut(&mio::net::UnixDatagram) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if buffer.len() > MAX_DATAGRAM_BYTES {
+            // Deterministic, so no step: the trace could not hold it whole for a receiver.
+            return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+        }
+        let value = self.descriptor.operate(
+            IoOp::Write,
+            ask,
+            interest::WRITE,
+            self.write_timeout.get(),
+            location,
+            |_| match &self.inner {
+                Some(socket) => IoValue::of(send(socket), |sent| IoValue::Count(sent as u64)),
+                None => no_descriptor(),
+            },
+        )?;
+        match value {
+            IoValue::Count(sent) if sent as usize <= buffer.len() => Ok(sent as usize),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// One read step of a datagram into `buffer`; `receive` does the OS's receive.
+    fn receive(
+        &self,
+        buffer: &mut [u8],
+        location: Caller,
+        mut receive: impl FnMut(&mio::net::UnixDatagram, &mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let asked = buffer.len().min(MAX_DATAGRAM_BYTES);
+        let value = self.descriptor.operate(
+            IoOp::Read,
+            IoAsk::read(asked),
+            interest::READ,
+            self.read_timeout.get(),
+            location,
+            |_| {
+                let Some(socket) = &self.inner else {
+                    return no_descriptor();
+                };
+                let mut bytes = vec![0; asked];
+                IoValue::of(receive(socket, &mut bytes), |received| {
+                    bytes.truncate(received);
+                    IoValue::Bytes(bytes)
+                })
+            },
+        )?;
+        match value {
+            IoValue::Bytes(bytes) if bytes.len() <= asked => {
+                buffer[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+}

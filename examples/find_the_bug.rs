@@ -536,9 +536,9 @@ fn server_three_ways() -> Result<(), String> {
             .iter()
             .filter_map(|event| match event {
                 Event::Stall(stall) => Some(format!(
-                    "{} held the kernel thread for {} ms in {} at {}; {} ready threads waited",
+                    "{} held the kernel thread for {:.1} ms in {} at {}; {} ready threads waited",
                     trace.thread_name(stall.thread),
-                    stall.duration_micros / 1000,
+                    stall.duration_micros as f64 / 1000.0,
                     stall
                         .syscall
                         .as_deref()

@@ -652,6 +652,16 @@ fn server_replay(trace: &Path, mode: &str, dir: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Checking that the trace is this program's reads this executable: before counting.
+    if let Err(error) = replay.check_program() {
+        eprintln!("{error}");
+        return ExitCode::FAILURE;
+    }
+    // Reading /proc/self/io takes system calls too: counted once, and taken off.
+    let (first, second) = (server::syscall_counts(), server::syscall_counts());
+    let reading = first
+        .zip(second)
+        .map(|(first, second)| (second.0 - first.0, second.1 - first.1));
     let before = server::syscall_counts();
     let replayed = server::replay(&replay, mode, &Load::DEMO, dir);
     let after = server::syscall_counts();
@@ -671,14 +681,14 @@ fn server_replay(trace: &Path, mode: &str, dir: &Path) -> ExitCode {
         "   the replay followed all {} recorded steps and reproduced the recording",
         report.steps
     );
-    if let (Some((reads_before, writes_before)), Some((reads_after, writes_after))) =
-        (before, after)
+    if let (Some((reads_before, writes_before)), Some((reads_after, writes_after)), Some(reading)) =
+        (before, after, reading)
     {
         println!(
             "   and did no I/O: {} read and {} write system calls during the replay \
-             (/proc/self/io); the journal's directory was {}",
-            reads_after - reads_before,
-            writes_after - writes_before,
+             (/proc/self/io, less its own reading); the journal's directory was {}",
+            (reads_after - reads_before).saturating_sub(reading.0),
+            (writes_after - writes_before).saturating_sub(reading.1),
             if dir.exists() {
                 "created again (!)"
             } else {

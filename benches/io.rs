@@ -1,10 +1,15 @@
-//! Loopback echo round trips per second, side by side: reel (unrecorded and recorded), std
-//! threads, and tokio's current-thread runtime. One client and one server echo a 64-byte
-//! message back and forth over TCP on 127.0.0.1; each contender runs the same number of
-//! round trips, and the table gives the median of several runs of each.
+//! I/O throughput, three tables:
+//! - loopback echo round trips per second, side by side: reel (unrecorded and recorded), std
+//!   threads, and tokio's current-thread runtime. One client and one server echo a 64-byte
+//!   message back and forth over TCP on 127.0.0.1; each contender runs the same number of
+//!   round trips. Also the recorded trace's size per byte of I/O;
+//! - file writes, each of 4 KiB and followed by an fdatasync, per second, from a few writers
+//!   (each with its own file): `reel::fs` on io_uring, `reel::fs` on the helper pool, std's
+//!   blocking calls in green threads, and std's on plain kernel threads;
+//! - the journaling server's requests per second (`reel_suite::server`) in its three modes.
 //!
-//! Run with `cargo bench --bench io [-- --quick]`. Also prints the recorded trace's size
-//! per byte of I/O. Timings live here, never in tests.
+//! Each table gives the median of several runs of each contender. Run with
+//! `cargo bench --bench io [-- --quick]`. Timings live here, never in tests.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -111,6 +116,153 @@ fn rate(runs: usize, round_trips: u64, mut f: impl FnMut() -> Duration) -> f64 {
     rates[rates.len() / 2]
 }
 
+/// Bytes of each file write.
+const BLOCK_BYTES: usize = 4096;
+
+/// How the file benchmark's writers make their calls.
+#[derive(Clone, Copy)]
+enum FileWay {
+    /// `reel::fs` in green threads, on io_uring.
+    Uring,
+    /// `reel::fs` in green threads, on the helper pool.
+    Pool,
+    /// std's blocking calls in green threads.
+    StdGreen,
+    /// std's blocking calls on plain kernel threads.
+    StdThreads,
+}
+
+/// One writer's work: `writes` blocks, each followed by an fdatasync, to its own file.
+fn std_writer(path: &std::path::Path, writes: usize) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = [b'x'; BLOCK_BYTES];
+    for _ in 0..writes {
+        file.write_all(&block).unwrap();
+        file.sync_data().unwrap();
+    }
+}
+
+/// The same with `reel::fs`.
+fn reel_writer(path: &std::path::Path, writes: usize) {
+    let mut file = reel::fs::File::create(path).unwrap();
+    let block = [b'x'; BLOCK_BYTES];
+    for _ in 0..writes {
+        file.write_all(&block).unwrap();
+        file.sync_data().unwrap();
+    }
+}
+
+/// `writers` writers of `writes` synced blocks each, the chosen way; the wall time.
+fn file_writes(way: FileWay, writers: usize, writes: usize) -> Duration {
+    let dir = std::env::temp_dir().join(format!("reel-io-bench-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths: Vec<_> = (0..writers)
+        .map(|writer| dir.join(format!("writer-{writer}")))
+        .collect();
+    let in_green_threads = |runtime: reel::Runtime, writer: fn(&std::path::Path, usize)| {
+        let paths = paths.clone();
+        runtime.run(move || {
+            let handles: Vec<_> = paths
+                .into_iter()
+                .map(|path| reel::thread::spawn(move || writer(&path, writes)))
+                .collect();
+            for handle in handles {
+                handle.join().unwrap();
+            }
+        });
+    };
+    let start = Instant::now();
+    match way {
+        FileWay::Uring => in_green_threads(reel::Runtime::new().io_uring(true), reel_writer),
+        FileWay::Pool => in_green_threads(
+            reel::Runtime::new().io_uring(false).helper_threads(writers),
+            reel_writer,
+        ),
+        // The watchdog off: its reports of the stalls would be timed too.
+        FileWay::StdGreen => {
+            in_green_threads(reel::Runtime::new().stall_threshold(None), std_writer)
+        }
+        FileWay::StdThreads => {
+            let handles: Vec<_> = paths
+                .iter()
+                .cloned()
+                .map(|path| std::thread::spawn(move || std_writer(&path, writes)))
+                .collect();
+            for handle in handles {
+                handle.join().unwrap();
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    std::fs::remove_dir_all(&dir).unwrap();
+    elapsed
+}
+
+/// The file table: synced 4 KiB writes per second, four ways.
+fn file_table(runs: usize, writers: usize, writes: usize) {
+    let total = (writers * writes) as u64;
+    // io_uring's availability, asked as a runtime that turns it on does.
+    let uring = reel::Runtime::new().io_uring(true).run(reel::fs::backend);
+    let rows = [
+        ("reel::fs on io_uring", FileWay::Uring),
+        ("reel::fs on the helper pool", FileWay::Pool),
+        ("std blocking calls in green threads", FileWay::StdGreen),
+        ("std blocking calls on kernel threads", FileWay::StdThreads),
+    ]
+    .map(|(name, way)| {
+        (
+            name,
+            rate(runs, total, || file_writes(way, writers, writes)),
+        )
+    });
+    println!();
+    println!(
+        "file writes of {BLOCK_BYTES} bytes, each followed by fdatasync: {writers} writers x \
+         {writes} writes (each writer its own file), median of {runs} runs; reel::fs with io_uring \
+         on runs on: {uring}"
+    );
+    println!("| contender | synced writes/s | vs std on kernel threads |");
+    println!("|---|---:|---:|");
+    let threads_rate = rows[3].1;
+    for (name, rate) in rows {
+        println!("| {name} | {rate:.0} | {:.2}x |", rate / threads_rate);
+    }
+}
+
+/// The server table: the journaling server's requests per second in its three modes.
+fn server_table(runs: usize) {
+    use reel_suite::server::{self, Load, Mode};
+    let load = Load::DEMO;
+    let rows = Mode::ALL.map(|mode| {
+        let mut backend = "";
+        let rate = rate(runs, load.total() as u64, || {
+            let dir = server::temp_dir(&format!("bench-{}", mode.name()));
+            let figures = server::run(mode, &load, &dir, server::runtime(mode));
+            std::fs::remove_dir_all(&dir).unwrap();
+            assert_eq!(figures.outcome.digest, server::expected_digest(&load));
+            backend = figures.backend;
+            figures.elapsed
+        });
+        (mode, backend, rate)
+    });
+    println!();
+    println!(
+        "journaling server (reel_suite::server): {} clients x {} requests, each {} rounds of \
+         mixing, a journal line and fdatasync; median of {runs} runs",
+        load.clients, load.requests, load.rounds
+    );
+    println!("| mode | file calls | requests/s | vs std blocking |");
+    println!("|---|---|---:|---:|");
+    let std_rate = rows[0].2;
+    for (mode, backend, rate) in rows {
+        println!(
+            "| {} | {backend} | {rate:.0} | {:.2}x |",
+            mode.name(),
+            rate / std_rate
+        );
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|argument| argument == "--quick");
     let (runs, round_trips) = if quick { (3, 2_000) } else { (7, 20_000) };
@@ -156,4 +308,7 @@ fn main() {
          ({:.2} bytes of trace per byte of I/O)",
         trace_bytes as f64 / io_bytes as f64
     );
+    let (file_runs, writes) = if quick { (3, 25) } else { (5, 100) };
+    file_table(file_runs, 4, writes);
+    server_table(if quick { 3 } else { 7 });
 }

@@ -24,6 +24,13 @@
 //! `File::sync_all` while others are ready; reel's watchdog reports which thread held the
 //! kernel thread, in which system call, where, and how many threads waited.
 //!
+//! The last chapter is a journaling server on loopback (`reel_suite::server`), run three
+//! ways: std's blocking file calls inside green threads (the watchdog reports the stalls),
+//! `reel::fs` on io_uring, and `reel::fs` on the helper pool, with their requests per second
+//! side by side. A run is recorded, its port closed and its journal deleted, and the trace
+//! replayed in a new process (`find_the_bug --server-replay TRACE MODE DIR`), which gets the
+//! same replies and journal bytes without doing the I/O.
+//!
 //! Exits 0 when every bug was found and reproduced, 1 otherwise.
 
 use std::path::{Path, PathBuf};
@@ -32,6 +39,7 @@ use std::process::{Command, ExitCode};
 use reel::FailureKind;
 use reel::reel_trace::{self, Trace};
 use reel::signal::SIGTERM;
+use reel_suite::server::{self, Load, Mode, Outcome};
 use reel_suite::{SCENARIOS, SEARCH_BUDGET, Scenario, shutdown_race};
 
 /// The chapter on signal timing: explored with a SIGTERM at a chosen step.
@@ -64,6 +72,11 @@ fn main() -> ExitCode {
         && flag == "--explore"
     {
         return explore(name);
+    }
+    if let [_, flag, trace, mode, dir] = args.as_slice()
+        && flag == "--server-replay"
+    {
+        return server_replay(Path::new(trace), mode, Path::new(dir));
     }
 
     let mut unexpected = Vec::new();
@@ -105,6 +118,11 @@ fn main() -> ExitCode {
     if let Err(problem) = with_the_reel_command(&traces) {
         println!("-> {problem}");
         unexpected.push("the reel command");
+    }
+
+    if let Err(problem) = server_three_ways() {
+        println!("-> {problem}");
+        unexpected.push("the server");
     }
 
     if unexpected.is_empty() {
@@ -439,4 +457,244 @@ fn show_where(trace: &Trace, path: &Path) {
         );
     }
     println!("   => {}", trace.describe_outcome(outcome));
+}
+
+/// The server chapter: the three modes side by side, the watchdog's report of the
+/// std-blocking mode's stalls, and a recorded run replayed in a new process with the port
+/// closed and the journal deleted.
+fn server_three_ways() -> Result<(), String> {
+    use reel::reel_trace::Event;
+    use std::time::Duration;
+
+    let rule = "=".repeat(78);
+    println!("{rule}");
+    println!(
+        "{}. A journaling server, three ways: std blocking calls, io_uring, the helper pool",
+        SCENARIOS.len() + 3
+    );
+    println!("{rule}");
+    let load = Load::DEMO;
+    println!(
+        "{} clients x {} requests on 127.0.0.1, each client a green thread with one request in \
+         flight;\neach request: {} rounds of mixing, a journal line, fdatasync(2), an 8-byte reply",
+        load.clients, load.requests, load.rounds
+    );
+    let mut figures = Vec::new();
+    for mode in Mode::ALL {
+        let dir = server::temp_dir(mode.name());
+        let run = server::run(mode, &load, &dir, server::runtime(mode));
+        let _ = std::fs::remove_dir_all(&dir);
+        figures.push(run);
+    }
+    let std_rate = figures[0].per_second();
+    println!(
+        "   {:<13} {:<20} {:>9} {:>16} {:>20} {:>9}",
+        "mode", "file calls", "req/s", "vs std blocking", "digest of replies", "journal"
+    );
+    for run in &figures {
+        println!(
+            "   {:<13} {:<20} {:>9.0} {:>15.2}x {:>#20x} {:>7} B",
+            run.mode.name(),
+            run.backend,
+            run.per_second(),
+            run.per_second() / std_rate,
+            run.outcome.digest,
+            run.outcome.journal_bytes
+        );
+    }
+    let expected = server::expected_digest(&load);
+    if figures.iter().any(|run| {
+        run.outcome.digest != expected
+            || run.outcome.journal_bytes != figures[0].outcome.journal_bytes
+    }) {
+        return Err("the three modes did not give the same replies and journal length".into());
+    }
+    println!("-> the same replies and journal length each way.");
+    if figures[1].backend != "io_uring" {
+        println!(
+            "-> io_uring is not available here: the uring mode ran on the helper pool ({}).",
+            figures[1].backend
+        );
+    }
+
+    // The std-blocking mode again, with the watchdog's threshold at its finest (it ticks
+    // every 0.5 ms at most), near an fsync's time.
+    let dir = server::temp_dir("watchdog");
+    let trace_path = dir.with_extension("reel");
+    let mut stalls = Vec::new();
+    // An fsync's time on a shared disk swings from a tenth of a millisecond to several:
+    // a few tries, until one is slow enough to be a stall.
+    for _attempt in 0..5 {
+        let runtime = server::runtime(Mode::StdBlocking)
+            .stall_threshold(Some(Duration::from_micros(500)))
+            .record(&trace_path);
+        server::run(Mode::StdBlocking, &load, &dir, runtime);
+        let _ = std::fs::remove_dir_all(&dir);
+        let trace = reel_trace::read_file(&trace_path).map_err(|error| error.to_string())?;
+        stalls = trace
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Stall(stall) => Some(format!(
+                    "{} held the kernel thread for {:.1} ms in {} at {}; {} ready threads waited",
+                    trace.thread_name(stall.thread),
+                    stall.duration_micros as f64 / 1000.0,
+                    stall
+                        .syscall
+                        .as_deref()
+                        .map_or("computing".to_owned(), |call| format!("{call}(2)")),
+                    stall
+                        .location
+                        .as_ref()
+                        .map_or("an unknown place".to_owned(), ToString::to_string),
+                    stall.ready
+                )),
+                _ => None,
+            })
+            .collect();
+        if !stalls.is_empty() {
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(&trace_path);
+    match stalls.first() {
+        Some(first) => println!(
+            "-> std blocking, with the watchdog at 0.5 ms: {} stall(s) reported (above, on stderr); \
+             the first:\n   {first}",
+            stalls.len()
+        ),
+        None => println!(
+            "-> std blocking, with the watchdog at 0.5 ms: in 5 runs no fsync took that long on \
+             this disk, so no stall was reported"
+        ),
+    }
+
+    // A recorded run, replayed in a new process with the world gone.
+    let mode = Mode::Uring;
+    let dir = server::temp_dir("recorded");
+    let trace_path = dir.with_extension("reel");
+    let recorded = server::run(mode, &load, &dir, server::runtime(mode).record(&trace_path));
+    let trace = reel_trace::read_file(&trace_path).map_err(|error| error.to_string())?;
+    println!(
+        "-> recorded a {} run ({}) to {} ({} steps, {} bytes)",
+        mode.name(),
+        recorded.backend,
+        trace_path.display(),
+        trace.steps,
+        trace.bytes
+    );
+    std::fs::remove_dir_all(&dir).map_err(|error| error.to_string())?;
+    let refused = std::net::TcpStream::connect(recorded.outcome.address).is_err();
+    println!(
+        "-> deleted the journal ({}); the server's port {} is closed{}",
+        dir.display(),
+        recorded.outcome.address,
+        if refused {
+            " (a connection is refused)"
+        } else {
+            ""
+        }
+    );
+    let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+    let output = Command::new(&exe)
+        .arg("--server-replay")
+        .arg(&trace_path)
+        .arg(mode.name())
+        .arg(&dir)
+        .env_remove("REEL_REPLAY")
+        .output()
+        .map_err(|error| format!("could not start the replay: {error}"))?;
+    let _ = std::fs::remove_file(&trace_path);
+    let child = String::from_utf8_lossy(&output.stdout);
+    let replayed = child
+        .lines()
+        .find_map(|line| line.strip_prefix("outcome: "))
+        .and_then(Outcome::from_line);
+    if !output.status.success() || replayed.as_ref() != Some(&recorded.outcome) {
+        return Err(format!(
+            "the replay did not give the recorded outcome:\n{child}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    println!(
+        "-> replayed in a new process ({} --server-replay ...): the same outcome, the same bytes:",
+        exe.file_name()
+            .map_or("find_the_bug".into(), |name| name.to_string_lossy())
+    );
+    println!(
+        "   {} requests, digest of replies {:#018x}, journal {} bytes with hash {:#018x}",
+        recorded.outcome.requests,
+        recorded.outcome.digest,
+        recorded.outcome.journal_bytes,
+        recorded.outcome.journal_hash
+    );
+    for line in child.lines().filter(|line| line.starts_with("   ")) {
+        println!("{line}");
+    }
+    println!(
+        "   (tests/server.rs checks with strace that a replay makes no socket or journal system call)"
+    );
+    println!();
+    Ok(())
+}
+
+/// The server's replay, in a process of its own (`--server-replay TRACE MODE DIR`): prints
+/// the outcome, and the read and write system calls the replay made.
+fn server_replay(trace: &Path, mode: &str, dir: &Path) -> ExitCode {
+    let Some(mode) = Mode::parse(mode) else {
+        eprintln!("no server mode named {mode}");
+        return ExitCode::FAILURE;
+    };
+    let replay = match reel::Replay::from_file(trace) {
+        Ok(replay) => replay,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Checking that the trace is this program's reads this executable: before counting.
+    if let Err(error) = replay.check_program() {
+        eprintln!("{error}");
+        return ExitCode::FAILURE;
+    }
+    // Reading /proc/self/io takes system calls too: counted once, and taken off.
+    let (first, second) = (server::syscall_counts(), server::syscall_counts());
+    let reading = first
+        .zip(second)
+        .map(|(first, second)| (second.0 - first.0, second.1 - first.1));
+    let before = server::syscall_counts();
+    let replayed = server::replay(&replay, mode, &Load::DEMO, dir);
+    let after = server::syscall_counts();
+    let (outcome, report) = match replayed {
+        Ok(replayed) => replayed,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !report.reproduced() {
+        eprint!("{report}");
+        return ExitCode::FAILURE;
+    }
+    println!("outcome: {}", outcome.to_line());
+    println!(
+        "   the replay followed all {} recorded steps and reproduced the recording",
+        report.steps
+    );
+    if let (Some((reads_before, writes_before)), Some((reads_after, writes_after)), Some(reading)) =
+        (before, after, reading)
+    {
+        println!(
+            "   and did no I/O: {} read and {} write system calls during the replay \
+             (/proc/self/io, less its own reading); the journal's directory was {}",
+            (reads_after - reads_before).saturating_sub(reading.0),
+            (writes_after - writes_before).saturating_sub(reading.1),
+            if dir.exists() {
+                "created again (!)"
+            } else {
+                "not created again"
+            }
+        );
+    }
+    ExitCode::SUCCESS
 }

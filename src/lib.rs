@@ -528,3 +528,5 @@ pub mod shutdown_race {
         );
     }
 }
+
+pub mod server;

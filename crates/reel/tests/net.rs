@@ -198,16 +198,49 @@ fn a_replay_that_writes_other_bytes_diverges_naming_both() {
 }
 
 /// A port nothing listens on: bound, then closed.
-fn closed_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+/// A loopback TCP port that refuses connections for as long as the returned socket lives:
+/// bound but not listening, so no other test's listener can take the port meanwhile.
+fn closed_port() -> (std::os::fd::OwnedFd, std::net::SocketAddr) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: socket(2) with constant arguments; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut address = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let mut length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `address` is a valid sockaddr_in of `length` bytes for both calls, and `fd`
+    // is open (owned by `socket`).
+    unsafe {
+        assert_eq!(
+            libc::bind(fd, (&raw const address).cast(), length),
+            0,
+            "bind: {}",
+            std::io::Error::last_os_error()
+        );
+        assert_eq!(
+            libc::getsockname(fd, (&raw mut address).cast(), &raw mut length),
+            0,
+            "getsockname: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let port = u16::from_be(address.sin_port);
+    (socket, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 #[test]
 fn a_refused_connection_replays_as_the_same_error() {
     let dir = scratch_dir("refused");
     let path = dir.join("refused.reel");
-    let address = closed_port();
+    let (_bound, address) = closed_port();
     let connect = move || {
         let error = TcpStream::connect(address).unwrap_err();
         (error.kind(), error.raw_os_error())
@@ -424,7 +457,7 @@ fn a_replay_that_sends_to_another_address_diverges() {
 fn a_replay_that_connects_to_another_address_diverges() {
     let dir = scratch_dir("connect-to");
     let path = dir.join("connect.reel");
-    let address = closed_port();
+    let (_bound, address) = closed_port();
     let connect = |to: std::net::SocketAddr| TcpStream::connect(to).is_ok();
     assert!(!Runtime::new().record(&path).run(|| connect(address)));
     let report = Replay::from_file(&path)

@@ -23,7 +23,8 @@
 //!    (the self-pipe, while the program subscribes to OS signals) and the next timer. Under
 //!    a virtual clock, a planned signal does not wait for I/O (the driver only looks), and
 //!    a timer waits only for a file operation or a helper job in flight (a wait on
-//!    [`interest::DONE`]), at most as long in real time as it has left in virtual time: a
+//!    [`interest::DONE`]), at most as long in real time as it has left in virtual time (and
+//!    no longer than the patience of rule 5, when there is one): a
 //!    job that a peer's answer needs then comes before the timeout that would give up on it,
 //!    as it would in real time, and a socket that nobody writes to does not hold time up.
 //! 5. Patience (`ExecutionConfig::io_patience`, exploration only): when every thread waits,
@@ -432,14 +433,16 @@ impl Execution {
         loop {
             let real = matches!(self.clock, super::super::clock::Clock::Real);
             let in_flight = self.job_in_flight();
+            // What is left of the patience (rule 5), if there is one.
+            let patience_left = self.config.io_patience.map(|patience| {
+                let factor = if in_flight { JOB_PATIENCE_FACTOR } else { 1 };
+                patience
+                    .saturating_mul(factor)
+                    .saturating_sub(idle_since.elapsed())
+            });
             let timeout = match self.timers.first() {
                 _ if only_look => Some(Duration::ZERO),
-                None => self.config.io_patience.map(|patience| {
-                    let factor = if in_flight { JOB_PATIENCE_FACTOR } else { 1 };
-                    patience
-                        .saturating_mul(factor)
-                        .saturating_sub(idle_since.elapsed())
-                }),
+                None => patience_left,
                 Some(&(deadline, _)) if real => {
                     let now = self.clock.now_nanos();
                     if deadline <= now {
@@ -447,11 +450,14 @@ impl Execution {
                     }
                     Some(Duration::from_nanos(deadline - now))
                 }
-                // Virtual time: the timer waits for a job in flight as long as it has left.
-                Some(&(deadline, _)) if in_flight => Some(
-                    Duration::from_nanos(deadline.saturating_sub(self.clock.now_nanos()))
-                        .saturating_sub(idle_since.elapsed()),
-                ),
+                // Virtual time: the timer waits for a job in flight as long as it has left,
+                // and no longer than the patience.
+                Some(&(deadline, _)) if in_flight => {
+                    let left =
+                        Duration::from_nanos(deadline.saturating_sub(self.clock.now_nanos()))
+                            .saturating_sub(idle_since.elapsed());
+                    Some(patience_left.map_or(left, |patience_left| left.min(patience_left)))
+                }
                 Some(_) => Some(Duration::ZERO),
             };
             let signal_mask = self.signals.os_mask();

@@ -684,11 +684,16 @@ fn server_replay(trace: &Path, mode: &str, dir: &Path) -> ExitCode {
     if let (Some((reads_before, writes_before)), Some((reads_after, writes_after)), Some(reading)) =
         (before, after, reading)
     {
+        let reads = (reads_after - reads_before).saturating_sub(reading.0);
+        let writes = (writes_after - writes_before).saturating_sub(reading.1);
         println!(
-            "   and did no I/O: {} read and {} write system calls during the replay \
+            "   and {}: {reads} read and {writes} write system calls during the replay \
              (/proc/self/io, less its own reading); the journal's directory was {}",
-            (reads_after - reads_before).saturating_sub(reading.0),
-            (writes_after - writes_before).saturating_sub(reading.1),
+            if reads == 0 && writes == 0 {
+                "did no I/O"
+            } else {
+                "made system calls it should not have (!)"
+            },
             if dir.exists() {
                 "created again (!)"
             } else {

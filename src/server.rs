@@ -96,7 +96,7 @@ pub struct Load {
 
 impl Load {
     /// The load the `find_the_bug` example and the benchmark run: 4 clients of 25 requests,
-    /// each about 0.2 ms of computation (an fsync takes 0.3 to 3 ms on a VM's disk).
+    /// each about 0.2 ms of computation (an fsync takes 0.15 to 4 ms on this VM's disk).
     pub const DEMO: Load = Load {
         clients: 4,
         requests: 25,

@@ -170,11 +170,9 @@ fn record_here(mode: Mode, dir: &Path, trace: &Path) -> Outcome {
         "a journal line per request"
     );
     std::fs::remove_dir_all(dir).expect("delete the journal");
-    assert!(
-        std::net::TcpStream::connect(outcome.address).is_err(),
-        "nothing listens on the recorded port {} any more",
-        outcome.address
-    );
+    // The server's listener is gone with its run (its port is free: another process may
+    // take it, so nothing is asserted of it); the replay makes no socket call at all, which
+    // the strace test checks.
     outcome
 }
 

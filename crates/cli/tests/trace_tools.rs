@@ -1405,22 +1405,6 @@ fn preemptions_and_stalls_are_shown_counted_and_exported() {
         && event["args"]["location"] == "src/log.rs:31:9"));
 }
 
-/// CRC-32 (IEEE), as the format's frames use it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[test]
 fn a_damaged_io_result_is_refused_by_every_subcommand_naming_the_event() {
     let dir = TempDir::new("damaged-io");
@@ -1434,16 +1418,8 @@ fn a_damaged_io_result_is_refused_by_every_subcommand_naming_the_event() {
     assert_eq!(&bytes[at - 2..at], &[2, 5]);
     // Damage behind a valid checksum: a result variant that does not exist.
     bytes[at - 2] = 99;
-    let mut start = reel_trace::MAGIC.len() + 2;
-    let (frame, length) = loop {
-        let length = u32::from_le_bytes(bytes[start..start + 4].try_into().unwrap()) as usize;
-        if start + 8 + length > at {
-            break (start, length);
-        }
-        start += 8 + length;
-    };
-    let crc = crc32(&bytes[frame + 8..frame + 8 + length]);
-    bytes[frame + 4..frame + 8].copy_from_slice(&crc.to_le_bytes());
+    let (frame, _) = reel_trace::tests_support::chunk_frame_around(&bytes, at - 2);
+    reel_trace::tests_support::refresh_crc(&mut bytes, frame);
     let damaged = dir.file("damaged-io.reel", &bytes);
     let damaged_arg = damaged.to_string_lossy().into_owned();
     let good_arg = good.to_string_lossy().into_owned();

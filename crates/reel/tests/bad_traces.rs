@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use reel::reel_trace::{self, Error, ErrorKind, OutcomeKind, Trace};
+use reel::reel_trace::{self, Error, ErrorKind, OutcomeKind, Trace, tests_support};
 use reel::sync::{Arc, Mutex};
 use reel::{Replay, ReplayError, ReplayResult, Runtime};
 
@@ -106,14 +106,15 @@ impl Chunk {
 
 /// The chunks of a whole, valid trace: the header first.
 fn chunks(bytes: &[u8]) -> Vec<Chunk> {
-    let mut chunks = Vec::new();
-    let mut at = 10;
-    while at < bytes.len() {
-        let length = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        chunks.push(Chunk { start: at, length });
-        at += 8 + length;
-    }
-    assert_eq!(at, bytes.len(), "the chunks fill the file");
+    let chunks: Vec<Chunk> = tests_support::chunk_frames(bytes)
+        .into_iter()
+        .map(|(start, length)| Chunk { start, length })
+        .collect();
+    assert_eq!(
+        chunks.last().map(|chunk| chunk.end()),
+        Some(bytes.len()),
+        "the chunks fill the file"
+    );
     chunks
 }
 
@@ -121,27 +122,10 @@ fn chunks(bytes: &[u8]) -> Vec<Chunk> {
 fn reframe(bytes: &[u8], chunk: Chunk, payload: &[u8]) -> Vec<u8> {
     let mut out = bytes[..chunk.start].to_vec();
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32(payload).to_le_bytes());
+    out.extend_from_slice(&tests_support::crc32(payload).to_le_bytes());
     out.extend_from_slice(payload);
     out.extend_from_slice(&bytes[chunk.end()..]);
     out
-}
-
-/// CRC-32 (IEEE), as the format's frames use it (crc32fast is not a dependency of reel, so
-/// it is computed here, bit by bit).
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// Runs `f`, failing the test with `what` if it panics.
@@ -304,12 +288,12 @@ fn expected_flip_error(bytes: &[u8], chunks: &[Chunk], at: usize, bit: u32) -> O
     let (stored, computed) = if at < chunk.start + 8 {
         (
             stored ^ (1 << (bit + 8 * (at - chunk.start - 4) as u32)),
-            crc32(payload),
+            tests_support::crc32(payload),
         )
     } else {
         let mut flipped = payload.to_vec();
         flipped[at - chunk.start - 8] ^= 1 << bit;
-        (stored, crc32(&flipped))
+        (stored, tests_support::crc32(&flipped))
     };
     Some(ErrorKind::BadChecksum { stored, computed })
 }

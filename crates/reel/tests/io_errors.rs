@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use reel::reel_trace::{self, Event, IoEvent, IoResult};
+use reel::reel_trace::{self, Event, IoEvent, IoResult, tests_support};
 use reel::{Replay, ReplayError, Runtime};
 
 /// The file size limit of the `EFBIG` child, in bytes: far above the trace it writes.
@@ -233,37 +233,6 @@ fn marker_program(path: &Path) -> Vec<u8> {
     bytes
 }
 
-/// A chunk of a trace file: where its frame starts and its payload's length (the frame is
-/// a little-endian u32 length and a CRC-32, then the payload; chunks follow the 10-byte
-/// prologue).
-fn chunk_around(bytes: &[u8], at: usize) -> (usize, usize) {
-    let mut start = 10;
-    while start < bytes.len() {
-        let length = u32::from_le_bytes(bytes[start..start + 4].try_into().unwrap()) as usize;
-        if (start + 8..start + 8 + length).contains(&at) {
-            return (start, length);
-        }
-        start += 8 + length;
-    }
-    panic!("byte {at} is in no chunk");
-}
-
-/// CRC-32 (IEEE), as the format's frames use it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[test]
 fn a_damaged_io_result_is_a_typed_error_naming_the_io_event() {
     let dir = scratch_dir("damaged");
@@ -284,9 +253,8 @@ fn a_damaged_io_result_is_a_typed_error_naming_the_io_event() {
     // Damage: a result variant that does not exist, behind a valid checksum.
     let damaged_at = marker_at - 2;
     bytes[damaged_at] = 99;
-    let (chunk_start, length) = chunk_around(&bytes, damaged_at);
-    let crc = crc32(&bytes[chunk_start + 8..chunk_start + 8 + length]);
-    bytes[chunk_start + 4..chunk_start + 8].copy_from_slice(&crc.to_le_bytes());
+    let (chunk_start, _) = tests_support::chunk_frame_around(&bytes, damaged_at);
+    tests_support::refresh_crc(&mut bytes, chunk_start);
 
     let error = reel_trace::decode(&bytes).unwrap_err();
     let reel_trace::ErrorKind::Malformed(message) = &error.kind else {

@@ -141,4 +141,39 @@ pub mod tests_support {
             },
         }
     }
+
+    /// Where each chunk of a whole trace file is framed: (the frame's start, the payload's
+    /// length). A frame is a little-endian u32 length and the payload's CRC-32, then the
+    /// payload; the chunks follow the prologue (the magic and the format's version).
+    pub fn chunk_frames(bytes: &[u8]) -> Vec<(usize, usize)> {
+        let mut frames = Vec::new();
+        let mut start = crate::MAGIC.len() + 2;
+        while start + 8 <= bytes.len() {
+            let length = u32::from_le_bytes(bytes[start..start + 4].try_into().unwrap());
+            frames.push((start, length as usize));
+            start += 8 + length as usize;
+        }
+        frames
+    }
+
+    /// The frame (as [`chunk_frames`] gives it) whose payload holds byte `at`.
+    pub fn chunk_frame_around(bytes: &[u8], at: usize) -> (usize, usize) {
+        chunk_frames(bytes)
+            .into_iter()
+            .find(|&(start, length)| (start + 8..start + 8 + length).contains(&at))
+            .unwrap_or_else(|| panic!("byte {at} is in no chunk's payload"))
+    }
+
+    /// Writes the CRC-32 of the payload of the chunk framed at `start` into its frame again,
+    /// after the payload was changed in place: damage behind a valid checksum.
+    pub fn refresh_crc(bytes: &mut [u8], start: usize) {
+        let length = u32::from_le_bytes(bytes[start..start + 4].try_into().unwrap()) as usize;
+        let crc = crc32(&bytes[start + 8..start + 8 + length]);
+        bytes[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// The CRC-32 (IEEE) that frames hold.
+    pub fn crc32(bytes: &[u8]) -> u32 {
+        crc32fast::hash(bytes)
+    }
 }

@@ -183,12 +183,10 @@ fn stream_read(
         timeout,
         location,
         |_| {
-            let mut bytes = vec![0; asked];
-            match read(&mut bytes) {
-                Some(Ok(read)) => {
-                    bytes.truncate(read);
-                    IoValue::Bytes(bytes)
-                }
+            // Read where the program asked (no buffer made for a read that would block),
+            // then kept as the value the trace records.
+            match read(&mut buffer[..asked]) {
+                Some(Ok(read)) => IoValue::Bytes(buffer[..read].to_vec()),
                 Some(Err(error)) => IoValue::error(&error),
                 None => no_descriptor(),
             }

@@ -81,6 +81,8 @@ pub(crate) struct IoState {
     /// Waits that ended, to be delivered at a decision (rule 3): (thread, the object it
     /// waits on, the first step at which it may be delivered: rule 6 holds some back).
     due: Vec<(usize, ObjectId, u64)>,
+    /// An empty buffer that `due` swaps with while it is delivered (no allocation per wait).
+    spare_due: Vec<(usize, ObjectId, u64)>,
     /// Rule 6's draws, when the exploration times I/O.
     timing: Option<Pcg64Mcg>,
     /// The driver's report of one wait.
@@ -147,7 +149,9 @@ impl IoState {
     /// Notes what the driver reported at `step`; the waits it ends become due (rule 3),
     /// some held back (rule 6).
     fn note_reported(&mut self, step: u64) {
-        for (index, bits) in std::mem::take(&mut self.reported) {
+        // Taken out and put back empty: its buffer serves every wait.
+        let mut reported = std::mem::take(&mut self.reported);
+        for &(index, bits) in &reported {
             if self.ready.len() <= index {
                 self.ready.resize(index + 1, 0);
             }
@@ -164,6 +168,8 @@ impl IoState {
                 }
             }
         }
+        reported.clear();
+        self.reported = reported;
     }
 }
 
@@ -331,10 +337,10 @@ impl Execution {
         // Held ends (rule 6) wait while another thread can run.
         let hold = !self.runnable.is_empty();
         let step = self.step;
-        let mut due = std::mem::take(&mut self.io.due);
+        let mut due = std::mem::replace(&mut self.io.due, std::mem::take(&mut self.io.spare_due));
         due.sort_unstable();
         due.dedup_by_key(|waiter| waiter.0);
-        for (thread, object, from) in due {
+        for &(thread, object, from) in &due {
             if hold && from > step {
                 self.io.due.push((thread, object, from));
                 continue;
@@ -350,6 +356,8 @@ impl Execution {
                 return Some(action);
             }
         }
+        due.clear();
+        self.io.spare_due = due;
         None
     }
 

@@ -170,12 +170,25 @@ fn stream_read(
     buffer: &mut [u8],
     timeout: Option<Duration>,
     location: Caller,
-    mut read: impl FnMut(&mut [u8]) -> Option<io::Result<usize>>,
+    read: impl FnMut(&mut [u8]) -> Option<io::Result<usize>>,
 ) -> io::Result<usize> {
     if buffer.is_empty() {
         return Ok(0);
     }
     let asked = buffer.len().min(MAX_IO_BYTES);
+    read_step(descriptor, &mut buffer[..asked], timeout, location, read)
+}
+
+/// Reads into `buffer` (all of it asked, in one step) from `descriptor`, waiting at most
+/// `timeout` each time it would block; `read` does the OS's read (or receive).
+fn read_step(
+    descriptor: Descriptor,
+    buffer: &mut [u8],
+    timeout: Option<Duration>,
+    location: Caller,
+    mut read: impl FnMut(&mut [u8]) -> Option<io::Result<usize>>,
+) -> io::Result<usize> {
+    let asked = buffer.len();
     let value = descriptor.operate(
         IoOp::Read,
         IoAsk::read(asked),
@@ -185,7 +198,7 @@ fn stream_read(
         |_| {
             // Read where the program asked (no buffer made for a read that would block),
             // then kept as the value the trace records.
-            match read(&mut buffer[..asked]) {
+            match read(buffer) {
                 Some(Ok(read)) => IoValue::Bytes(buffer[..read].to_vec()),
                 Some(Err(error)) => IoValue::error(&error),
                 None => no_descriptor(),
@@ -213,17 +226,38 @@ fn stream_write(
     if buffer.is_empty() {
         return Ok(0);
     }
-    let value = descriptor.operate(
-        IoOp::Write,
+    write_step(
+        descriptor,
+        buffer,
         IoAsk::write(buffer),
-        interest::WRITE,
         timeout,
         location,
-        |_| match write(buffer) {
-            Some(written) => IoValue::of(written, |written| IoValue::Count(written as u64)),
-            None => no_descriptor(),
-        },
-    )?;
+        || write(buffer),
+    )
+}
+
+/// Writes (or sends) `buffer`, asking `ask`, to `descriptor` in one step, waiting at most
+/// `timeout` each time it would block; `write` does the OS's write.
+fn write_step(
+    descriptor: Descriptor,
+    buffer: &[u8],
+    ask: IoAsk,
+    timeout: Option<Duration>,
+    location: Caller,
+    mut write: impl FnMut() -> Option<io::Result<usize>>,
+) -> io::Result<usize> {
+    let value =
+        descriptor.operate(
+            IoOp::Write,
+            ask,
+            interest::WRITE,
+            timeout,
+            location,
+            |_| match write() {
+                Some(written) => IoValue::of(written, |written| IoValue::Count(written as u64)),
+                None => no_descriptor(),
+            },
+        )?;
     match value {
         IoValue::Count(written) if written as usize <= buffer.len() => Ok(written as usize),
         other => Err(unexpected(&other)),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::panic::Location;
 use std::sync::Mutex;
 
-use super::{Descriptor, ToSocketAddrs, addr, each_address, no_descriptor, unexpected};
+use super::{Descriptor, ToSocketAddrs, addr, each_address, no_descriptor, unexpected, write_step};
 use crate::runtime::io::{IoAsk, IoValue, MAX_DATAGRAM_BYTES, interest};
 use crate::runtime::vocabulary::IoOp;
 
@@ -157,24 +157,13 @@ impl UdpSocket {
         location: &'static Location<'static>,
         mut send: impl FnMut(&mio::net::UdpSocket) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let value = self.descriptor.operate(
-            IoOp::Write,
-            match target {
-                Some(target) => IoAsk::write(buffer).to_addr(&target),
-                None => IoAsk::write(buffer),
-            },
-            interest::WRITE,
-            None,
-            location,
-            |_| match &self.inner {
-                Some(socket) => IoValue::of(send(socket), |sent| IoValue::Count(sent as u64)),
-                None => no_descriptor(),
-            },
-        )?;
-        match value {
-            IoValue::Count(sent) if sent as usize <= buffer.len() => Ok(sent as usize),
-            other => Err(unexpected(&other)),
-        }
+        let ask = match target {
+            Some(target) => IoAsk::write(buffer).to_addr(&target),
+            None => IoAsk::write(buffer),
+        };
+        write_step(self.descriptor, buffer, ask, None, location, || {
+            self.inner.as_ref().map(&mut send)
+        })
     }
 
     fn receive(

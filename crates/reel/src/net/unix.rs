@@ -19,7 +19,10 @@ use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Caller, Descriptor, Timeout, no_descriptor, stream_read, stream_write, unexpected};
+use super::{
+    Caller, Descriptor, Timeout, no_descriptor, read_step, stream_read, stream_write, unexpected,
+    write_step,
+};
 use crate::runtime::execution;
 use crate::runtime::io::{IoAsk, IoValue, MAX_DATAGRAM_BYTES, interest};
 use crate::runtime::vocabulary::IoOp;
@@ -582,21 +585,14 @@ impl UnixDatagram {
             // Deterministic, so no step: the trace could not hold it whole for a receiver.
             return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
         }
-        let value = self.descriptor.operate(
-            IoOp::Write,
+        write_step(
+            self.descriptor,
+            buffer,
             ask,
-            interest::WRITE,
             self.write_timeout.get(),
             location,
-            |_| match &self.inner {
-                Some(socket) => IoValue::of(send(socket), |sent| IoValue::Count(sent as u64)),
-                None => no_descriptor(),
-            },
-        )?;
-        match value {
-            IoValue::Count(sent) if sent as usize <= buffer.len() => Ok(sent as usize),
-            other => Err(unexpected(&other)),
-        }
+            || self.inner.as_ref().map(&mut send),
+        )
     }
 
     /// One read step of a datagram into `buffer`; `receive` does the OS's receive.
@@ -607,29 +603,12 @@ impl UnixDatagram {
         mut receive: impl FnMut(&mio::net::UnixDatagram, &mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let asked = buffer.len().min(MAX_DATAGRAM_BYTES);
-        let value = self.descriptor.operate(
-            IoOp::Read,
-            IoAsk::read(asked),
-            interest::READ,
+        read_step(
+            self.descriptor,
+            &mut buffer[..asked],
             self.read_timeout.get(),
             location,
-            |_| {
-                let Some(socket) = &self.inner else {
-                    return no_descriptor();
-                };
-                let mut bytes = vec![0; asked];
-                IoValue::of(receive(socket, &mut bytes), |received| {
-                    bytes.truncate(received);
-                    IoValue::Bytes(bytes)
-                })
-            },
-        )?;
-        match value {
-            IoValue::Bytes(bytes) if bytes.len() <= asked => {
-                buffer[..bytes.len()].copy_from_slice(&bytes);
-                Ok(bytes.len())
-            }
-            other => Err(unexpected(&other)),
-        }
+            |bytes| Some(receive(self.inner.as_ref()?, bytes)),
+        )
     }
 }

@@ -195,17 +195,19 @@ fn read_step(
         interest::READ,
         timeout,
         location,
-        |_| {
+        |io| {
             // Read where the program asked (no buffer made for a read that would block),
-            // then kept as the value the trace records.
+            // then kept as the value the trace records, if an observer is told of it.
             match read(buffer) {
-                Some(Ok(read)) => IoValue::Bytes(buffer[..read].to_vec()),
+                Some(Ok(read)) if io.observed() => IoValue::Bytes(buffer[..read].to_vec()),
+                Some(Ok(read)) => IoValue::Filled(read),
                 Some(Err(error)) => IoValue::error(&error),
                 None => no_descriptor(),
             }
         },
     )?;
     match value {
+        IoValue::Filled(read) if read <= asked => Ok(read),
         IoValue::Bytes(bytes) if bytes.len() <= asked => {
             buffer[..bytes.len()].copy_from_slice(&bytes);
             Ok(bytes.len())

@@ -49,6 +49,9 @@ pub(crate) fn wire_io_result(value: &IoValue) -> IoResult {
             message: message.clone(),
         },
         IoValue::WouldBlock => IoResult::WouldBlock,
+        IoValue::Filled(_) => {
+            unreachable!("reel: a read is kept as bytes wherever an observer is told of it")
+        }
     }
 }
 

@@ -83,6 +83,8 @@ pub(crate) struct IoState {
     due: Vec<(usize, ObjectId, u64)>,
     /// An empty buffer that `due` swaps with while it is delivered (no allocation per wait).
     spare_due: Vec<(usize, ObjectId, u64)>,
+    /// Whether observers are told of the operation being performed (see `observed`).
+    observed: bool,
     /// Rule 6's draws, when the exploration times I/O.
     timing: Option<Pcg64Mcg>,
     /// The driver's report of one wait.
@@ -100,6 +102,13 @@ impl IoState {
         self.timing.as_mut().map_or(0, |timing| {
             ((u128::from(timing.next_u64()) * u128::from(bound)) >> 64) as u64
         })
+    }
+
+    /// Whether observers are told of the operation being performed: a read must then give
+    /// its bytes as a value ([`IoValue::Bytes`]), else it may leave them where it read
+    /// them ([`IoValue::Filled`]).
+    pub(crate) fn observed(&self) -> bool {
+        self.observed
     }
 
     /// Whether the execution has a driver (it did I/O).
@@ -264,6 +273,7 @@ impl Execution {
         let value = match self.decider.supply_io(self.step) {
             Ok(Some(value)) => value,
             Ok(None) => {
+                self.io.observed = !self.observers.is_empty() && !self.quiet;
                 let value = perform(&mut self.io);
                 if value == IoValue::WouldBlock {
                     self.io.clear(object, readiness_of(op));

@@ -51,6 +51,10 @@ pub(crate) enum IoValue {
     Count(u64),
     /// Bytes read.
     Bytes(Vec<u8>),
+    /// This many bytes read straight into the program's buffer: only where nobody observes
+    /// the step ([`IoState::observed`](crate::runtime::execution::IoState::observed)), so
+    /// never recorded and never replayed.
+    Filled(usize),
     /// A datagram and its sender.
     BytesFrom(Vec<u8>, SocketAddr),
     /// An address.
@@ -99,6 +103,7 @@ impl IoValue {
             IoValue::Done => "done".to_owned(),
             IoValue::Count(count) => format!("{count}"),
             IoValue::Bytes(bytes) => format!("{} bytes", bytes.len()),
+            IoValue::Filled(count) => format!("{count} bytes"),
             IoValue::BytesFrom(bytes, from) => format!("{} bytes from {from}", bytes.len()),
             IoValue::Addr(addr) => addr.to_string(),
             IoValue::Addrs(addrs) => format!("{} addresses", addrs.len()),

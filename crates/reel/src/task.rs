@@ -120,7 +120,7 @@ pub(crate) fn run_on_helper(
     op: IoOp,
     object: crate::runtime::vocabulary::ObjectId,
     generation: u64,
-    ask: IoAsk,
+    ask: IoAsk<'_>,
     location: &'static Location<'static>,
     ring: Option<(crate::runtime::io::uring::RingOp, RingValue)>,
     job: impl FnOnce() -> IoValue + Send + 'static,

@@ -235,7 +235,7 @@ impl Metadata {
     /// on a helper thread; the result is recorded as 13 bytes either way.
     pub(super) fn recorded(
         descriptor: Descriptor,
-        ask: IoAsk,
+        ask: IoAsk<'_>,
         location: Caller,
         ring: Option<RingOp>,
         job: impl FnOnce() -> io::Result<std::fs::Metadata> + Send + 'static,

@@ -70,7 +70,7 @@ impl Descriptor {
     fn run(
         self,
         op: IoOp,
-        ask: IoAsk,
+        ask: IoAsk<'_>,
         location: Caller,
         job: impl FnOnce() -> IoValue + Send + 'static,
     ) -> io::Result<IoValue> {
@@ -82,7 +82,7 @@ impl Descriptor {
     fn run_on_ring(
         self,
         op: IoOp,
-        ask: IoAsk,
+        ask: IoAsk<'_>,
         location: Caller,
         ring: Option<(RingOp, RingValue)>,
         job: impl FnOnce() -> IoValue + Send + 'static,
@@ -107,7 +107,7 @@ fn unexpected(value: &IoValue) -> io::Error {
 /// A path operation: one step on a new object, `Done` or an error; on the ring as `ring`
 /// where it can, else by `job` on a helper thread.
 fn path_operation(
-    ask: IoAsk,
+    ask: IoAsk<'_>,
     location: Caller,
     ring: Option<RingOp>,
     job: impl FnOnce() -> io::Result<()> + Send + 'static,

@@ -119,7 +119,7 @@ impl Descriptor {
     fn operate(
         self,
         op: IoOp,
-        ask: IoAsk,
+        ask: IoAsk<'_>,
         readiness: u8,
         timeout: Option<Duration>,
         location: Caller,
@@ -243,7 +243,7 @@ fn stream_write(
 fn write_step(
     descriptor: Descriptor,
     buffer: &[u8],
-    ask: IoAsk,
+    ask: IoAsk<'_>,
     timeout: Option<Duration>,
     location: Caller,
     mut write: impl FnMut() -> Option<io::Result<usize>>,

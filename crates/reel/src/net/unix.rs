@@ -577,7 +577,7 @@ impl UnixDatagram {
     fn send_with(
         &self,
         buffer: &[u8],
-        ask: IoAsk,
+        ask: IoAsk<'_>,
         location: Caller,
         mut send: impl FnMut(&mio::net::UnixDatagram) -> io::Result<usize>,
     ) -> io::Result<usize> {

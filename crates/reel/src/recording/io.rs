@@ -22,10 +22,10 @@ pub(crate) fn wire_io_op(op: IoOp) -> OpKind {
 }
 
 /// The trace's record of an I/O step's result.
-pub(crate) fn wire_io_done(ask: IoAsk, value: &IoValue) -> IoEvent {
+pub(crate) fn wire_io_done(ask: IoAsk<'_>, value: &IoValue) -> IoEvent {
     IoEvent::Done(IoDone {
         asked: ask.asked,
-        written: ask.written,
+        written: ask.written_hash(),
         target: ask.target,
         result: wire_io_result(value),
     })
@@ -94,7 +94,7 @@ pub(crate) fn elsewhere(
     trace: &Trace,
     step: Option<&Event>,
     done: &IoDone,
-    ask: IoAsk,
+    ask: IoAsk<'_>,
 ) -> Mismatch {
     let (op, kind) = match step {
         Some(Event::Step(step)) => (

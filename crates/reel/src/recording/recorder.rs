@@ -421,7 +421,7 @@ impl Observer for Recorder {
         Ok(())
     }
 
-    fn on_io(&mut self, ask: IoAsk, value: &IoValue) -> Result<(), Mismatch> {
+    fn on_io(&mut self, ask: IoAsk<'_>, value: &IoValue) -> Result<(), Mismatch> {
         self.encoder.io(&super::io::wire_io_done(ask, value));
         self.drain_if_sealed();
         Ok(())

@@ -357,7 +357,7 @@ impl Observer for ReplayChecker {
         }
     }
 
-    fn on_io(&mut self, ask: IoAsk, value: &IoValue) -> Result<(), Mismatch> {
+    fn on_io(&mut self, ask: IoAsk<'_>, value: &IoValue) -> Result<(), Mismatch> {
         let Some(Event::Io(io)) = self.current() else {
             return Err(self.mismatch());
         };
@@ -366,7 +366,7 @@ impl Observer for ReplayChecker {
         };
         let done = done.clone();
         if done.asked == ask.asked
-            && done.written == ask.written
+            && done.written == ask.written_hash()
             && super::io::io_value(&done.result) == *value
         {
             if done.target == ask.target {

@@ -325,7 +325,7 @@ pub(crate) trait Observer {
     fn on_input(&mut self, input: Input) -> Result<(), Mismatch>;
 
     /// An I/O step (told just before) asked for `ask` and got `value`.
-    fn on_io(&mut self, ask: IoAsk, value: &IoValue) -> Result<(), Mismatch> {
+    fn on_io(&mut self, ask: IoAsk<'_>, value: &IoValue) -> Result<(), Mismatch> {
         let _ = (ask, value);
         Ok(())
     }

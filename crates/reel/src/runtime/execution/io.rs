@@ -202,7 +202,7 @@ pub(crate) fn io_step(
     op: IoOp,
     object: ObjectId,
     generation: u64,
-    ask: IoAsk,
+    ask: IoAsk<'_>,
     location: Location,
     perform: impl FnOnce(&mut IoState) -> IoValue,
 ) -> IoValue {
@@ -261,7 +261,7 @@ impl Execution {
         &mut self,
         op: IoOp,
         object: ObjectId,
-        ask: IoAsk,
+        ask: IoAsk<'_>,
         location: Location,
         perform: impl FnOnce(&mut IoState) -> IoValue,
     ) -> (IoValue, Action) {
@@ -295,7 +295,7 @@ impl Execution {
             for position in 0..self.observers.len() {
                 if let Err(mismatch) = self.observers[position].on_io(ask, &value) {
                     let written = ask
-                        .written
+                        .written_hash()
                         .map(|hash| format!(" (bytes hashing to {hash:#018x})"))
                         .unwrap_or_default();
                     let actual = format!(
@@ -383,10 +383,13 @@ impl Execution {
     #[cold]
     #[inline(never)]
     pub(super) fn poll_io_at_decision(&mut self, yielding: bool) {
-        if !self.fires_own_timers || !self.waits_for_io() {
+        if !self.fires_own_timers || !(yielding || self.io.timing.is_some()) {
+            return; // Cheap checks first: this runs at every decision once there is I/O.
+        }
+        if !self.waits_for_io() {
             return;
         }
-        if yielding || (self.io.timing.is_some() && self.io.draw(POLL_ONE_IN) == 0) {
+        if yielding || self.io.draw(POLL_ONE_IN) == 0 {
             let driver = self.io.driver.as_mut().expect("the caller checked");
             driver.wait(Some(Duration::ZERO), None, &mut self.io.reported);
             self.io.note_reported(self.step);
@@ -447,16 +450,18 @@ impl Execution {
         }
         // Planned signals still to come arrive when every thread waits: first only look.
         let mut only_look = self.planned_arrivals() > 0;
-        let idle_since = Instant::now();
+        // Only a patience or a virtual timer waiting for a job counts the time idle.
+        let idle_since = (self.config.io_patience.is_some()
+            || !matches!(self.clock, super::super::clock::Clock::Real))
+        .then(Instant::now);
+        let idle = || idle_since.map_or(Duration::ZERO, |since| since.elapsed());
         loop {
             let real = matches!(self.clock, super::super::clock::Clock::Real);
             let in_flight = self.job_in_flight();
             // What is left of the patience (rule 5), if there is one.
             let patience_left = self.config.io_patience.map(|patience| {
                 let factor = if in_flight { JOB_PATIENCE_FACTOR } else { 1 };
-                patience
-                    .saturating_mul(factor)
-                    .saturating_sub(idle_since.elapsed())
+                patience.saturating_mul(factor).saturating_sub(idle())
             });
             let timeout = match self.timers.first() {
                 _ if only_look => Some(Duration::ZERO),
@@ -473,7 +478,7 @@ impl Execution {
                 Some(&(deadline, _)) if in_flight => {
                     let left =
                         Duration::from_nanos(deadline.saturating_sub(self.clock.now_nanos()))
-                            .saturating_sub(idle_since.elapsed());
+                            .saturating_sub(idle());
                     Some(patience_left.map_or(left, |patience_left| left.min(patience_left)))
                 }
                 Some(_) => Some(Duration::ZERO),

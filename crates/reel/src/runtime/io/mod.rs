@@ -118,28 +118,29 @@ impl IoValue {
 }
 
 /// What the program asked of an I/O step, as the observers are told: the length asked and,
-/// for a write, the hash of the bytes handed over.
+/// for a write, the bytes handed over (which observers know by their hash, computed only
+/// when one asks: an unobserved write hashes nothing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct IoAsk {
+pub(crate) struct IoAsk<'a> {
     /// Bytes asked to read, or handed over to write (0 when the operation has no length).
     pub(crate) asked: u64,
-    /// xxh3-64 of the bytes a write handed over.
-    pub(crate) written: Option<u64>,
+    /// The bytes a write handed over.
+    written: Option<&'a [u8]>,
     /// xxh3-64 of where the operation goes: the path it opens or names, the address it
     /// sends to, connects to or binds.
     pub(crate) target: Option<u64>,
 }
 
-impl IoAsk {
+impl<'a> IoAsk<'a> {
     /// An operation without a length.
-    pub(crate) const NONE: IoAsk = IoAsk {
+    pub(crate) const NONE: IoAsk<'static> = IoAsk {
         asked: 0,
         written: None,
         target: None,
     };
 
     /// A read of up to `asked` bytes.
-    pub(crate) fn read(asked: usize) -> IoAsk {
+    pub(crate) fn read(asked: usize) -> IoAsk<'static> {
         IoAsk {
             asked: asked as u64,
             written: None,
@@ -148,27 +149,32 @@ impl IoAsk {
     }
 
     /// A write of `bytes`.
-    pub(crate) fn write(bytes: &[u8]) -> IoAsk {
+    pub(crate) fn write(bytes: &'a [u8]) -> IoAsk<'a> {
         IoAsk {
             asked: bytes.len() as u64,
-            written: Some(xxhash_rust::xxh3::xxh3_64(bytes)),
+            written: Some(bytes),
             target: None,
         }
     }
 
+    /// xxh3-64 of the bytes a write handed over.
+    pub(crate) fn written_hash(&self) -> Option<u64> {
+        self.written.map(xxhash_rust::xxh3::xxh3_64)
+    }
+
     /// This operation, going to the path `path`.
-    pub(crate) fn to_path(self, path: &std::path::Path) -> IoAsk {
+    pub(crate) fn to_path(self, path: &std::path::Path) -> IoAsk<'a> {
         use std::os::unix::ffi::OsStrExt;
         self.to_target(path.as_os_str().as_bytes())
     }
 
     /// This operation, going to the socket address `address`.
-    pub(crate) fn to_addr(self, address: &std::net::SocketAddr) -> IoAsk {
+    pub(crate) fn to_addr(self, address: &std::net::SocketAddr) -> IoAsk<'a> {
         self.to_target(address.to_string().as_bytes())
     }
 
     /// This operation, going to where `bytes` name (a path's or an address's bytes).
-    pub(crate) fn to_target(self, bytes: &[u8]) -> IoAsk {
+    pub(crate) fn to_target(self, bytes: &[u8]) -> IoAsk<'a> {
         IoAsk {
             target: Some(xxhash_rust::xxh3::xxh3_64(bytes)),
             ..self

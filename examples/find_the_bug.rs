@@ -586,13 +586,18 @@ fn server_three_ways() -> Result<(), String> {
     std::fs::remove_dir_all(&dir).map_err(|error| error.to_string())?;
     let refused = std::net::TcpStream::connect(recorded.outcome.address).is_err();
     println!(
-        "-> deleted the journal ({}); the server's port {} is closed{}",
+        "-> deleted the journal ({}); the server is gone: {}",
         dir.display(),
-        recorded.outcome.address,
         if refused {
-            " (a connection is refused)"
+            format!(
+                "its port {} is closed (a connection is refused)",
+                recorded.outcome.address
+            )
         } else {
-            ""
+            format!(
+                "another process listens on its port {} now",
+                recorded.outcome.address
+            )
         }
     );
     let exe = std::env::current_exe().map_err(|error| error.to_string())?;

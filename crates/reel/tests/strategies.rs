@@ -499,10 +499,7 @@ fn a_portfolio_trace_names_its_member_and_replays_after_the_executions_before_it
         .strip_prefix("portfolio(")
         .and_then(|rest| rest.strip_suffix(')'))
         .unwrap_or_else(|| panic!("header strategy {:?}", trace.header.run.strategy));
-    assert!(
-        ["surw", "pos", "pct(random depth)", "urw", "random"].contains(&member),
-        "{member}"
-    );
+    assert!(["surw", "urw"].contains(&member), "{member}");
     assert_eq!(
         Strategy::parse(&trace.header.run.strategy),
         Strategy::Portfolio

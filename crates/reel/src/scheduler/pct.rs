@@ -87,11 +87,6 @@ impl PctScheduler {
         }
     }
 
-    /// Sets the step bound k, as learnt from a calibration run elsewhere (the portfolio's).
-    pub(crate) fn set_step_estimate(&mut self, steps: u64) {
-        self.step_estimate = steps.max(1);
-    }
-
     fn priority(&mut self, thread: ThreadId) -> u64 {
         let index = thread.index();
         if index >= self.priorities.len() {
@@ -127,7 +122,7 @@ impl Scheduler for PctScheduler {
 
     fn end_execution(&mut self, steps: u64) {
         if self.iteration == 1 {
-            self.set_step_estimate(steps);
+            self.step_estimate = steps.max(1); // The step bound k, learnt from execution 1.
         }
     }
 

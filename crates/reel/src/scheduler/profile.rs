@@ -50,8 +50,6 @@ pub(crate) struct Contended {
 /// What a calibration run taught.
 #[derive(Debug, Default)]
 pub(crate) struct Profile {
-    /// How many steps the run took.
-    pub(crate) steps: u64,
     /// How many steps each thread (and its descendants) took, by signature; at least 1.
     pub(crate) thread_steps: Weights,
     /// The contended objects, in order of first use.
@@ -122,8 +120,8 @@ impl ProfileBuilder {
         }
     }
 
-    /// The profile, once the run has ended after `steps` steps.
-    pub(crate) fn finish(self, steps: u64) -> Profile {
+    /// The profile, once the run has ended.
+    pub(crate) fn finish(self) -> Profile {
         let threads = self.signatures.len();
         let mut own = self.steps.clone();
         own.resize(threads, 0);
@@ -139,7 +137,6 @@ impl ProfileBuilder {
             })
             .collect();
         Profile {
-            steps,
             thread_steps,
             contended,
         }

@@ -246,9 +246,9 @@ impl Scheduler for SurwScheduler {
         self.spinning.clear();
     }
 
-    fn end_execution(&mut self, steps: u64) {
+    fn end_execution(&mut self, _steps: u64) {
         if let Some(learning) = self.learning.take() {
-            self.profile = Some(Arc::new(learning.finish(steps)));
+            self.profile = Some(Arc::new(learning.finish()));
         }
     }
 

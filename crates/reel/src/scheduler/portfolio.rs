@@ -29,7 +29,7 @@
 //! schedulers (PCT and random) but by none in both, so no mixture can be at or under
 //! shuttle's best on every program unless its first schedule finds both.
 //!
-//! The members that estimate (SURW, URW, PCT's step bound) learn from execution 1, whichever
+//! The members that estimate (SURW and URW) learn from execution 1, whichever
 //! member runs it: the portfolio watches that execution and gives them what it saw. Every
 //! execution is thus a function of the seed and its number
 //! ([`Scheduler::independent_executions`]). Its trace's header names the member, as

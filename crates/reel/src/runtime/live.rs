@@ -210,7 +210,7 @@ impl DataLock {
         loop {
             if let Some(slot) = my_slot {
                 WAITS_FOR[slot].store(holder, Ordering::SeqCst);
-                if must_give_up(generation, holder) {
+                if must_give_up(generation, holder) && self.cycle_stays(generation, holder) {
                     WAITS_FOR[slot].store(0, Ordering::SeqCst);
                     panic!(
                         "reel: two executions running at once on two kernel threads each hold \
@@ -238,6 +238,15 @@ impl DataLock {
             WAITS_FOR[slot].store(0, Ordering::SeqCst);
         }
     }
+    /// Whether a cycle of waits that [`must_give_up`] saw is still there a moment later,
+    /// with the same holder. An execution that has just taken the data clears its own wait
+    /// right after, and a cycle seen in between is not one: only a cycle that stays is.
+    #[cold]
+    fn cycle_stays(&self, generation: u64, holder: u64) -> bool {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        self.holder.load(Ordering::SeqCst) == holder && must_give_up(generation, holder)
+    }
+
     /// Gives back one guard of the execution of `generation`.
     #[inline]
     pub(crate) fn release(&self, generation: u64) {

@@ -372,6 +372,52 @@ fn explored_signals_arrive_while_threads_wait_for_sockets() {
 }
 
 #[test]
+fn a_unix_stream_pair_talks_both_ways_while_the_reader_waits_and_replays() {
+    use reel::net::UnixStream;
+    let dir = scratch_dir("unix-stream-pair");
+    let path = dir.join("pair.reel");
+    let program = || {
+        let (mut left, mut right) = UnixStream::pair().unwrap();
+        assert!(left.peer_addr().unwrap().is_unnamed());
+        // The reader starts first and waits for bytes that the writer sends later.
+        let reader = reel::thread::spawn(move || {
+            let mut request = [0; 5];
+            right.read_exact(&mut request).unwrap();
+            right
+                .write_all(&request.map(|byte| byte.to_ascii_uppercase()))
+                .unwrap();
+            right.shutdown(std::net::Shutdown::Write).unwrap();
+            request
+        });
+        reel::thread::yield_now(); // The reader runs first, and waits.
+        left.write_all(b"hello").unwrap();
+        let mut reply = Vec::new();
+        left.read_to_end(&mut reply).unwrap();
+        (reader.join().unwrap(), reply)
+    };
+    let expected = (*b"hello", b"HELLO".to_vec());
+    assert_eq!(reel::run(program), expected);
+    assert_eq!(Runtime::new().record(&path).run(program), expected);
+    // The reader's first read would have blocked: the trace holds the wait's end.
+    let trace = reel_trace::read_file(&path).unwrap();
+    assert!(
+        trace
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::Io(io) if matches!(**io, IoEvent::Ready { .. }))),
+        "a wait for I/O ended in the recording"
+    );
+    let mut replayed = None;
+    let report = Replay::from_file(&path)
+        .unwrap()
+        .run(|| replayed = Some(program()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    assert_eq!(replayed, Some(expected));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_unix_socket_echo_is_recorded_and_replays_with_the_socket_gone() {
     use reel::net::{UnixListener, UnixStream};
     let dir = scratch_dir("unix");

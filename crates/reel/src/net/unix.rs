@@ -196,6 +196,39 @@ impl Iterator for UnixIncoming<'_> {
     }
 }
 
+/// Two connected sockets, each with its descriptor (a replay has no sockets).
+type Paired<S> = ((Option<S>, Descriptor), (Option<S>, Descriptor));
+
+/// Two connected sockets that `make` opens (a `pair`), registered with the driver: one
+/// step, on the first.
+fn open_pair<S: mio::event::Source>(
+    location: Caller,
+    make: impl FnOnce() -> io::Result<(S, S)>,
+) -> io::Result<Paired<S>> {
+    let first = Descriptor::new();
+    let second = Descriptor::new();
+    let mut pair = None;
+    let mut make = Some(make);
+    first.operate(IoOp::Open, IoAsk::NONE, 0, None, location, |io| {
+        let make = make.take().expect("an open does not block");
+        let (mut one, mut other) = match make() {
+            Ok(pair) => pair,
+            Err(error) => return IoValue::error(&error),
+        };
+        let registered = io.driver().and_then(|driver| {
+            driver.register(&mut one, first.object)?;
+            driver.register(&mut other, second.object)
+        });
+        if let Err(error) = registered {
+            return IoValue::error(&error);
+        }
+        pair = Some((one, other));
+        IoValue::Done
+    })?;
+    let (one, other) = pair.unzip();
+    Ok(((one, first), (other, second)))
+}
+
 /// A Unix-domain stream connection (std's `UnixStream`).
 #[derive(Debug)]
 pub struct UnixStream {
@@ -214,6 +247,15 @@ impl UnixStream {
             read_timeout: Timeout::new(),
             write_timeout: Timeout::new(),
         }
+    }
+
+    /// Two streams connected to each other, neither bound to an address (one step, on the
+    /// first).
+    #[track_caller]
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let ((one, first), (other, second)) =
+            open_pair(Location::caller(), mio::net::UnixStream::pair)?;
+        Ok((UnixStream::new(one, first), UnixStream::new(other, second)))
     }
 
     /// Connects to the socket at `path`.
@@ -404,25 +446,8 @@ impl UnixDatagram {
     /// first).
     #[track_caller]
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
-        let first = Descriptor::new();
-        let second = Descriptor::new();
-        let mut pair = None;
-        first.operate(IoOp::Open, IoAsk::NONE, 0, None, Location::caller(), |io| {
-            let (mut one, mut other) = match mio::net::UnixDatagram::pair() {
-                Ok(pair) => pair,
-                Err(error) => return IoValue::error(&error),
-            };
-            let registered = io.driver().and_then(|driver| {
-                driver.register(&mut one, first.object)?;
-                driver.register(&mut other, second.object)
-            });
-            if let Err(error) = registered {
-                return IoValue::error(&error);
-            }
-            pair = Some((one, other));
-            IoValue::Done
-        })?;
-        let (one, other) = pair.unzip();
+        let ((one, first), (other, second)) =
+            open_pair(Location::caller(), mio::net::UnixDatagram::pair)?;
         Ok((
             UnixDatagram::new(one, first),
             UnixDatagram::new(other, second),

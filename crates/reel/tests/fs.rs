@@ -492,7 +492,8 @@ fn traced_program(dir: &Path) -> String {
     fs::create_dir(&sub).unwrap();
     let path = sub.join("data.txt");
     let mut file = File::create(&path).unwrap();
-    file.write_all(b"hello, ring").unwrap();
+    file.write_all(b"hello, ring!").unwrap();
+    file.set_len(11).unwrap();
     file.sync_all().unwrap();
     file.sync_data().unwrap();
     let length = file.metadata().unwrap().len();
@@ -536,7 +537,8 @@ fn child_runs_the_traced_program() {
 
 /// The system calls the strace test watches.
 const WATCHED: &str = "openat,open,read,write,pwrite64,pread64,rename,renameat,renameat2,\
-                       unlink,unlinkat,statx,newfstatat,fsync,fdatasync,mkdir,mkdirat,close";
+                       unlink,unlinkat,statx,newfstatat,fsync,fdatasync,mkdir,mkdirat,ftruncate,\
+                       close";
 
 /// One system call strace reported: its name and its whole text.
 #[derive(Debug)]
@@ -599,6 +601,7 @@ fn opcode_of(syscall: &str) -> Option<u8> {
         "statx" | "newfstatat" => opcode::Statx::CODE,
         "fsync" | "fdatasync" => opcode::Fsync::CODE,
         "mkdir" | "mkdirat" => opcode::MkDirAt::CODE,
+        "ftruncate" => opcode::Ftruncate::CODE,
         _ => return None,
     })
 }
@@ -697,6 +700,7 @@ fn on_io_uring_no_system_call_touches_the_programs_files() {
         "read",
         "statx",
         "unlink",
+        "ftruncate",
     ] {
         assert!(
             on_helpers.iter().any(|call| call.name == expected),

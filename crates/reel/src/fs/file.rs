@@ -347,13 +347,41 @@ impl File {
     }
 
     fn sync(&self, data_only: bool, location: Caller) -> io::Result<()> {
+        self.ring_control(
+            location,
+            |file| RingOp::Sync { file, data_only },
+            move |file| {
+                if data_only {
+                    file.sync_data()
+                } else {
+                    file.sync_all()
+                }
+            },
+        )
+    }
+
+    /// Truncates or extends the file to `size` bytes.
+    #[track_caller]
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        self.ring_control(
+            Location::caller(),
+            |file| RingOp::Truncate { file, len: size },
+            move |file| file.set_len(size),
+        )
+    }
+
+    /// An operation on the file that gives nothing back (a sync, a truncation): `ring`'s
+    /// operation on the io_uring where it has it, else `job` on a helper thread; one step.
+    fn ring_control(
+        &self,
+        location: Caller,
+        ring: impl FnOnce(Arc<std::fs::File>) -> RingOp,
+        job: impl FnOnce(&std::fs::File) -> io::Result<()> + Send + 'static,
+    ) -> io::Result<()> {
         let file = self.inner.clone();
-        let ring = file.clone().map(|file| {
-            (
-                RingOp::Sync { file, data_only },
-                Box::new(count_of) as RingValue,
-            )
-        });
+        let ring = file
+            .clone()
+            .map(|file| (ring(file), Box::new(count_of) as RingValue));
         let value =
             self.descriptor
                 .run_on_ring(
@@ -362,14 +390,7 @@ impl File {
                     location,
                     ring,
                     move || match file {
-                        Some(file) => {
-                            let synced = if data_only {
-                                file.sync_data()
-                            } else {
-                                file.sync_all()
-                            };
-                            IoValue::of(synced, |()| IoValue::Count(0))
-                        }
+                        Some(file) => IoValue::of(job(&file), |()| IoValue::Count(0)),
                         None => IoValue::Error(libc::EBADF, String::new()),
                     },
                 )?;
@@ -377,15 +398,6 @@ impl File {
             IoValue::Count(_) => Ok(()),
             other => Err(unexpected(&other)),
         }
-    }
-
-    /// Truncates or extends the file to `size` bytes.
-    #[track_caller]
-    pub fn set_len(&self, size: u64) -> io::Result<()> {
-        self.control(Location::caller(), move |file| {
-            file.set_len(size).map(|()| 0)
-        })
-        .map(drop)
     }
 
     /// A control operation on the file: one step, whose result is a count.

@@ -5,9 +5,9 @@
 //! No file operation blocks the runtime's kernel thread: each is submitted to the runtime's
 //! io_uring or runs on a helper thread (the runtime's bounded pool) while the calling green
 //! thread waits and the others run. On io_uring go opens, reads, writes, syncs, metadata
-//! (statx), renames, removals and `create_dir`, each where the kernel's io_uring has the
-//! operation (the ring is probed when it is made); on the helper threads go the rest
-//! (`set_len`, seeks, `read_dir`, `create_dir_all`), and everything where io_uring is
+//! (statx), renames, removals, `create_dir` and `set_len`, each where the kernel's io_uring
+//! has the operation (the ring is probed when it is made); on the helper threads go the rest
+//! (seeks, `read_dir`, `create_dir_all`), and everything where io_uring is
 //! unavailable or turned off ([`backend`]). Every operation is a step on its file's object
 //! whose result is recorded (the bytes read, the counts written, positions, metadata,
 //! directory entries, errors with their errno), the same whichever path ran it, so a replay

@@ -67,6 +67,8 @@ pub(crate) enum RingOp {
     Unlink { path: CString },
     /// Make the directory `path` with `mode`, as mkdir(2).
     MkDir { path: CString, mode: u32 },
+    /// Truncate or extend `file` to `len` bytes, as ftruncate(2) (kernel 6.9).
+    Truncate { file: Arc<std::fs::File>, len: u64 },
 }
 
 impl RingOp {
@@ -81,6 +83,7 @@ impl RingOp {
             RingOp::Rename { .. } => opcode::RenameAt::CODE,
             RingOp::Unlink { .. } => opcode::UnlinkAt::CODE,
             RingOp::MkDir { .. } => opcode::MkDirAt::CODE,
+            RingOp::Truncate { .. } => opcode::Ftruncate::CODE,
         }
     }
 }
@@ -283,6 +286,11 @@ impl Ring {
                 let entry = opcode::Fsync::new(types::Fd(file.as_raw_fd()))
                     .flags(flags)
                     .build();
+                flight.file = Some(file);
+                entry
+            }
+            RingOp::Truncate { file, len } => {
+                let entry = opcode::Ftruncate::new(types::Fd(file.as_raw_fd()), len).build();
                 flight.file = Some(file);
                 entry
             }

@@ -265,11 +265,17 @@ impl Execution {
             1 => "1 green thread was ready and waited".to_owned(),
             count => format!("{count} green threads were ready and waited"),
         };
+        // Whole milliseconds, or tenths under 10 ms (a stall below the default threshold
+        // is one of a lowered threshold, and "0 ms" would say nothing).
+        let held = if sample.held < std::time::Duration::from_millis(10) {
+            format!("{:.1}", sample.held.as_secs_f64() * 1000.0)
+        } else {
+            sample.held.as_millis().to_string()
+        };
         let message = format!(
-            "head-of-line blocking: {} held the kernel thread for {} ms {doing}{where_text}; \
+            "head-of-line blocking: {} held the kernel thread for {held} ms {doing}{where_text}; \
              {waited}. {}",
             self.short_thread(current),
-            sample.held.as_millis(),
             advice(sample.syscall.as_deref())
         );
         eprintln!("reel: {message}");

@@ -145,8 +145,9 @@ fn a_virtual_timeout_shorter_than_the_job_still_fires() {
     assert!(!report.found(), "{report}");
 }
 
-/// The stepper's steps in [`read_among_steps`].
-const STEPS: usize = 60;
+/// The stepper's steps in [`read_among_steps`]: a millisecond each, far more than the peer's
+/// 15 ms, so that a peer a loaded machine holds up still answers amid them.
+const STEPS: usize = 200;
 
 /// Main reads a byte that a peer outside the runtime sends after a while, as another green
 /// thread counts, a millisecond per step; main notes how far the count got when its read

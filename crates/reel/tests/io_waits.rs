@@ -81,7 +81,7 @@ fn a_helper_job_slower_than_the_patience_is_not_a_deadlock() {
         .iterations(2)
         .jobs(1)
         .record(false)
-        .io_patience(Some(Duration::from_millis(40)))
+        .io_patience(Some(Duration::from_millis(100)))
         .run(|| {
             let value = reel::task::spawn_blocking(|| {
                 std::thread::sleep(Duration::from_millis(150));

@@ -198,6 +198,18 @@ fn a_replay_that_writes_other_bytes_diverges_naming_both() {
 }
 
 /// A port nothing listens on: bound, then closed.
+/// Replays the trace at `path`, the program being `program`: the replay reproduces the
+/// recording; returns what the program gave.
+fn replay_of<T>(path: &Path, program: impl FnOnce() -> T) -> T {
+    let mut value = None;
+    let report = Replay::from_file(path)
+        .unwrap()
+        .run(|| value = Some(program()))
+        .unwrap();
+    assert!(report.reproduced(), "{report}");
+    value.expect("the replay ran the program")
+}
+
 /// A loopback TCP port that refuses connections for as long as the returned socket lives:
 /// bound but not listening, so no other test's listener can take the port meanwhile.
 fn closed_port() -> (std::os::fd::OwnedFd, std::net::SocketAddr) {
@@ -247,13 +259,7 @@ fn a_refused_connection_replays_as_the_same_error() {
     };
     let recorded = Runtime::new().record(&path).run(connect);
     assert_eq!(recorded.0, ErrorKind::ConnectionRefused);
-    let mut replayed = None;
-    let report = Replay::from_file(&path)
-        .unwrap()
-        .run(|| replayed = Some(connect()))
-        .unwrap();
-    assert!(report.reproduced(), "{report}");
-    assert_eq!(replayed, Some(recorded));
+    assert_eq!(replay_of(&path, connect), recorded);
 }
 
 #[test]
@@ -407,13 +413,7 @@ fn a_unix_stream_pair_talks_both_ways_while_the_reader_waits_and_replays() {
             .any(|event| matches!(event, Event::Io(io) if matches!(**io, IoEvent::Ready { .. }))),
         "a wait for I/O ended in the recording"
     );
-    let mut replayed = None;
-    let report = Replay::from_file(&path)
-        .unwrap()
-        .run(|| replayed = Some(program()))
-        .unwrap();
-    assert!(report.reproduced(), "{report}");
-    assert_eq!(replayed, Some(expected));
+    assert_eq!(replay_of(&path, program), expected);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -454,13 +454,7 @@ fn a_unix_socket_echo_is_recorded_and_replays_with_the_socket_gone() {
         b"unix"
     );
     std::fs::remove_file(&socket).unwrap();
-    let mut replayed = None;
-    let report = Replay::from_file(&path)
-        .unwrap()
-        .run(|| replayed = Some(program(socket.clone())()))
-        .unwrap();
-    assert!(report.reproduced(), "{report}");
-    assert_eq!(replayed, Some(*b"unix"));
+    assert_eq!(replay_of(&path, || program(socket.clone())()), *b"unix");
     assert!(!socket.exists(), "the replay bound nothing");
 }
 
@@ -540,13 +534,7 @@ fn a_datagram_of_20000_bytes_is_received_whole_and_replayed() {
         received
     };
     assert_eq!(Runtime::new().record(&path).run(program), 20_000);
-    let mut replayed = None;
-    let report = Replay::from_file(&path)
-        .unwrap()
-        .run(|| replayed = Some(program()))
-        .unwrap();
-    assert!(report.reproduced(), "{report}");
-    assert_eq!(replayed, Some(20_000));
+    assert_eq!(replay_of(&path, program), 20_000);
 }
 
 #[test]
@@ -668,13 +656,7 @@ fn unix_datagrams_are_recorded_and_replay_with_the_sockets_gone() {
         (24, 24),
         "two requests and two replies each way"
     );
-    let mut replayed = None;
-    let report = Replay::from_file(&path)
-        .unwrap()
-        .run(|| replayed = Some(unix_datagram_program(&dir)))
-        .unwrap();
-    assert!(report.reproduced(), "{report}");
-    assert_eq!(replayed, Some(recorded));
+    assert_eq!(replay_of(&path, || unix_datagram_program(&dir)), recorded);
     assert!(
         !dir.join("server.sock").exists() && !dir.join("client.sock").exists(),
         "the replay bound nothing"
@@ -700,13 +682,7 @@ fn a_unix_datagram_above_the_trace_limit_fails_with_emsgsize_and_replays() {
     let expected = (Some(libc::EMSGSIZE), 65_536, 65_536);
     assert_eq!(reel::run(program), expected, "nothing is truncated");
     assert_eq!(Runtime::new().record(&path).run(program), expected);
-    let mut replayed = None;
-    let report = Replay::from_file(&path)
-        .unwrap()
-        .run(|| replayed = Some(program()))
-        .unwrap();
-    assert!(report.reproduced(), "{report}");
-    assert_eq!(replayed, Some(expected));
+    assert_eq!(replay_of(&path, program), expected);
 }
 
 #[test]
@@ -760,13 +736,7 @@ fn a_unix_datagram_sender_waits_while_the_receivers_queue_is_full_and_replays() 
     let recorded = Runtime::new().record(&trace_path).run(program);
     assert_eq!(recorded, (expected.clone(), expected));
     std::fs::remove_file(&path).unwrap();
-    let mut replayed = None;
-    let report = Replay::from_file(&trace_path)
-        .unwrap()
-        .run(|| replayed = Some(program()))
-        .unwrap();
-    assert!(report.reproduced(), "{report}");
-    assert_eq!(replayed, Some(recorded));
+    assert_eq!(replay_of(&trace_path, program), recorded);
     // The trace shows the waits: sends that would have blocked.
     let trace = reel_trace::read_file(&trace_path).unwrap();
     let mut previous = None;

@@ -149,6 +149,20 @@ impl Descriptor {
     }
 }
 
+/// A socket just made (`made`), registered with the execution's driver for `object`; the
+/// error of making or of registering it, as the step's value.
+fn registered<S: mio::event::Source>(
+    io: &mut IoState,
+    object: ObjectId,
+    made: io::Result<S>,
+) -> Result<S, IoValue> {
+    let mut socket = made.map_err(|error| IoValue::error(&error))?;
+    io.driver()
+        .and_then(|driver| driver.register(&mut socket, object))
+        .map_err(|error| IoValue::error(&error))?;
+    Ok(socket)
+}
+
 /// The error of a descriptor that a replay does not have (it performs no I/O) or that a
 /// result did not fit.
 fn unexpected(value: &IoValue) -> io::Error {

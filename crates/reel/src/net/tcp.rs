@@ -6,8 +6,8 @@ use std::panic::Location;
 use std::time::Duration;
 
 use super::{
-    Descriptor, Timeout, ToSocketAddrs, each_address, no_descriptor, stream_read, stream_write,
-    unexpected,
+    Descriptor, Timeout, ToSocketAddrs, each_address, no_descriptor, registered, stream_read,
+    stream_write, unexpected,
 };
 use crate::runtime::execution;
 use crate::runtime::io::{IoAsk, IoValue, interest};
@@ -38,16 +38,14 @@ impl TcpListener {
                 None,
                 location,
                 |io| {
-                    let mut listener = match mio::net::TcpListener::bind(address) {
+                    let listener = match registered(
+                        io,
+                        descriptor.object,
+                        mio::net::TcpListener::bind(address),
+                    ) {
                         Ok(listener) => listener,
-                        Err(error) => return IoValue::error(&error),
+                        Err(value) => return value,
                     };
-                    let registered = io
-                        .driver()
-                        .and_then(|driver| driver.register(&mut listener, descriptor.object));
-                    if let Err(error) = registered {
-                        return IoValue::error(&error);
-                    }
                     let local = listener.local_addr();
                     inner = Some(listener);
                     IoValue::of(local, IoValue::Addr)
@@ -270,16 +268,14 @@ fn connect_one(address: SocketAddr, location: &'static Location<'static>) -> io:
         location,
         |io| {
             let Some(stream) = &inner else {
-                let mut stream = match mio::net::TcpStream::connect(address) {
+                let stream = match registered(
+                    io,
+                    descriptor.object,
+                    mio::net::TcpStream::connect(address),
+                ) {
                     Ok(stream) => stream,
-                    Err(error) => return IoValue::error(&error),
+                    Err(value) => return value,
                 };
-                let registered = io
-                    .driver()
-                    .and_then(|driver| driver.register(&mut stream, descriptor.object));
-                if let Err(error) = registered {
-                    return IoValue::error(&error);
-                }
                 inner = Some(stream);
                 return IoValue::WouldBlock; // Under way: the socket says when it is writable.
             };

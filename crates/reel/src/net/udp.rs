@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::panic::Location;
 use std::sync::Mutex;
 
-use super::{Descriptor, ToSocketAddrs, addr, each_address, no_descriptor, unexpected, write_step};
+use super::{
+    Descriptor, ToSocketAddrs, addr, each_address, no_descriptor, registered, unexpected,
+    write_step,
+};
 use crate::runtime::io::{IoAsk, IoValue, MAX_DATAGRAM_BYTES, interest};
 use crate::runtime::vocabulary::IoOp;
 
@@ -34,16 +37,12 @@ impl UdpSocket {
                 None,
                 location,
                 |io| {
-                    let mut socket = match mio::net::UdpSocket::bind(address) {
-                        Ok(socket) => socket,
-                        Err(error) => return IoValue::error(&error),
-                    };
-                    let registered = io
-                        .driver()
-                        .and_then(|driver| driver.register(&mut socket, descriptor.object));
-                    if let Err(error) = registered {
-                        return IoValue::error(&error);
-                    }
+                    let socket =
+                        match registered(io, descriptor.object, mio::net::UdpSocket::bind(address))
+                        {
+                            Ok(socket) => socket,
+                            Err(value) => return value,
+                        };
                     let local = socket.local_addr();
                     inner = Some(socket);
                     IoValue::of(local, IoValue::Addr)

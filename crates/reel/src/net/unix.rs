@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    Caller, Descriptor, Timeout, no_descriptor, read_step, stream_read, stream_write, unexpected,
-    write_step,
+    Caller, Descriptor, Timeout, no_descriptor, read_step, registered, stream_read, stream_write,
+    unexpected, write_step,
 };
 use crate::runtime::execution;
 use crate::runtime::io::{IoAsk, IoValue, MAX_DATAGRAM_BYTES, interest};
@@ -117,16 +117,11 @@ impl UnixListener {
             None,
             location,
             |io| {
-                let mut listener = match mio::net::UnixListener::bind(&path) {
-                    Ok(listener) => listener,
-                    Err(error) => return IoValue::error(&error),
-                };
-                let registered = io
-                    .driver()
-                    .and_then(|driver| driver.register(&mut listener, descriptor.object));
-                if let Err(error) = registered {
-                    return IoValue::error(&error);
-                }
+                let listener =
+                    match registered(io, descriptor.object, mio::net::UnixListener::bind(&path)) {
+                        Ok(listener) => listener,
+                        Err(value) => return value,
+                    };
                 inner = Some(listener);
                 IoValue::Done
             },
@@ -211,19 +206,19 @@ fn open_pair<S: mio::event::Source>(
     let mut make = Some(make);
     first.operate(IoOp::Open, IoAsk::NONE, 0, None, location, |io| {
         let make = make.take().expect("an open does not block");
-        let (mut one, mut other) = match make() {
+        let (one, other) = match make() {
             Ok(pair) => pair,
             Err(error) => return IoValue::error(&error),
         };
-        let registered = io.driver().and_then(|driver| {
-            driver.register(&mut one, first.object)?;
-            driver.register(&mut other, second.object)
-        });
-        if let Err(error) = registered {
-            return IoValue::error(&error);
+        let both = registered(io, first.object, Ok(one))
+            .and_then(|one| Ok((one, registered(io, second.object, Ok(other))?)));
+        match both {
+            Ok(both) => {
+                pair = Some(both);
+                IoValue::Done
+            }
+            Err(value) => value,
         }
-        pair = Some((one, other));
-        IoValue::Done
     })?;
     let (one, other) = pair.unzip();
     Ok(((one, first), (other, second)))
@@ -273,16 +268,14 @@ impl UnixStream {
             location,
             |io| {
                 if inner.is_none() {
-                    let mut stream = match mio::net::UnixStream::connect(&path) {
+                    let stream = match registered(
+                        io,
+                        descriptor.object,
+                        mio::net::UnixStream::connect(&path),
+                    ) {
                         Ok(stream) => stream,
-                        Err(error) => return IoValue::error(&error),
+                        Err(value) => return value,
                     };
-                    let registered = io
-                        .driver()
-                        .and_then(|driver| driver.register(&mut stream, descriptor.object));
-                    if let Err(error) = registered {
-                        return IoValue::error(&error);
-                    }
                     inner = Some(stream);
                 }
                 let stream = inner.as_ref().expect("made above");
@@ -411,16 +404,10 @@ impl UnixDatagram {
             None => IoAsk::NONE,
         };
         descriptor.operate(IoOp::Open, ask, 0, None, location, |io| {
-            let mut socket = match open() {
+            let socket = match registered(io, descriptor.object, open()) {
                 Ok(socket) => socket,
-                Err(error) => return IoValue::error(&error),
+                Err(value) => return value,
             };
-            let registered = io
-                .driver()
-                .and_then(|driver| driver.register(&mut socket, descriptor.object));
-            if let Err(error) = registered {
-                return IoValue::error(&error);
-            }
             inner = Some(socket);
             IoValue::Done
         })?;

@@ -300,13 +300,15 @@ impl Recorder {
 
     /// The run ended: records the outcome and writes out everything still open.
     pub(crate) fn finish(&mut self, outcome: &Outcome) {
-        self.encoder.outcome(outcome);
         if !self.writes_file {
             // The execution is over: what a crash would save from here on is the caller's
-            // business. Withdrawn first, its last seal needs no critical section, which
+            // business (an exploration between two executions has nothing to save).
+            // Withdrawn before the outcome is committed, so a handler never saves a finished
+            // execution as a crashed one; and its last seal needs no critical section, which
             // would cost two system calls per execution.
             self.end_emergency();
         }
+        self.encoder.outcome(outcome);
         self.flush();
     }
 

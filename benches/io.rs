@@ -24,6 +24,7 @@ fn reel_echo(round_trips: u64) -> Duration {
     let address = listener.local_addr().unwrap();
     let server = reel::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
+        stream.set_nodelay(true).unwrap();
         let mut buffer = [0; MESSAGE_BYTES];
         for _ in 0..round_trips {
             stream.read_exact(&mut buffer).unwrap();

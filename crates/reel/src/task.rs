@@ -1,7 +1,7 @@
 //! Work that would block the runtime's kernel thread, run on a helper thread instead:
 //! [`spawn_blocking`]. The calling green thread waits (the others run) and gets the result.
 //!
-//! A helper job is an I/O operation of the runtime (`runtime/execution/io.rs`): its
+//! A helper job is an I/O operation of the runtime (`runtime/execution/io/`): its
 //! submission and its completion are steps whose results the trace records, so a replay
 //! ends the wait where the recording did. The job's value itself cannot be recorded (it is
 //! any type), so in a replay the closure runs again where the recording's job had

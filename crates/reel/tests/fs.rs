@@ -613,23 +613,17 @@ fn traced_run(dir: &Path, uring: bool) -> (Vec<Syscall>, String) {
     let files = dir.join(if uring { "uring" } else { "helpers" });
     std::fs::create_dir_all(&files).unwrap();
     let log = dir.join(format!("strace-{uring}.txt"));
-    let mut command = Command::new("strace");
+    let mut command = child::child_test_under_strace(
+        "child_runs_the_traced_program",
+        "REEL_FS_TRACED_DIR",
+        &log,
+        WATCHED,
+    );
     command
-        .args(["-f", "-qq", "-o"])
-        .arg(&log)
-        .arg("-e")
-        .arg(format!("trace={WATCHED}"))
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "child_runs_the_traced_program", "--ignored"])
-        .args(["--nocapture", "--test-threads=1"])
+        .arg("--test-threads=1")
         .env("REEL_FS_TRACED_DIR", &files)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("REEL_") {
-            command.env_remove(name);
-        }
-    }
     if !uring {
         command.env("REEL_IO_URING", "0");
     }
@@ -668,23 +662,8 @@ fn traced_run(dir: &Path, uring: bool) -> (Vec<Syscall>, String) {
 
 #[test]
 fn on_io_uring_no_system_call_touches_the_programs_files() {
-    // strace installed and allowed to trace (ptrace may be forbidden in a container).
-    match Command::new("strace")
-        .args(["-qq", "-e", "trace=none", "true"])
-        .output()
-    {
-        Err(error) => {
-            eprintln!("note: strace is not installed ({error}): nothing checked");
-            return;
-        }
-        Ok(output) if !output.status.success() => {
-            eprintln!(
-                "note: strace cannot trace here (is ptrace permitted?): {}: nothing checked",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-            return;
-        }
-        Ok(_) => {}
+    if !child::strace_usable() {
+        return;
     }
     let dir = scratch_dir("strace");
     // The helper threads make the system calls themselves: strace sees them (which shows

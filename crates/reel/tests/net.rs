@@ -4,11 +4,13 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use reel::net::{TcpListener, TcpStream, UdpSocket};
 use reel::reel_trace::{self, Event, IoEvent, IoResult, OpKind};
 use reel::{Checker, Replay, ReplayResult, Runtime};
+
+mod child;
 
 /// Clients that each send `message` with their number to an echo server and read the echo;
 /// the server serves them one after another, then everything echoed comes back in order.
@@ -90,13 +92,10 @@ fn child_runs_the_echo_program() {
 }
 
 fn child(trace: &Path, replay: bool) -> String {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = child::child_test("child_runs_the_echo_program", "REEL_NET_TRACE");
     command
-        .args(["--exact", "child_runs_the_echo_program", "--ignored"])
-        .args(["--nocapture", "--test-threads=1"])
+        .arg("--test-threads=1")
         .env("REEL_NET_TRACE", trace)
-        .env_remove("REEL_RECORD")
-        .env_remove("REEL_REPLAY")
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
     if replay {
@@ -755,4 +754,275 @@ fn a_unix_datagram_sender_waits_while_the_receivers_queue_is_full_and_replays() 
         }
     }
     assert!(blocked_sends >= 2, "both senders waited: {blocked_sends}");
+}
+
+/// The bytes `0..count` of a pattern that shows any byte out of place.
+fn pattern(count: usize) -> Vec<u8> {
+    (0..count).map(|index| (index * 7 % 251) as u8).collect()
+}
+
+/// A writer sends 20,000 bytes in bursts of 3,000 (yielding between them) and closes; the
+/// reader takes them in pieces of 1, 7, 100 and 5,000 bytes until the end. A read may take
+/// more from the kernel than it asked (the rest waits for the next read): every byte must
+/// still come once and in order.
+fn pieces_program(pair: impl FnOnce() -> (Box<dyn Read + Send>, Box<dyn Write + Send>)) -> Vec<u8> {
+    let (mut reader, mut writer) = pair();
+    let sender = reel::thread::spawn(move || {
+        for burst in pattern(20_000).chunks(3_000) {
+            writer.write_all(burst).unwrap();
+            reel::thread::yield_now();
+        }
+        // Dropped: the reader sees the end.
+    });
+    let mut received = Vec::new();
+    for size in [1, 7, 100, 5_000].into_iter().cycle() {
+        let mut buffer = vec![0; size];
+        let read = reader.read(&mut buffer).unwrap();
+        if read == 0 {
+            break;
+        }
+        received.extend_from_slice(&buffer[..read]);
+    }
+    sender.join().unwrap();
+    received
+}
+
+fn tcp_pair() -> (Box<dyn Read + Send>, Box<dyn Write + Send>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let writer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (reader, _) = listener.accept().unwrap();
+    (Box::new(reader), Box::new(writer))
+}
+
+fn unix_pair() -> (Box<dyn Read + Send>, Box<dyn Write + Send>) {
+    let (reader, writer) = reel::net::UnixStream::pair().unwrap();
+    (Box::new(reader), Box::new(writer))
+}
+
+#[test]
+fn a_stream_read_in_small_pieces_gets_every_byte_in_order_and_replays() {
+    let dir = scratch_dir("pieces");
+    for (name, pair) in [
+        ("tcp", tcp_pair as fn() -> _),
+        ("unix", unix_pair as fn() -> _),
+    ] {
+        let path = dir.join(format!("{name}.reel"));
+        assert_eq!(
+            reel::run(|| pieces_program(pair)),
+            pattern(20_000),
+            "{name}"
+        );
+        let recorded = Runtime::new().record(&path).run(|| pieces_program(pair));
+        assert_eq!(recorded, pattern(20_000), "{name}");
+        assert_eq!(
+            replay_of(&path, || pieces_program(pair)),
+            recorded,
+            "{name}"
+        );
+        // Exploration reorders the bursts and the reads; the bytes stay in order.
+        Checker::new()
+            .iterations(20)
+            .check(|| assert_eq!(pieces_program(pair), pattern(20_000), "{name}"));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bytes_and_the_close_that_came_with_them_read_to_the_end() {
+    // The reader waits first; the peer then sends its bytes and closes, so one report of
+    // the driver says both. The read that takes the bytes finds the socket drained: the
+    // next read must still see the end (a close is never forgotten), not wait for a
+    // report that will not come. The read timeout turns such a wait into an error.
+    let reply = reel::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let peer = reel::thread::spawn(move || {
+            server.write_all(b"hello").unwrap();
+        });
+        let mut reply = Vec::new();
+        let ended = client.read_to_end(&mut reply).map(|_| reply);
+        peer.join().unwrap();
+        ended
+    });
+    assert_eq!(reply.unwrap(), b"hello");
+}
+
+/// The child of the strace test (never run on its own): 300 round trips of 64 bytes between
+/// two green threads over loopback.
+#[test]
+#[ignore = "a child process of the strace test"]
+fn child_echoes_300_round_trips() {
+    if std::env::var_os("REEL_NET_ECHO_CHILD").is_none() {
+        return;
+    }
+    reel::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = reel::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_nodelay(true).unwrap();
+            let mut buffer = [0; 64];
+            for _ in 0..300 {
+                stream.read_exact(&mut buffer).unwrap();
+                stream.write_all(&buffer).unwrap();
+            }
+        });
+        let mut client = TcpStream::connect(address).unwrap();
+        client.set_nodelay(true).unwrap();
+        let mut reply = [0; 64];
+        for round in 0..300u32 {
+            let message = [round as u8; 64];
+            client.write_all(&message).unwrap();
+            client.read_exact(&mut reply).unwrap();
+            assert_eq!(reply, message);
+        }
+        server.join().unwrap();
+    });
+    println!("echoed");
+}
+
+#[test]
+fn a_drained_stream_makes_no_read_that_could_only_say_eagain() {
+    if !child::strace_usable() {
+        return;
+    }
+    let dir = scratch_dir("strace-echo");
+    let log = dir.join("strace.txt");
+    let output = child::child_test_under_strace(
+        "child_echoes_300_round_trips",
+        "REEL_NET_ECHO_CHILD",
+        &log,
+        "read,readv,recvfrom,epoll_wait",
+    )
+    .arg("--test-threads=1")
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "the child failed: {output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("echoed"));
+    let log = std::fs::read_to_string(&log).unwrap();
+    // `-f -o`: each line is the thread's id, then the call.
+    let count = |call: &str, eagain: bool| {
+        log.lines()
+            .filter(|line| {
+                line.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|text| text.split('(').next() == Some(call))
+            })
+            .filter(|line| line.contains("EAGAIN") == eagain)
+            .count()
+    };
+    let reads = count("readv", false);
+    let would_block: usize = ["read", "readv", "recvfrom"]
+        .into_iter()
+        .map(|call| count(call, true))
+        .sum();
+    let waits = count("epoll_wait", false);
+    eprintln!("{reads} reads with bytes, {would_block} that would block, {waits} waits");
+    // Each side reads each message once, and each wait is for the other side's message.
+    assert!(reads >= 600, "the filter sees the reads: {reads}");
+    assert!(waits >= 600, "{waits}");
+    // Only a socket's first read, before anything showed it drained, may find nothing.
+    assert!(
+        would_block <= 4,
+        "{would_block} reads could only say EAGAIN (reel knew the socket was drained)"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_read_after_urgent_data_still_gets_the_bytes_behind_it() {
+    // A read stops short at TCP's urgent mark with bytes still queued: the short read must
+    // not count as a drained socket (the driver's report of the urgent data says so).
+    let received = reel::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // A std peer: its blocking connect ends at once on loopback.
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        peer.set_nodelay(true).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        // Runs while the reader waits: the driver then reports the bytes, the urgent byte
+        // and the bytes after it at once.
+        let sender = reel::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            for (bytes, flags) in [(&b"hello"[..], 0), (b"!", libc::MSG_OOB), (b"world", 0)] {
+                // SAFETY: `bytes` is valid for reads of its length during the call.
+                let sent = unsafe {
+                    libc::send(peer.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), flags)
+                };
+                assert_eq!(sent, bytes.len() as isize);
+            }
+            peer
+        });
+        let mut received = Vec::new();
+        let mut buffer = [0; 64];
+        while received.len() < 10 {
+            match server.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+                Err(error) => return Err(error),
+            }
+        }
+        drop(sender.join().unwrap());
+        Ok(received)
+    });
+    // The urgent byte is out of band (no SO_OOBINLINE), as std's reads give it.
+    assert_eq!(received.unwrap(), b"helloworld");
+}
+
+#[test]
+fn bytes_that_came_after_a_drained_read_are_read_while_another_thread_computes() {
+    // The reader's first read drains the socket; the next bytes come before its next read,
+    // while another thread computes for longer than the read's timeout without waiting
+    // for anything: the read still gets them at once, as with std.
+    let result = reel::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut writer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        writer.set_nodelay(true).unwrap();
+        let (mut reader, _) = listener.accept().unwrap();
+        writer.write_all(b"a").unwrap();
+        let mut byte = [0; 1];
+        reader.read_exact(&mut byte).unwrap();
+        writer.write_all(b"b").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5)); // The kernel has it.
+        let busy = reel::thread::spawn(|| {
+            let counter = reel::sync::Mutex::new(0u64);
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_millis(300) {
+                *counter.lock().unwrap() += 1;
+            }
+        });
+        reader
+            .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        let read = reader.read(&mut byte).map(|read| (read, byte[0]));
+        busy.join().unwrap();
+        read
+    });
+    assert_eq!(result.unwrap(), (1, b'b'));
+}
+
+#[test]
+fn a_stream_dropped_with_bytes_unread_resets_the_connection() {
+    // The server reads 1 of 10 bytes (its read took the rest from the kernel too) and
+    // closes: the peer sees a reset, as it would with std, not a clean end.
+    let error = reel::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        client.write_all(&[7; 10]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5)); // The kernel has them.
+        let mut byte = [0; 1];
+        server.read_exact(&mut byte).unwrap();
+        drop(server);
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).map(|_| rest)
+    });
+    assert_eq!(error.unwrap_err().kind(), ErrorKind::ConnectionReset);
 }

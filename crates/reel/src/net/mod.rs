@@ -78,13 +78,16 @@ macro_rules! stream_read_write {
 }
 
 mod addr;
+mod sys;
 mod tcp;
 mod udp;
 mod unix;
 
 use std::io;
+use std::os::fd::RawFd;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 pub use addr::ToSocketAddrs;
@@ -157,8 +160,7 @@ fn registered<S: mio::event::Source>(
     made: io::Result<S>,
 ) -> Result<S, IoValue> {
     let mut socket = made.map_err(|error| IoValue::error(&error))?;
-    io.driver()
-        .and_then(|driver| driver.register(&mut socket, object))
+    io.register(&mut socket, object)
         .map_err(|error| IoValue::error(&error))?;
     Ok(socket)
 }
@@ -177,20 +179,85 @@ fn no_descriptor() -> IoValue {
     IoValue::Error(libc::EBADF, String::new())
 }
 
+/// How many bytes a stream may read beyond what the program asked.
+const SPILL_BYTES: usize = 4096;
+
+/// What a TCP stream read from the kernel beyond what the program asked. A read asks the
+/// kernel for the program's buffer and this spill at once (readv), so the answer shows
+/// whether the socket is drained: when the spill is not filled, nothing was left (unless
+/// the read stopped at an urgent mark, which the driver reports: `interest::PRIORITY`),
+/// and the next read may wait for the driver's word instead of making a system call that
+/// could only say EAGAIN (`IoState::may_read`). The next read takes the spill's bytes
+/// first (and only those), so the program sees the stream's bytes in order, as if it had
+/// read them from the kernel then. A stream dropped with bytes in its spill resets the
+/// connection, as the kernel does for bytes left unread in its own queue.
+#[derive(Debug, Default)]
+struct ReadAhead(Mutex<Spill>);
+
+#[derive(Debug, Default)]
+struct Spill {
+    /// `SPILL_BYTES` long once the stream first reads.
+    bytes: Vec<u8>,
+    /// The bytes not taken yet: `bytes[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl ReadAhead {
+    /// Reads into `buffer` from the stream `fd` of `object`: from the spill if it holds
+    /// bytes, else from the kernel (unless the stream showed itself drained and the driver
+    /// reported nothing since: then it would block).
+    fn read(&self, io: &mut IoState, object: ObjectId, fd: RawFd, buffer: &mut [u8]) -> IoValue {
+        let mut spill = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let read = if spill.start < spill.end {
+            let taken = buffer.len().min(spill.end - spill.start);
+            buffer[..taken].copy_from_slice(&spill.bytes[spill.start..spill.start + taken]);
+            spill.start += taken;
+            taken
+        } else if !io.may_read(object) {
+            return IoValue::WouldBlock;
+        } else {
+            if spill.bytes.is_empty() {
+                spill.bytes = vec![0; SPILL_BYTES];
+            }
+            let read = match sys::read_two(fd, buffer, &mut spill.bytes) {
+                Ok(read) => read,
+                Err(error) => return IoValue::error(&error),
+            };
+            let spilled = read.saturating_sub(buffer.len());
+            spill.start = 0;
+            spill.end = spilled;
+            // A read of 0 is the end of the stream, which every later read gives too.
+            if read > 0 && spilled < SPILL_BYTES {
+                io.drained(object);
+            }
+            read - spilled
+        };
+        filled(io, buffer, read)
+    }
+
+    /// Whether the spill holds bytes the program has not read.
+    fn holds_bytes(&self) -> bool {
+        let spill = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        spill.start < spill.end
+    }
+}
+
 /// Reads into `buffer` from a stream of `descriptor` (at most [`MAX_IO_BYTES`] in one step),
-/// waiting at most `timeout` each time it would block; `read` does the OS's read.
+/// waiting at most `timeout` each time it would block; `read` does the read and gives its
+/// value.
 fn stream_read(
     descriptor: Descriptor,
     buffer: &mut [u8],
     timeout: Option<Duration>,
     location: Caller,
-    read: impl FnMut(&mut [u8]) -> Option<io::Result<usize>>,
+    read: impl FnMut(&mut IoState, &mut [u8]) -> IoValue,
 ) -> io::Result<usize> {
     if buffer.is_empty() {
         return Ok(0);
     }
     let asked = buffer.len().min(MAX_IO_BYTES);
-    read_step(descriptor, &mut buffer[..asked], timeout, location, read)
+    read_value_step(descriptor, &mut buffer[..asked], timeout, location, read)
 }
 
 /// Reads into `buffer` (all of it asked, in one step) from `descriptor`, waiting at most
@@ -202,24 +269,61 @@ fn read_step(
     location: Caller,
     mut read: impl FnMut(&mut [u8]) -> Option<io::Result<usize>>,
 ) -> io::Result<usize> {
-    let asked = buffer.len();
+    read_value_step(
+        descriptor,
+        buffer,
+        timeout,
+        location,
+        // Read where the program asked (no buffer made for a read that would block).
+        |io, buffer| {
+            let result = read(buffer);
+            read_value(io, buffer, result)
+        },
+    )
+}
+
+/// The value of a read into `buffer` that gave `result` (`None`: there is no descriptor).
+fn read_value(io: &IoState, buffer: &[u8], result: Option<io::Result<usize>>) -> IoValue {
+    match result {
+        Some(Ok(read)) => filled(io, buffer, read),
+        Some(Err(error)) => IoValue::error(&error),
+        None => no_descriptor(),
+    }
+}
+
+/// The value of a read that put `read` bytes at the start of `buffer`: kept as the value
+/// the trace records if an observer is told of it, else left where they are.
+fn filled(io: &IoState, buffer: &[u8], read: usize) -> IoValue {
+    if io.observed() {
+        IoValue::Bytes(buffer[..read].to_vec())
+    } else {
+        IoValue::Filled(read)
+    }
+}
+
+/// A read step into `buffer` (all of it asked) from `descriptor`, waiting at most `timeout`
+/// each time it would block; `perform` does the read and gives its value.
+fn read_value_step(
+    descriptor: Descriptor,
+    buffer: &mut [u8],
+    timeout: Option<Duration>,
+    location: Caller,
+    mut perform: impl FnMut(&mut IoState, &mut [u8]) -> IoValue,
+) -> io::Result<usize> {
     let value = descriptor.operate(
         IoOp::Read,
-        IoAsk::read(asked),
+        IoAsk::read(buffer.len()),
         interest::READ,
         timeout,
         location,
-        |io| {
-            // Read where the program asked (no buffer made for a read that would block),
-            // then kept as the value the trace records, if an observer is told of it.
-            match read(buffer) {
-                Some(Ok(read)) if io.observed() => IoValue::Bytes(buffer[..read].to_vec()),
-                Some(Ok(read)) => IoValue::Filled(read),
-                Some(Err(error)) => IoValue::error(&error),
-                None => no_descriptor(),
-            }
-        },
+        |io| perform(io, buffer),
     )?;
+    read_result(value, buffer)
+}
+
+/// What a read step's `value` gave the program in `buffer`: the count.
+fn read_result(value: IoValue, buffer: &mut [u8]) -> io::Result<usize> {
+    let asked = buffer.len();
     match value {
         IoValue::Filled(read) if read <= asked => Ok(read),
         IoValue::Bytes(bytes) if bytes.len() <= asked => {

@@ -1,13 +1,15 @@
 //! TCP: [`TcpListener`] and [`TcpStream`], with std's signatures.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::panic::Location;
 use std::time::Duration;
 
+use super::sys;
 use super::{
-    Descriptor, Timeout, ToSocketAddrs, each_address, no_descriptor, registered, stream_read,
-    stream_write, unexpected,
+    Descriptor, ReadAhead, Timeout, ToSocketAddrs, each_address, no_descriptor, registered,
+    stream_read, stream_write, unexpected,
 };
 use crate::runtime::execution;
 use crate::runtime::io::{IoAsk, IoValue, interest};
@@ -131,6 +133,7 @@ pub struct TcpStream {
     peer: SocketAddr,
     read_timeout: Timeout,
     write_timeout: Timeout,
+    ahead: ReadAhead,
 }
 
 impl TcpStream {
@@ -145,6 +148,7 @@ impl TcpStream {
             peer,
             read_timeout: Timeout::new(),
             write_timeout: Timeout::new(),
+            ahead: ReadAhead::default(),
         }
     }
 
@@ -240,18 +244,38 @@ impl TcpStream {
         location: &'static Location<'static>,
     ) -> io::Result<usize> {
         let timeout = self.read_timeout.get();
-        stream_read(self.descriptor, buffer, timeout, location, |bytes| {
-            let mut stream = self.inner.as_ref()?;
-            Some(stream.read(bytes))
-        })
+        let fd = self.inner.as_ref().map(AsRawFd::as_raw_fd);
+        let object = self.descriptor.object;
+        stream_read(
+            self.descriptor,
+            buffer,
+            timeout,
+            location,
+            |io, bytes| match fd {
+                Some(fd) => self.ahead.read(io, object, fd, bytes),
+                None => no_descriptor(),
+            },
+        )
     }
 
     fn write_at(&self, buffer: &[u8], location: &'static Location<'static>) -> io::Result<usize> {
         let timeout = self.write_timeout.get();
         stream_write(self.descriptor, buffer, timeout, location, |bytes| {
-            let mut stream = self.inner.as_ref()?;
-            Some(stream.write(bytes))
+            let stream = self.inner.as_ref()?;
+            Some(sys::send(stream.as_raw_fd(), bytes))
         })
+    }
+}
+
+/// Bytes the program left unread reset the connection when it closes, as the kernel does
+/// for bytes in its own queue: here they may be in the stream's spill instead.
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        if let Some(stream) = &self.inner
+            && self.ahead.holds_bytes()
+        {
+            sys::reset_on_close(stream.as_raw_fd());
+        }
     }
 }
 

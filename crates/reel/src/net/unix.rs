@@ -11,17 +11,19 @@
 //! whose result holds the datagram, then the sender's address, recorded as a path like any
 //! other address here.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr;
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::sys;
 use super::{
-    Caller, Descriptor, Timeout, no_descriptor, read_step, registered, stream_read, stream_write,
-    unexpected, write_step,
+    Caller, Descriptor, Timeout, no_descriptor, read_step, read_value, registered, stream_read,
+    stream_write, unexpected, write_step,
 };
 use crate::runtime::execution;
 use crate::runtime::io::{IoAsk, IoValue, MAX_DATAGRAM_BYTES, interest};
@@ -334,17 +336,18 @@ impl UnixStream {
 
     fn read_at(&self, buffer: &mut [u8], location: Caller) -> io::Result<usize> {
         let timeout = self.read_timeout.get();
-        stream_read(self.descriptor, buffer, timeout, location, |bytes| {
-            let mut stream = self.inner.as_ref()?;
-            Some(stream.read(bytes))
+        let fd = self.inner.as_ref().map(AsRawFd::as_raw_fd);
+        stream_read(self.descriptor, buffer, timeout, location, |io, bytes| {
+            let result = fd.map(|fd| sys::read(fd, bytes));
+            read_value(io, bytes, result)
         })
     }
 
     fn write_at(&self, buffer: &[u8], location: Caller) -> io::Result<usize> {
         let timeout = self.write_timeout.get();
         stream_write(self.descriptor, buffer, timeout, location, |bytes| {
-            let mut stream = self.inner.as_ref()?;
-            Some(stream.write(bytes))
+            let stream = self.inner.as_ref()?;
+            Some(sys::write(stream.as_raw_fd(), bytes))
         })
     }
 }

@@ -24,7 +24,7 @@ pub(crate) enum Input {
     /// yielded (a plain run's fair scheduling).
     Preempt(ThreadId),
     /// A thread's wait for I/O ends: its descriptor is ready, or its helper job finished
-    /// (`execution/io.rs`).
+    /// (`execution/io/`).
     IoReady(ThreadId),
 }
 

@@ -195,7 +195,7 @@ impl Execution {
             .collect();
         let current = self.current;
         // Threads whose I/O did not come while every thread waited (only an exploration
-        // gives up on them: `io.rs`, rule 5).
+        // gives up on them: `io/`, rule 5).
         let waiting_for_io = (0..self.threads.len())
             .filter(|&thread| {
                 matches!(

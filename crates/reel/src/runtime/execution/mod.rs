@@ -100,9 +100,9 @@ pub(crate) struct ExecutionConfig {
     /// Whether a stall the watchdog reports is a failure of the execution.
     pub(crate) fail_on_stall: bool,
     /// How long every thread may wait for I/O before the execution is a deadlock (`None`:
-    /// for ever, as a plain run's server waits for its clients); see `io.rs`, rule 5.
+    /// for ever, as a plain run's server waits for its clients); see `io/`, rule 5.
     pub(crate) io_patience: Option<std::time::Duration>,
-    /// The seed of the draws that time I/O under exploration (`io.rs`, rule 6); `None`
+    /// The seed of the draws that time I/O under exploration (`io/`, rule 6); `None`
     /// delivers the end of each wait at the first decision after the driver saw it.
     pub(crate) io_timing: Option<u64>,
 }

@@ -5,7 +5,7 @@
 //! of: a descriptor ready, a helper's completion, a signal, the next timer (its timeout).
 //!
 //! The driver only reports readiness; the execution decides whom it wakes, and when
-//! (`execution/io.rs`). A replay has no driver: the ends of I/O waits come from the trace.
+//! (`execution/io/`). A replay has no driver: the ends of I/O waits come from the trace.
 
 use std::collections::HashMap;
 use std::io;
@@ -72,7 +72,9 @@ impl IoDriver {
         self.poll.registry().register(
             source,
             Token(object.index()),
-            Interest::READABLE | Interest::WRITABLE,
+            // Priority: urgent data, after which a short read does not show a drained
+            // socket (see `interest::PRIORITY`).
+            Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY,
         )
     }
 
@@ -187,6 +189,12 @@ impl IoDriver {
                     }
                     if event.is_writable() || event.is_write_closed() || event.is_error() {
                         bits |= interest::WRITE;
+                    }
+                    if event.is_read_closed() || event.is_error() {
+                        bits |= interest::CLOSED;
+                    }
+                    if event.is_priority() {
+                        bits |= interest::READ | interest::PRIORITY;
                     }
                     ready.push((index, bits));
                 }

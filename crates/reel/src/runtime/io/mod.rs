@@ -3,7 +3,7 @@
 //! (`driver.rs`), and the bounded pool of helper kernel threads for calls that cannot be made
 //! non-blocking (`pool.rs`), and the io_uring that file operations use where the kernel
 //! allows it (`uring.rs`, with `position.rs` keeping the file position as read(2) and
-//! write(2) would). The execution's use of them is `execution/io.rs`.
+//! write(2) would). The execution's use of them is `execution/io/`.
 
 pub(crate) mod driver;
 pub(crate) mod pool;
@@ -73,6 +73,8 @@ impl IoValue {
     /// The value of a failed operation.
     pub(crate) fn error(error: &io::Error) -> IoValue {
         match error.raw_os_error() {
+            // EWOULDBLOCK is EAGAIN on Linux: the common case, told without decoding a kind.
+            Some(libc::EAGAIN) => IoValue::WouldBlock,
             _ if error.kind() == io::ErrorKind::WouldBlock => IoValue::WouldBlock,
             Some(errno) if errno != 0 => IoValue::Error(errno, String::new()),
             _ => IoValue::Error(0, error.to_string()),
@@ -190,4 +192,11 @@ pub(crate) mod interest {
     pub(crate) const WRITE: u8 = 2;
     /// A helper job finished.
     pub(crate) const DONE: u8 = 4;
+    /// The reading side is closed (the peer's close or shutdown, this end's
+    /// `shutdown(Read)`, a hang-up) or the socket has an error: never cleared, so a read
+    /// of a stream that showed itself drained still asks the kernel, which answers at once.
+    pub(crate) const CLOSED: u8 = 8;
+    /// Urgent data came (TCP's out-of-band byte): a read stops short at its mark with bytes
+    /// still queued, so from then on a short read shows nothing. Never cleared.
+    pub(crate) const PRIORITY: u8 = 16;
 }

@@ -10,7 +10,12 @@
 //!    the hash of the path or address it goes to).
 //! 2. A result of [`IoValue::WouldBlock`] makes the program wait on [`Blocker::Io`] (a step)
 //!    and try again; the program never sees it. The readiness it waited for is cleared by
-//!    that result, so only an event after it ends the wait.
+//!    that result, so only an event after it ends the wait. A TCP stream's read that shows
+//!    the socket drained (it left room it could have filled) clears it too; the next read
+//!    of a thread that is the only one that can run then gives that result without asking
+//!    the kernel, until the driver reports the socket again. Never after the reading side
+//!    closed or urgent data came ([`interest::CLOSED`], [`interest::PRIORITY`]: a read
+//!    stops short at an urgent mark with bytes still queued).
 //! 3. The end of a wait is an input ([`Input::IoReady`]) delivered at a decision point: in a
 //!    replay where the trace has it, else at the first decision after the driver reported the
 //!    readiness. The driver is asked only when no thread can run (the idle wait), or when a
@@ -43,19 +48,20 @@
 
 use std::io;
 use std::panic::Location as StdLocation;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use super::super::io::driver::IoDriver;
 use super::super::io::{IoAsk, IoValue, helper_threads, interest};
-use super::super::os_signals;
 use super::super::seams::Input;
 use super::super::vocabulary::{Blocker, IoOp, ObjectId, ObjectKind, Op, ThreadId, Wake};
 use super::step::{Action, carry_out, wait};
 use super::threads::ThreadState;
 use super::{Execution, with};
+
+mod idle;
 
 type Location = &'static StdLocation<'static>;
 
@@ -63,10 +69,6 @@ type Location = &'static StdLocation<'static>;
 const POLL_ONE_IN: u64 = 4;
 /// Under rule 6 an end of a wait is held back at most this many steps.
 const MOST_HELD_STEPS: u64 = 16;
-
-/// How many times the patience (rule 5) a wait lasts while a file operation or a helper job
-/// is in flight: an `fsync` or a long job is slow, not stuck.
-const JOB_PATIENCE_FACTOR: u32 = 15;
 
 /// The execution's I/O state.
 #[derive(Default)]
@@ -85,6 +87,9 @@ pub(crate) struct IoState {
     spare_due: Vec<(usize, ObjectId, u64)>,
     /// Whether observers are told of the operation being performed (see `observed`).
     observed: bool,
+    /// Whether the thread performing the operation is the only one that can run (see
+    /// `may_read`).
+    alone: bool,
     /// Rule 6's draws, when the exploration times I/O.
     timing: Option<Pcg64Mcg>,
     /// The driver's report of one wait.
@@ -125,6 +130,17 @@ impl IoState {
         Ok(self.driver.as_mut().expect("made above"))
     }
 
+    /// Registers `source`, a socket just made, with the driver for `object`.
+    pub(crate) fn register(
+        &mut self,
+        source: &mut impl mio::event::Source,
+        object: ObjectId,
+    ) -> io::Result<()> {
+        self.driver()?.register(source, object)?;
+        self.mark_new(object);
+        Ok(())
+    }
+
     /// Whether the helper job of `object` finished.
     pub(crate) fn job_done(&self, object: ObjectId) -> bool {
         self.ready
@@ -147,6 +163,33 @@ impl IoState {
 
     fn bits(&self, object: ObjectId) -> u8 {
         self.ready.get(object.index()).copied().unwrap_or(0)
+    }
+
+    /// Marks `object`, a socket just registered with the driver, as possibly ready for
+    /// reading and writing: until an operation finds otherwise, it is worth a try.
+    fn mark_new(&mut self, object: ObjectId) {
+        let index = object.index();
+        if self.ready.len() <= index {
+            self.ready.resize(index + 1, 0);
+        }
+        self.ready[index] |= interest::READ | interest::WRITE;
+    }
+
+    /// Whether a read of stream `object` should ask the kernel (rule 2). Not when the last
+    /// read showed the socket drained (a result that would block, or a short read), the
+    /// driver reported nothing since (no bytes, no close, no urgent data ever), and no other
+    /// thread can run: the thread would wait, and the runtime's very next act is the idle
+    /// wait, which asks the driver. With other threads to run, it asks: their steps do not
+    /// ask the driver, and bytes already there would wait for them.
+    pub(crate) fn may_read(&self, object: ObjectId) -> bool {
+        !self.alone
+            || self.bits(object) & (interest::READ | interest::CLOSED | interest::PRIORITY) != 0
+    }
+
+    /// A read of stream `object` took every byte the socket had: the next one waits for
+    /// the driver's word (rule 2).
+    pub(crate) fn drained(&mut self, object: ObjectId) {
+        self.clear(object, interest::READ);
     }
 
     fn clear(&mut self, object: ObjectId, bits: u8) {
@@ -242,8 +285,19 @@ fn wait_until(
 ) -> bool {
     let blocking = with(|execution| {
         let current = execution.current;
-        execution.io.waiting.retain(|waiter| waiter.0 != current);
-        execution.io.due.retain(|waiter| waiter.0 != current);
+        // Entries left by an earlier wait of this thread that timed out (rarely any: looked
+        // for before anything is moved).
+        if execution
+            .io
+            .waiting
+            .iter()
+            .any(|waiter| waiter.0 == current)
+        {
+            execution.io.waiting.retain(|waiter| waiter.0 != current);
+        }
+        if execution.io.due.iter().any(|waiter| waiter.0 == current) {
+            execution.io.due.retain(|waiter| waiter.0 != current);
+        }
         if execution.fires_own_timers && ready_now(&mut execution.io) {
             let step = execution.step;
             execution.io.due.push((current, object, step));
@@ -274,6 +328,7 @@ impl Execution {
             Ok(Some(value)) => value,
             Ok(None) => {
                 self.io.observed = !self.observers.is_empty() && !self.quiet;
+                self.io.alone = self.runnable.len() == 1;
                 let value = perform(&mut self.io);
                 if value == IoValue::WouldBlock {
                     self.io.clear(object, readiness_of(op));
@@ -315,14 +370,6 @@ impl Execution {
             value,
             self.finish_step(Op::Io(op), Some(object), false, location),
         )
-    }
-
-    /// Whether a thread waits for a file operation or a helper job in flight.
-    fn job_in_flight(&self) -> bool {
-        self.io
-            .waiting
-            .iter()
-            .any(|&(_, _, wanted)| wanted & interest::DONE != 0)
     }
 
     /// Whether a thread waits for I/O (stale entries of threads whose wait timed out are
@@ -434,114 +481,6 @@ impl Execution {
         }
         None
     }
-
-    /// Rule 4: every thread waits, some for I/O. `Some(Some(action))` when the execution
-    /// stops, `Some(None)` when a thread can run now (or the oracle is to be asked), `None`
-    /// when timers are due or nobody waits for I/O (the timers and the other waits go on as
-    /// before).
-    #[cold]
-    #[inline(never)]
-    pub(super) fn idle_for_io(&mut self) -> Option<Option<Action>> {
-        if !self.waits_for_io() {
-            return None;
-        }
-        if !self.fires_own_timers {
-            return Some(None); // A replay: the oracle ends the waits.
-        }
-        // Planned signals still to come arrive when every thread waits: first only look.
-        let mut only_look = self.planned_arrivals() > 0;
-        // Only a patience or a virtual timer waiting for a job counts the time idle.
-        let idle_since = (self.config.io_patience.is_some()
-            || !matches!(self.clock, super::super::clock::Clock::Real))
-        .then(Instant::now);
-        let idle = || idle_since.map_or(Duration::ZERO, |since| since.elapsed());
-        loop {
-            let real = matches!(self.clock, super::super::clock::Clock::Real);
-            let in_flight = self.job_in_flight();
-            // What is left of the patience (rule 5), if there is one.
-            let patience_left = self.config.io_patience.map(|patience| {
-                let factor = if in_flight { JOB_PATIENCE_FACTOR } else { 1 };
-                patience.saturating_mul(factor).saturating_sub(idle())
-            });
-            let timeout = match self.timers.first() {
-                _ if only_look => Some(Duration::ZERO),
-                None => patience_left,
-                Some(&(deadline, _)) if real => {
-                    let now = self.clock.now_nanos();
-                    if deadline <= now {
-                        return None; // A timer is due: it goes first.
-                    }
-                    Some(Duration::from_nanos(deadline - now))
-                }
-                // Virtual time: the timer waits for a job in flight as long as it has left,
-                // and no longer than the patience.
-                Some(&(deadline, _)) if in_flight => {
-                    let left =
-                        Duration::from_nanos(deadline.saturating_sub(self.clock.now_nanos()))
-                            .saturating_sub(idle());
-                    Some(patience_left.map_or(left, |patience_left| left.min(patience_left)))
-                }
-                Some(_) => Some(Duration::ZERO),
-            };
-            let signal_mask = self.signals.os_mask();
-            let pipe = if signal_mask != 0 {
-                os_signals::pipe_for_wait(signal_mask)
-            } else {
-                None
-            };
-            // An arrival already noted: only look.
-            let timeout = if signal_mask != 0 && pipe.is_none() {
-                Some(Duration::ZERO)
-            } else {
-                timeout
-            };
-            if let Err(error) = self.io.driver() {
-                panic!("reel: cannot make the I/O driver: {error}");
-            }
-            // Idle until I/O, a signal or the deadline: not a stall.
-            self.set_watched(false);
-            let signalled = {
-                let IoState {
-                    driver, reported, ..
-                } = &mut self.io;
-                let driver = driver.as_mut().expect("made above");
-                driver.wait(timeout, pipe, reported)
-            };
-            self.set_watched(true);
-            if signalled {
-                os_signals::drain_pipe();
-            }
-            self.io.note_reported(self.step);
-            if let Some(action) = self.deliver_due_io() {
-                return Some(Some(action));
-            }
-            if signal_mask != 0
-                && let Some(action) = self.deliver_due_signals()
-            {
-                return Some(Some(action));
-            }
-            if !self.runnable.is_empty() {
-                return Some(None);
-            }
-            if only_look {
-                // Nothing ready now: a planned signal arrives (or none can, and the wait
-                // goes on).
-                only_look = false;
-                if let Some(settled) = self.idle_for_signals() {
-                    return Some(settled);
-                }
-                continue;
-            }
-            if timeout == Some(Duration::ZERO) {
-                if !self.timers.is_empty() {
-                    return None; // Virtual time: the timers fire.
-                }
-                if self.config.io_patience.is_some() {
-                    return None; // Patience ran out (rule 5): a deadlock, unless a signal comes.
-                }
-            }
-        }
-    }
 }
 
 /// Registers a socket of `object` with the execution's driver.
@@ -549,5 +488,5 @@ pub(crate) fn io_register(
     source: &mut impl mio::event::Source,
     object: ObjectId,
 ) -> io::Result<()> {
-    with(|execution| execution.io.driver()?.register(source, object))
+    with(|execution| execution.io.register(source, object))
 }

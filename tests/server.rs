@@ -25,8 +25,8 @@ const LOAD: Load = Load {
     rounds: 200,
 };
 
-/// The system calls of the program's sockets.
-const SOCKET_CALLS: [&str; 14] = [
+/// The system calls of the program's sockets (a TCP stream reads with readv).
+const SOCKET_CALLS: [&str; 15] = [
     "socket",
     "socketpair",
     "bind",
@@ -36,6 +36,7 @@ const SOCKET_CALLS: [&str; 14] = [
     "connect",
     "sendto",
     "recvfrom",
+    "readv",
     "sendmsg",
     "recvmsg",
     "shutdown",
@@ -307,7 +308,7 @@ fn strace_shows_every_green_thread_on_one_kernel_thread_and_the_fsyncs_on_helper
     let mode = Mode::Pool;
     let (dir, trace) = paths("strace-footprint");
     let log_path = dir.with_extension("strace");
-    let traced = "accept4,connect,sendto,recvfrom,epoll_wait,epoll_pwait,fdatasync,fsync";
+    let traced = "accept4,connect,sendto,readv,recvfrom,epoll_wait,epoll_pwait,fdatasync,fsync";
     let output = run_child("record", mode, &dir, &trace, Some((&log_path, traced)));
     let outcome = child_outcome(&output);
     let log = std::fs::read_to_string(&log_path).expect("strace's log");
@@ -323,18 +324,18 @@ fn strace_shows_every_green_thread_on_one_kernel_thread_and_the_fsyncs_on_helper
             .map(|(tid, _, _)| *tid)
             .collect()
     };
-    let socket_threads = threads_of(&["accept4", "connect", "sendto", "recvfrom"]);
+    let socket_threads = threads_of(&["accept4", "connect", "sendto", "readv", "recvfrom"]);
     let poll_threads = threads_of(&["epoll_wait", "epoll_pwait"]);
     let sync_threads = threads_of(&["fdatasync", "fsync"]);
     let count = |name: &str| calls.iter().filter(|(_, call, _)| call == name).count();
     eprintln!(
         "the green threads' kernel thread: {socket_threads:?} ({} accept4, {} connect, {} \
-         sendto, {} recvfrom; epoll waits on {poll_threads:?}); the helper threads that \
+         sendto, {} readv; epoll waits on {poll_threads:?}); the helper threads that \
          flushed the journal: {sync_threads:?} ({} fdatasync)",
         count("accept4"),
         count("connect"),
         count("sendto"),
-        count("recvfrom"),
+        count("readv"),
         count("fdatasync")
     );
     assert_eq!(

@@ -886,7 +886,7 @@ fn child_echoes_300_round_trips() {
 }
 
 #[test]
-fn a_drained_stream_makes_no_read_that_could_only_say_eagain() {
+fn a_round_trip_between_green_threads_makes_no_epoll_wait_nor_a_read_that_says_eagain() {
     if !child::strace_usable() {
         return;
     }
@@ -923,14 +923,17 @@ fn a_drained_stream_makes_no_read_that_could_only_say_eagain() {
         .sum();
     let waits = count("epoll_wait", false);
     eprintln!("{reads} reads with bytes, {would_block} that would block, {waits} waits");
-    // Each side reads each message once, and each wait is for the other side's message.
+    // Each side reads each message once.
     assert!(reads >= 600, "the filter sees the reads: {reads}");
-    assert!(waits >= 600, "{waits}");
     // Only a socket's first read, before anything showed it drained, may find nothing.
     assert!(
         would_block <= 4,
         "{would_block} reads could only say EAGAIN (reel knew the socket was drained)"
     );
+    // Both ends are streams of the run: a write shows the other end readable without the
+    // driver, so only the connection's setup may wait in epoll (tokio's round trip makes
+    // two epoll waits, and two reads that say EAGAIN).
+    assert!(waits <= 4, "{waits} epoll waits for 300 round trips");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -373,8 +373,14 @@ fn write_step(
             interest::WRITE,
             timeout,
             location,
-            |_| match write() {
-                Some(written) => IoValue::of(written, |written| IoValue::Count(written as u64)),
+            |io| match write() {
+                Some(Ok(written)) => {
+                    if written > 0 {
+                        io.wrote(descriptor.object);
+                    }
+                    IoValue::Count(written as u64)
+                }
+                Some(Err(error)) => IoValue::error(&error),
                 None => no_descriptor(),
             },
         )?;

@@ -98,7 +98,8 @@ impl TcpListener {
         };
         let descriptor = Descriptor::new();
         if let Some(stream) = &mut accepted {
-            execution::io_register(stream, descriptor.object)?;
+            let local = stream.local_addr();
+            execution::io_register_accepted(stream, descriptor.object, local, peer)?;
         }
         Ok((TcpStream::new(accepted, descriptor, peer), peer))
     }
@@ -308,7 +309,10 @@ fn connect_one(address: SocketAddr, location: &'static Location<'static>) -> io:
                 Ok(None) => {}
             }
             match stream.peer_addr() {
-                Ok(peer) => IoValue::Addr(peer),
+                Ok(peer) => {
+                    io.connected(descriptor.object, stream.local_addr(), peer);
+                    IoValue::Addr(peer)
+                }
                 Err(error)
                     if error.kind() == io::ErrorKind::NotConnected
                         || error.raw_os_error() == Some(libc::EINPROGRESS) =>

@@ -18,7 +18,9 @@
 //!    stops short at an urgent mark with bytes still queued).
 //! 3. The end of a wait is an input ([`Input::IoReady`]) delivered at a decision point: in a
 //!    replay where the trace has it, else at the first decision after the driver reported the
-//!    readiness. The driver is asked only when no thread can run (the idle wait), or when a
+//!    readiness, or after a write to a TCP stream whose other end is a stream of the
+//!    execution too (paired when they connect: the driver is not asked, and a round trip
+//!    between two green threads makes no epoll wait). The driver is asked only when no thread can run (the idle wait), or when a
 //!    thread yields: so in a plain run and under exploration, which decision a wait ends at
 //!    depends on when the kernel made the descriptor ready (loopback I/O usually is at once);
 //!    among the threads woken together, the strategy picks who runs. The trace holds the
@@ -46,7 +48,9 @@
 //!    steps, not always at the first decision after the kernel. DFS, whose schedules must
 //!    repeat for its prefixes, and replays deliver ends as rule 3 says.
 
+use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::panic::Location as StdLocation;
 use std::time::Duration;
 
@@ -92,8 +96,15 @@ pub(crate) struct IoState {
     alone: bool,
     /// Rule 6's draws, when the exploration times I/O.
     timing: Option<Pcg64Mcg>,
-    /// The driver's report of one wait.
+    /// The driver's report of one wait, and the readiness that writes to a connection's
+    /// other end in the execution show (rule 3), until a decision notes them.
     reported: Vec<(usize, u8)>,
+    /// The TCP streams whose other end is not known to be in the execution, by their
+    /// (local, peer) addresses.
+    endpoints: HashMap<(SocketAddr, SocketAddr), ObjectId>,
+    /// The other end of each TCP stream (by object index) whose two ends are both streams
+    /// of the execution.
+    peers: Vec<Option<ObjectId>>,
 }
 
 impl IoState {
@@ -196,6 +207,48 @@ impl IoState {
         if let Some(ready) = self.ready.get_mut(object.index()) {
             *ready &= !bits;
         }
+    }
+
+    /// Stream `object`, connected from `local` to `peer`: when the other end is a stream of
+    /// the execution too, the two are paired, so that a write to one shows the other
+    /// readable without the driver (rule 3).
+    pub(crate) fn connected(
+        &mut self,
+        object: ObjectId,
+        local: io::Result<SocketAddr>,
+        peer: SocketAddr,
+    ) {
+        let Ok(local) = local else {
+            return;
+        };
+        match self.endpoints.remove(&(peer, local)) {
+            Some(other) => {
+                let most = object.index().max(other.index());
+                if self.peers.len() <= most {
+                    self.peers.resize(most + 1, None);
+                }
+                self.peers[object.index()] = Some(other);
+                self.peers[other.index()] = Some(object);
+            }
+            None => {
+                self.endpoints.insert((local, peer), object);
+            }
+        }
+    }
+
+    /// Stream `object` wrote bytes: its other end, when it is a stream of the execution,
+    /// has them to read (as soon as the kernel delivers them, which on loopback is before
+    /// the write returns; a read that finds nothing yet waits for the driver as before).
+    pub(crate) fn wrote(&mut self, object: ObjectId) {
+        if let Some(&Some(other)) = self.peers.get(object.index()) {
+            self.reported.push((other.index(), interest::READ));
+        }
+    }
+
+    /// Readiness noted but not yet delivered: a write's to its other end.
+    #[inline]
+    fn has_reports(&self) -> bool {
+        !self.reported.is_empty()
     }
 
     /// Notes what the driver reported at `step`; the waits it ends become due (rule 3),
@@ -418,9 +471,13 @@ impl Execution {
         None
     }
 
-    /// Whether ends of I/O waits are due at this decision.
+    /// Whether ends of I/O waits are due at this decision (the readiness that writes
+    /// showed is noted first).
     #[inline]
-    pub(super) fn io_due(&self) -> bool {
+    pub(super) fn io_due(&mut self) -> bool {
+        if self.io.has_reports() {
+            self.io.note_reported(self.step);
+        }
         !self.io.due.is_empty()
     }
 
@@ -489,4 +546,19 @@ pub(crate) fn io_register(
     object: ObjectId,
 ) -> io::Result<()> {
     with(|execution| execution.io.register(source, object))
+}
+
+/// Registers a stream of `object` that an accept just made, connected from `local` to
+/// `peer`, with the execution's driver (see [`IoState::connected`]).
+pub(crate) fn io_register_accepted(
+    source: &mut impl mio::event::Source,
+    object: ObjectId,
+    local: io::Result<SocketAddr>,
+    peer: SocketAddr,
+) -> io::Result<()> {
+    with(|execution| {
+        execution.io.register(source, object)?;
+        execution.io.connected(object, local, peer);
+        Ok(())
+    })
 }

@@ -269,13 +269,15 @@ impl TcpStream {
 }
 
 /// Bytes the program left unread reset the connection when it closes, as the kernel does
-/// for bytes in its own queue: here they may be in the stream's spill instead.
+/// for bytes in its own queue: here they may be in the stream's spill instead. And the
+/// execution forgets the stream's pairing.
 impl Drop for TcpStream {
     fn drop(&mut self) {
-        if let Some(stream) = &self.inner
-            && self.ahead.holds_bytes()
-        {
-            sys::reset_on_close(stream.as_raw_fd());
+        if let Some(stream) = &self.inner {
+            if self.ahead.holds_bytes() {
+                sys::reset_on_close(stream.as_raw_fd());
+            }
+            execution::io_forget(self.descriptor.object, self.descriptor.generation);
         }
     }
 }

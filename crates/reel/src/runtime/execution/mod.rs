@@ -48,7 +48,9 @@ use std::collections::BTreeSet;
 
 pub(crate) use driver::run_execution;
 pub(crate) use inputs::{read_clock, with_generator};
-pub(crate) use io::{IoState, io_object, io_register, io_register_accepted, io_step, io_wait};
+pub(crate) use io::{
+    IoState, io_forget, io_object, io_register, io_register_accepted, io_step, io_wait,
+};
 pub(crate) use objects::{ObjectCell, ObjectState};
 pub(crate) use signals::{Raise, SignalPlan, SignalSource};
 pub(crate) use step::{

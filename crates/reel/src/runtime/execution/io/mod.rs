@@ -19,9 +19,12 @@
 //! 3. The end of a wait is an input ([`Input::IoReady`]) delivered at a decision point: in a
 //!    replay where the trace has it, else at the first decision after the driver reported the
 //!    readiness, or after a write to a TCP stream whose other end is a stream of the
-//!    execution too (paired when they connect: the driver is not asked, and a round trip
-//!    between two green threads makes no epoll wait). The driver is asked only when no thread can run (the idle wait), or when a
-//!    thread yields: so in a plain run and under exploration, which decision a wait ends at
+//!    execution too (paired when they connect: the driver is not asked for it, so a round
+//!    trip between two green threads needs no epoll wait). The driver is asked only when no
+//!    thread can run (the idle wait), when a thread yields, and at one decision in
+//!    [`POLL_EVERY_HINTS`] that notes such writes (else a conversation that always has a
+//!    thread to run would keep every other wait from ending): so in a plain run and under
+//!    exploration, which decision a wait ends at
 //!    depends on when the kernel made the descriptor ready (loopback I/O usually is at once);
 //!    among the threads woken together, the strategy picks who runs. The trace holds the
 //!    decision, so a replay is exact either way.
@@ -48,7 +51,6 @@
 //!    steps, not always at the first decision after the kernel. DFS, whose schedules must
 //!    repeat for its prefixes, and replays deliver ends as rule 3 says.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::Location as StdLocation;
@@ -63,9 +65,12 @@ use super::super::seams::Input;
 use super::super::vocabulary::{Blocker, IoOp, ObjectId, ObjectKind, Op, ThreadId, Wake};
 use super::step::{Action, carry_out, wait};
 use super::threads::ThreadState;
-use super::{Execution, with};
+use super::{Execution, try_with, with};
 
 mod idle;
+mod pairs;
+
+use pairs::Pairs;
 
 type Location = &'static StdLocation<'static>;
 
@@ -73,6 +78,9 @@ type Location = &'static StdLocation<'static>;
 const POLL_ONE_IN: u64 = 4;
 /// Under rule 6 an end of a wait is held back at most this many steps.
 const MOST_HELD_STEPS: u64 = 16;
+/// Of the decisions that note paired streams' writes, one in this many also asks the driver
+/// (rule 3).
+const POLL_EVERY_HINTS: u32 = 32;
 
 /// The execution's I/O state.
 #[derive(Default)]
@@ -99,12 +107,10 @@ pub(crate) struct IoState {
     /// The driver's report of one wait, and the readiness that writes to a connection's
     /// other end in the execution show (rule 3), until a decision notes them.
     reported: Vec<(usize, u8)>,
-    /// The TCP streams whose other end is not known to be in the execution, by their
-    /// (local, peer) addresses.
-    endpoints: HashMap<(SocketAddr, SocketAddr), ObjectId>,
-    /// The other end of each TCP stream (by object index) whose two ends are both streams
-    /// of the execution.
-    peers: Vec<Option<ObjectId>>,
+    /// TCP streams whose two ends are both the execution's.
+    pairs: Pairs,
+    /// Decisions that noted paired streams' writes (see [`POLL_EVERY_HINTS`]).
+    hinted: u32,
 }
 
 impl IoState {
@@ -187,11 +193,13 @@ impl IoState {
     }
 
     /// Whether a read of stream `object` should ask the kernel (rule 2). Not when the last
-    /// read showed the socket drained (a result that would block, or a short read), the
-    /// driver reported nothing since (no bytes, no close, no urgent data ever), and no other
-    /// thread can run: the thread would wait, and the runtime's very next act is the idle
-    /// wait, which asks the driver. With other threads to run, it asks: their steps do not
-    /// ask the driver, and bytes already there would wait for them.
+    /// read showed the socket drained (a result that would block, or a short read), nothing
+    /// reported it since (no bytes, no close, no urgent data ever, no write of a paired
+    /// stream), and no other thread can run: then nothing runs until a wait ends, and the
+    /// idle wait asks the driver (or a paired stream's write ends a wait first, and the
+    /// driver is asked at least every [`POLL_EVERY_HINTS`] of those). With other threads to
+    /// run, it asks: their steps need not ask the driver, and bytes already there would
+    /// wait for them.
     pub(crate) fn may_read(&self, object: ObjectId) -> bool {
         !self.alone
             || self.bits(object) & (interest::READ | interest::CLOSED | interest::PRIORITY) != 0
@@ -209,30 +217,15 @@ impl IoState {
         }
     }
 
-    /// Stream `object`, connected from `local` to `peer`: when the other end is a stream of
-    /// the execution too, the two are paired, so that a write to one shows the other
-    /// readable without the driver (rule 3).
+    /// Stream `object`, connected from `local` to `peer` (see [`Pairs::connected`]).
     pub(crate) fn connected(
         &mut self,
         object: ObjectId,
         local: io::Result<SocketAddr>,
         peer: SocketAddr,
     ) {
-        let Ok(local) = local else {
-            return;
-        };
-        match self.endpoints.remove(&(peer, local)) {
-            Some(other) => {
-                let most = object.index().max(other.index());
-                if self.peers.len() <= most {
-                    self.peers.resize(most + 1, None);
-                }
-                self.peers[object.index()] = Some(other);
-                self.peers[other.index()] = Some(object);
-            }
-            None => {
-                self.endpoints.insert((local, peer), object);
-            }
+        if let Ok(local) = local {
+            self.pairs.connected(object, local, peer);
         }
     }
 
@@ -240,8 +233,12 @@ impl IoState {
     /// has them to read (as soon as the kernel delivers them, which on loopback is before
     /// the write returns; a read that finds nothing yet waits for the driver as before).
     pub(crate) fn wrote(&mut self, object: ObjectId) {
-        if let Some(&Some(other)) = self.peers.get(object.index()) {
-            self.reported.push((other.index(), interest::READ));
+        if let Some(other) = self.pairs.other_end(object) {
+            let report = (other.index(), interest::READ);
+            // Once is enough until a decision notes it (a writer may write often first).
+            if self.reported.last() != Some(&report) {
+                self.reported.push(report);
+            }
         }
     }
 
@@ -476,6 +473,12 @@ impl Execution {
     #[inline]
     pub(super) fn io_due(&mut self) -> bool {
         if self.io.has_reports() {
+            self.io.hinted = self.io.hinted.wrapping_add(1);
+            if self.io.hinted % POLL_EVERY_HINTS == 0
+                && let Some(driver) = &mut self.io.driver
+            {
+                driver.wait(Some(Duration::ZERO), None, &mut self.io.reported);
+            }
             self.io.note_reported(self.step);
         }
         !self.io.due.is_empty()
@@ -538,6 +541,16 @@ impl Execution {
         }
         None
     }
+}
+
+/// Stream `object` of execution `generation` is closed (see [`IoState::forget`]); nothing
+/// when that execution is not running here.
+pub(crate) fn io_forget(object: ObjectId, generation: u64) {
+    try_with(|execution| {
+        if execution.generation == generation {
+            execution.io.pairs.forget(object);
+        }
+    });
 }
 
 /// Registers a socket of `object` with the execution's driver.

@@ -8,7 +8,8 @@
 //!   blocking calls in green threads, and std's on plain kernel threads;
 //! - the journaling server's requests per second (`reel_suite::server`) in its three modes.
 //!
-//! Each table gives the median of several runs of each contender. Run with
+//! Each table gives the median of several runs of each contender, run round-robin (each run
+//! times every contender once, so a drift of the machine's speed weighs on all alike). Run with
 //! `cargo bench --bench io [-- --quick]`. Timings live here, never in tests.
 
 use std::io::{Read, Write};
@@ -108,14 +109,28 @@ fn tokio_echo(round_trips: u64) -> Duration {
     })
 }
 
-/// The median of `runs` timings of `f`, as round trips per second.
-fn rate(runs: usize, round_trips: u64, mut f: impl FnMut() -> Duration) -> f64 {
-    let mut rates: Vec<f64> = (0..runs)
-        .map(|_| round_trips as f64 / f().as_secs_f64())
-        .collect();
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+/// The median of `runs` timings of each contender, as units (round trips, writes,
+/// requests) per second.
+fn rates(runs: usize, units: u64, mut contenders: Vec<Contender<'_>>) -> Vec<f64> {
+    // Round-robin: each run times every contender once, so a machine whose speed drifts
+    // (a VM's neighbours) weighs on them all alike.
+    let mut timings: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); contenders.len()];
+    for _ in 0..runs {
+        for (contender, timings) in contenders.iter_mut().zip(&mut timings) {
+            timings.push(units as f64 / contender().as_secs_f64());
+        }
+    }
+    timings
+        .into_iter()
+        .map(|mut rates| {
+            rates.sort_by(f64::total_cmp);
+            rates[rates.len() / 2]
+        })
+        .collect()
 }
+
+/// One contender of a table: runs once and says how long its work took.
+type Contender<'a> = Box<dyn FnMut() -> Duration + 'a>;
 
 /// Bytes of each file write.
 const BLOCK_BYTES: usize = 4096;
@@ -204,18 +219,21 @@ fn file_table(runs: usize, writers: usize, writes: usize) {
     let total = (writers * writes) as u64;
     // io_uring's availability, asked as a runtime that turns it on does.
     let uring = reel::Runtime::new().io_uring(true).run(reel::fs::backend);
-    let rows = [
+    let ways = [
         ("reel::fs on io_uring", FileWay::Uring),
         ("reel::fs on the helper pool", FileWay::Pool),
         ("std blocking calls in green threads", FileWay::StdGreen),
         ("std blocking calls on kernel threads", FileWay::StdThreads),
-    ]
-    .map(|(name, way)| {
-        (
-            name,
-            rate(runs, total, || file_writes(way, writers, writes)),
-        )
-    });
+    ];
+    let contenders = ways
+        .iter()
+        .map(|&(_, way)| -> Contender<'_> { Box::new(move || file_writes(way, writers, writes)) })
+        .collect();
+    let rows: Vec<(&str, f64)> = ways
+        .iter()
+        .map(|&(name, _)| name)
+        .zip(rates(runs, total, contenders))
+        .collect();
     println!();
     println!(
         "file writes of {BLOCK_BYTES} bytes, each followed by fdatasync: {writers} writers x \
@@ -234,18 +252,28 @@ fn file_table(runs: usize, writers: usize, writes: usize) {
 fn server_table(runs: usize) {
     use reel_suite::server::{self, Load, Mode};
     let load = Load::DEMO;
-    let rows = Mode::ALL.map(|mode| {
-        let mut backend = "";
-        let rate = rate(runs, load.total() as u64, || {
-            let dir = server::temp_dir(&format!("bench-{}", mode.name()));
-            let figures = server::run(mode, &load, &dir, server::runtime(mode));
-            std::fs::remove_dir_all(&dir).unwrap();
-            assert_eq!(figures.outcome.digest, server::expected_digest(&load));
-            backend = figures.backend;
-            figures.elapsed
-        });
-        (mode, backend, rate)
-    });
+    let mut backends = [""; Mode::ALL.len()];
+    let contenders = Mode::ALL
+        .iter()
+        .zip(backends.iter_mut())
+        .map(|(&mode, backend)| -> Contender<'_> {
+            Box::new(move || {
+                let dir = server::temp_dir(&format!("bench-{}", mode.name()));
+                let figures = server::run(mode, &load, &dir, server::runtime(mode));
+                std::fs::remove_dir_all(&dir).unwrap();
+                assert_eq!(figures.outcome.digest, server::expected_digest(&load));
+                *backend = figures.backend;
+                figures.elapsed
+            })
+        })
+        .collect();
+    let rates = rates(runs, load.total() as u64, contenders);
+    let rows: Vec<_> = Mode::ALL
+        .iter()
+        .zip(backends)
+        .zip(rates)
+        .map(|((&mode, backend), rate)| (mode, backend, rate))
+        .collect();
     println!();
     println!(
         "journaling server (reel_suite::server): {} clients x {} requests, each {} rounds of \
@@ -268,28 +296,26 @@ fn main() {
     let quick = std::env::args().any(|argument| argument == "--quick");
     let (runs, round_trips) = if quick { (3, 2_000) } else { (7, 20_000) };
     let trace = std::env::temp_dir().join(format!("reel-io-bench-{}.reel", std::process::id()));
-    let rows = [
-        (
-            "reel (not recorded)",
-            rate(runs, round_trips, || reel::run(|| reel_echo(round_trips))),
-        ),
-        (
-            "reel (recorded to a file)",
-            rate(runs, round_trips, || {
-                reel::Runtime::new()
-                    .record(&trace)
-                    .run(|| reel_echo(round_trips))
-            }),
-        ),
-        (
-            "std threads",
-            rate(runs, round_trips, || std_echo(round_trips)),
-        ),
-        (
-            "tokio current-thread",
-            rate(runs, round_trips, || tokio_echo(round_trips)),
-        ),
+    let names = [
+        "reel (not recorded)",
+        "reel (recorded to a file)",
+        "std threads",
+        "tokio current-thread",
     ];
+    let contenders: Vec<Contender<'_>> = vec![
+        Box::new(|| reel::run(|| reel_echo(round_trips))),
+        Box::new(|| {
+            reel::Runtime::new()
+                .record(&trace)
+                .run(|| reel_echo(round_trips))
+        }),
+        Box::new(|| std_echo(round_trips)),
+        Box::new(|| tokio_echo(round_trips)),
+    ];
+    let rows: Vec<(&str, f64)> = names
+        .into_iter()
+        .zip(rates(runs, round_trips, contenders))
+        .collect();
     let trace_bytes = std::fs::metadata(&trace).map_or(0, |metadata| metadata.len());
     let _ = std::fs::remove_file(&trace);
     println!(

@@ -11,9 +11,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use reel_suite::server::{self, JOURNAL, Load, Mode, Outcome};
+
+// The reel crate's helpers for child processes and strace, shared with its own tests.
+#[path = "../crates/reel/tests/child/mod.rs"]
+mod child;
 
 /// What the child process is to do: `record|replay MODE DIR TRACE`.
 const CHILD: &str = "REEL_SERVER_TEST_CHILD";
@@ -95,39 +99,19 @@ fn run_child(
     trace: &Path,
     strace: Option<(&Path, &str)>,
 ) -> Output {
-    let exe = std::env::current_exe().expect("this test binary");
     let mut command = match strace {
-        Some((log, calls)) => {
-            let mut command = Command::new("strace");
-            command
-                .args(["-f", "-qq", "-o"])
-                .arg(log)
-                .arg("-e")
-                .arg(format!("trace={calls}"))
-                .arg(&exe);
-            command
-        }
-        None => Command::new(&exe),
+        Some((log, calls)) => child::child_test_under_strace("child", CHILD, log, calls),
+        None => child::child_test("child", CHILD),
     };
-    command
-        .args([
-            "child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(
-            CHILD,
-            format!(
-                "{action}\t{}\t{}\t{}",
-                mode.name(),
-                dir.display(),
-                trace.display()
-            ),
-        )
-        .env_remove("REEL_REPLAY")
-        .env_remove("REEL_RECORD");
+    command.arg("--test-threads=1").env(
+        CHILD,
+        format!(
+            "{action}\t{}\t{}\t{}",
+            mode.name(),
+            dir.display(),
+            trace.display()
+        ),
+    );
     command.output().expect("start the child process")
 }
 
@@ -198,28 +182,6 @@ fn a_recorded_run_replays_in_a_new_process_with_the_port_closed_and_the_journal_
     }
 }
 
-/// Whether strace can trace a child here; prints why not when it cannot.
-fn strace_works() -> bool {
-    match Command::new("strace")
-        .args(["-qq", "-e", "trace=none", "true"])
-        .output()
-    {
-        Err(error) => {
-            eprintln!("note: strace is not installed ({error}); the strace checks are skipped");
-            false
-        }
-        Ok(output) if !output.status.success() => {
-            eprintln!(
-                "note: strace cannot trace here (is ptrace permitted?): {}; the strace checks \
-                 are skipped",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-            false
-        }
-        Ok(_) => true,
-    }
-}
-
 /// The system calls of a `strace -f` log: the kernel thread id, the call's name, the line.
 fn calls(log: &str) -> Vec<(u32, String, String)> {
     log.lines()
@@ -239,7 +201,7 @@ fn calls(log: &str) -> Vec<(u32, String, String)> {
 
 #[test]
 fn strace_shows_no_socket_or_journal_io_in_a_replay() {
-    if !strace_works() {
+    if !child::strace_usable() {
         return;
     }
     let mode = Mode::Uring;
@@ -302,7 +264,7 @@ fn strace_shows_no_socket_or_journal_io_in_a_replay() {
 
 #[test]
 fn strace_shows_every_green_thread_on_one_kernel_thread_and_the_fsyncs_on_helpers() {
-    if !strace_works() {
+    if !child::strace_usable() {
         return;
     }
     let mode = Mode::Pool;

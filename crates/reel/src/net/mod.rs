@@ -150,6 +150,18 @@ impl Descriptor {
             }
         }
     }
+
+    /// A control operation (an address, a shutdown, an option, a pending error): one step,
+    /// whose value `control` gives (`None` when there is no socket, as in a replay).
+    fn control(
+        self,
+        location: Caller,
+        mut control: impl FnMut() -> Option<IoValue>,
+    ) -> io::Result<IoValue> {
+        self.operate(IoOp::Control, IoAsk::NONE, 0, None, location, |_| {
+            control().unwrap_or_else(no_descriptor)
+        })
+    }
 }
 
 /// A socket just made (`made`), registered with the execution's driver for `object`; the

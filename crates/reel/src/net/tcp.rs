@@ -226,17 +226,8 @@ impl TcpStream {
         location: &'static Location<'static>,
         mut f: impl FnMut(&mio::net::TcpStream) -> IoValue,
     ) -> io::Result<IoValue> {
-        self.descriptor.operate(
-            IoOp::Control,
-            IoAsk::NONE,
-            0,
-            None,
-            location,
-            |_| match &self.inner {
-                Some(stream) => f(stream),
-                None => no_descriptor(),
-            },
-        )
+        self.descriptor
+            .control(location, || self.inner.as_ref().map(&mut f))
     }
 
     fn read_at(

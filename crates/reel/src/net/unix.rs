@@ -59,18 +59,12 @@ fn address_step(
     location: Caller,
     mut address: impl FnMut() -> Option<io::Result<SocketAddr>>,
 ) -> io::Result<SocketAddr> {
-    let value = descriptor.operate(
-        IoOp::Control,
-        IoAsk::NONE,
-        0,
-        None,
-        location,
-        |_| match address() {
-            Some(Ok(address)) => address_value(&address),
-            Some(Err(error)) => IoValue::error(&error),
-            None => no_descriptor(),
-        },
-    )?;
+    let value = descriptor.control(location, || {
+        address().map(|address| match address {
+            Ok(address) => address_value(&address),
+            Err(error) => IoValue::error(&error),
+        })
+    })?;
     address_of(&value)
 }
 
@@ -81,17 +75,9 @@ fn shutdown_step(
     mut shutdown: impl FnMut() -> Option<io::Result<()>>,
 ) -> io::Result<()> {
     descriptor
-        .operate(
-            IoOp::Control,
-            IoAsk::NONE,
-            0,
-            None,
-            location,
-            |_| match shutdown() {
-                Some(result) => IoValue::of(result, |()| IoValue::Done),
-                None => no_descriptor(),
-            },
-        )
+        .control(location, || {
+            shutdown().map(|result| IoValue::of(result, |()| IoValue::Done))
+        })
         .map(drop)
 }
 
@@ -543,22 +529,16 @@ impl UnixDatagram {
     /// The socket's pending error (`SO_ERROR`), cleared as it is taken (a step).
     #[track_caller]
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let value = self.descriptor.operate(
-            IoOp::Control,
-            IoAsk::NONE,
-            0,
-            None,
-            Location::caller(),
-            |_| match &self.inner {
-                // The pending error is a count: its errno, 0 for none.
-                Some(socket) => IoValue::of(socket.take_error(), |pending| {
+        let value = self.descriptor.control(Location::caller(), || {
+            // The pending error is a count: its errno, 0 for none.
+            self.inner.as_ref().map(|socket| {
+                IoValue::of(socket.take_error(), |pending| {
                     IoValue::Count(
                         pending.and_then(|error| error.raw_os_error()).unwrap_or(0) as u64
                     )
-                }),
-                None => no_descriptor(),
-            },
-        )?;
+                })
+            })
+        })?;
         match value {
             IoValue::Count(0) => Ok(None),
             IoValue::Count(errno) => match i32::try_from(errno) {

@@ -9,7 +9,7 @@ use std::panic::Location;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Caller, Descriptor, unexpected};
+use super::{Caller, Descriptor, ring_value, unexpected};
 use crate::runtime::io::uring::{RingOp, statx_of};
 use crate::runtime::io::{IoAsk, IoValue, MAX_IO_BYTES};
 use crate::runtime::vocabulary::IoOp;
@@ -141,14 +141,13 @@ impl OpenOptions {
                 mode: CREATE_MODE,
             };
             let value: RingValue = Box::new(move |result, _| {
-                if result < 0 {
-                    return IoValue::Error(-result, String::new());
-                }
-                // SAFETY: the ring's open made this descriptor and gives it to this
-                // completion alone: the File is its only owner.
-                let file = unsafe { std::fs::File::from_raw_fd(result) };
-                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
-                IoValue::Done
+                ring_value(result, |fd| {
+                    // SAFETY: the ring's open made this descriptor and gives it to this
+                    // completion alone: the File is its only owner.
+                    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
+                    IoValue::Done
+                })
             });
             (op, value)
         });
@@ -242,13 +241,10 @@ impl Metadata {
     ) -> io::Result<Metadata> {
         let ring = ring.map(|op| {
             let value: RingValue = Box::new(|result, bytes| {
-                if result < 0 {
-                    return IoValue::Error(-result, String::new());
-                }
-                match statx_of(&bytes) {
+                ring_value(result, |_| match statx_of(&bytes) {
                     Some(status) => Metadata::value(status.stx_size, u32::from(status.stx_mode)),
                     None => IoValue::Error(0, "reel: a statx gave no status".to_owned()),
-                }
+                })
             });
             (op, value)
         });
@@ -533,20 +529,12 @@ impl File {
 
 /// The value of a ring's read: its bytes, or its error.
 fn bytes_of(result: i32, bytes: Vec<u8>) -> IoValue {
-    if result < 0 {
-        IoValue::Error(-result, String::new())
-    } else {
-        IoValue::Bytes(bytes)
-    }
+    ring_value(result, |_| IoValue::Bytes(bytes))
 }
 
 /// The value of a ring's write or sync: its count, or its error.
 fn count_of(result: i32, _bytes: Vec<u8>) -> IoValue {
-    if result < 0 {
-        IoValue::Error(-result, String::new())
-    } else {
-        IoValue::Count(result as u64)
-    }
+    ring_value(result, |count| IoValue::Count(count as u64))
 }
 
 impl Read for File {

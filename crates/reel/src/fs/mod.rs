@@ -122,13 +122,19 @@ fn path_operation(
     }
 }
 
-/// The value of a ring's path operation: done, or its error.
-fn done_of(result: i32, _bytes: Vec<u8>) -> IoValue {
+/// The value of a ring's completion `result`: its error (a negative errno), else what `ok`
+/// makes of it.
+fn ring_value(result: i32, ok: impl FnOnce(i32) -> IoValue) -> IoValue {
     if result < 0 {
         IoValue::Error(-result, String::new())
     } else {
-        IoValue::Done
+        ok(result)
     }
+}
+
+/// The value of a ring's path operation: done, or its error.
+fn done_of(result: i32, _bytes: Vec<u8>) -> IoValue {
+    ring_value(result, |_| IoValue::Done)
 }
 
 /// Reads the whole file at `path`.

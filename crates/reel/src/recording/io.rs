@@ -26,7 +26,7 @@ pub(crate) fn wire_io_done(ask: IoAsk<'_>, value: &IoValue) -> IoEvent {
     IoEvent::Done(IoDone {
         asked: ask.asked,
         written: ask.written_hash(),
-        target: ask.target,
+        target: ask.target_hash(),
         result: wire_io_result(value),
     })
 }
@@ -124,7 +124,7 @@ pub(crate) fn elsewhere(
         ),
         actual: format!(
             "the same I/O step, but it {goes} (hashing to {})",
-            hash(ask.target)
+            hash(ask.target_hash())
         ),
     }
 }

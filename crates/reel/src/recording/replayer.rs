@@ -369,7 +369,7 @@ impl Observer for ReplayChecker {
             && done.written == ask.written_hash()
             && super::io::io_value(&done.result) == *value
         {
-            if done.target == ask.target {
+            if done.target == ask.target_hash() {
                 self.cursor += 1;
                 return Ok(());
             }

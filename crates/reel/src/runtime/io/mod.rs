@@ -120,17 +120,27 @@ impl IoValue {
 }
 
 /// What the program asked of an I/O step, as the observers are told: the length asked and,
-/// for a write, the bytes handed over (which observers know by their hash, computed only
-/// when one asks: an unobserved write hashes nothing).
+/// for a write, the bytes handed over, and where it goes (which observers know by their
+/// hashes; the bytes' and an address's are computed only when one asks, so an unobserved
+/// send hashes nothing and formats no address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct IoAsk<'a> {
     /// Bytes asked to read, or handed over to write (0 when the operation has no length).
     pub(crate) asked: u64,
     /// The bytes a write handed over.
     written: Option<&'a [u8]>,
-    /// xxh3-64 of where the operation goes: the path it opens or names, the address it
-    /// sends to, connects to or binds.
-    pub(crate) target: Option<u64>,
+    /// Where the operation goes: the path it opens or names, the address it sends to,
+    /// connects to or binds.
+    target: Option<Target>,
+}
+
+/// Where an I/O operation goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// xxh3-64 of a path's bytes (two paths apart by a zero byte for a rename).
+    Hash(u64),
+    /// A socket address, known by the xxh3-64 of the text of its `Display`.
+    Addr(std::net::SocketAddr),
 }
 
 impl<'a> IoAsk<'a> {
@@ -164,6 +174,14 @@ impl<'a> IoAsk<'a> {
         self.written.map(xxhash_rust::xxh3::xxh3_64)
     }
 
+    /// xxh3-64 of where the operation goes: of the path's bytes, or of the address's text.
+    pub(crate) fn target_hash(&self) -> Option<u64> {
+        self.target.map(|target| match target {
+            Target::Hash(hash) => hash,
+            Target::Addr(address) => xxhash_rust::xxh3::xxh3_64(address.to_string().as_bytes()),
+        })
+    }
+
     /// This operation, going to the path `path`.
     pub(crate) fn to_path(self, path: &std::path::Path) -> IoAsk<'a> {
         use std::os::unix::ffi::OsStrExt;
@@ -172,13 +190,16 @@ impl<'a> IoAsk<'a> {
 
     /// This operation, going to the socket address `address`.
     pub(crate) fn to_addr(self, address: &std::net::SocketAddr) -> IoAsk<'a> {
-        self.to_target(address.to_string().as_bytes())
+        IoAsk {
+            target: Some(Target::Addr(*address)),
+            ..self
+        }
     }
 
     /// This operation, going to where `bytes` name (a path's or an address's bytes).
     pub(crate) fn to_target(self, bytes: &[u8]) -> IoAsk<'a> {
         IoAsk {
-            target: Some(xxhash_rust::xxh3::xxh3_64(bytes)),
+            target: Some(Target::Hash(xxhash_rust::xxh3::xxh3_64(bytes))),
             ..self
         }
     }
